@@ -1,0 +1,91 @@
+//! Loaded mappings behind the plugin-api traits, so the engine cannot tell them from
+//! statically linked ones.
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::ROption;
+use fieldsync_plugin_api::abi::wire::{IncomingCallRef, IncomingResult, OutgoingCallRef, OutgoingResult};
+use fieldsync_plugin_api::abi::{FfiIncomingBox, FfiIssueView_TO, FfiOutgoingBox};
+use fieldsync_plugin_api::{
+    ErrorKind, FieldUpdate, IncomingContext, IncomingFieldMapping, MappingError, OutgoingContext,
+    OutgoingFieldMapping,
+};
+use serde_json::Value;
+
+use crate::host::IssueView;
+
+fn unreadable_reply(error: serde_json::Error) -> MappingError {
+    MappingError::with_kind(ErrorKind::InvalidInput, format!("the plugin returned unreadable JSON: {error}"))
+}
+
+fn unwritable_call(error: serde_json::Error) -> MappingError {
+    MappingError::with_kind(ErrorKind::InvalidInput, format!("cannot encode the call: {error}"))
+}
+
+/// An outgoing mapping living in a plugin library.
+pub(crate) struct LoadedOutgoing {
+    inner: FfiOutgoingBox,
+    /// "plugin `x` mapping `y`", put in front of every error.
+    context: String,
+}
+
+impl LoadedOutgoing {
+    pub(crate) fn new(inner: FfiOutgoingBox, context: String) -> Self {
+        LoadedOutgoing { inner, context }
+    }
+}
+
+impl OutgoingFieldMapping for LoadedOutgoing {
+    fn export(&self, ctx: &OutgoingContext<'_>) -> Result<Value, MappingError> {
+        let outcome = (|| {
+            let call = serde_json::to_string(&OutgoingCallRef {
+                issue: ctx.issue(),
+                field: ctx.field_id(),
+                value: ctx.value(),
+                trigger: ctx.trigger(),
+            })
+            .map_err(unwritable_call)?;
+            let view = IssueView { fields: ctx.fields() };
+            let reply = self
+                .inner
+                .export(call.as_str().into(), FfiIssueView_TO::from_ptr(&view, TD_Opaque))
+                .into_result()?;
+            let reply: OutgoingResult = serde_json::from_str(reply.as_str()).map_err(unreadable_reply)?;
+            Ok(reply.data)
+        })();
+        outcome.map_err(|error: MappingError| error.context(&self.context))
+    }
+}
+
+/// An incoming mapping living in a plugin library.
+pub(crate) struct LoadedIncoming {
+    inner: FfiIncomingBox,
+    context: String,
+}
+
+impl LoadedIncoming {
+    pub(crate) fn new(inner: FfiIncomingBox, context: String) -> Self {
+        LoadedIncoming { inner, context }
+    }
+}
+
+impl IncomingFieldMapping for LoadedIncoming {
+    fn import(&self, ctx: &IncomingContext<'_>) -> Result<FieldUpdate, MappingError> {
+        let outcome = (|| {
+            let call = serde_json::to_string(&IncomingCallRef {
+                target: ctx.target(),
+                field: ctx.field_id(),
+                data: ctx.data(),
+            })
+            .map_err(unwritable_call)?;
+            let view = ctx.target_fields().map(|fields| IssueView { fields });
+            let target = match &view {
+                Some(view) => ROption::RSome(FfiIssueView_TO::from_ptr(view, TD_Opaque)),
+                None => ROption::RNone,
+            };
+            let reply = self.inner.import(call.as_str().into(), target).into_result()?;
+            let reply: IncomingResult = serde_json::from_str(reply.as_str()).map_err(unreadable_reply)?;
+            Ok(reply.update)
+        })();
+        outcome.map_err(|error: MappingError| error.context(&self.context))
+    }
+}

@@ -1,0 +1,139 @@
+//! Why a plugin file could not be used.
+
+use std::path::PathBuf;
+
+use abi_stable::library::{LibraryError, RootModuleError};
+use fieldsync_plugin_api::abi::{ABI_NAME, ABI_VERSION};
+use thiserror::Error;
+
+/// The reason one plugin (file) was rejected. The other plugins load regardless.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Unreadable(String),
+    /// The file is empty.
+    #[error("empty file, not a shared library")]
+    Empty,
+    /// The file is not a shared library of this platform at all.
+    #[error("not a shared library: {0}")]
+    NotALibrary(String),
+    /// The dynamic linker refused the file (truncated, wrong architecture, missing
+    /// dependency…).
+    #[error("cannot be loaded as a shared library: {0}")]
+    Unloadable(String),
+    /// A loadable library without a plugin root module.
+    #[error("a shared library, but not a fieldsync plugin (it exports no plugin root module)")]
+    NotAPlugin,
+    /// A library built with abi_stable for some other program.
+    #[error("an abi_stable library of `{0}`, not a fieldsync plugin")]
+    ForeignModule(String),
+    /// Built with an abi_stable release this host cannot talk to.
+    #[error("built with an incompatible abi_stable release: {0}")]
+    AbiStableMismatch(String),
+    /// Built against another plugin ABI version.
+    #[error(
+        "built against plugin ABI {found}, but this host needs plugin ABI {expected}: \
+         rebuild the plugin against a fieldsync-plugin-api release with ABI {expected}"
+    )]
+    IncompatibleVersion {
+        /// The ABI version this host speaks.
+        expected: String,
+        /// The ABI version the plugin was built with.
+        found: String,
+    },
+    /// Same ABI version, but the types do not match (a plugin-api built from
+    /// modified sources, or a host/plugin mismatch abi_stable could not catch earlier).
+    #[error("its ABI layout does not match this host's: {}", .0.join("; "))]
+    LayoutMismatch(Vec<String>),
+    /// The plugin's initialisation returned an error or panicked.
+    #[error("plugin initialisation failed: {0}")]
+    InitFailed(String),
+    /// The manifest is missing, unreadable or invalid.
+    #[error("invalid manifest: {}", .0.join("; "))]
+    InvalidManifest(Vec<String>),
+    /// Another plugin has the same plugin id.
+    #[error("plugin id `{plugin_id}` is also provided by {others}; none of them is loaded")]
+    DuplicatePlugin {
+        /// The contested plugin id.
+        plugin_id: String,
+        /// Where the other plugins with this id come from.
+        others: String,
+    },
+}
+
+/// The plugin folder itself could not be read.
+#[derive(Debug, Error)]
+#[error("cannot read plugin folder {}: {source}", path.display())]
+pub struct ScanError {
+    /// The folder.
+    pub path: PathBuf,
+    /// What went wrong.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl LoadError {
+    /// Translates abi_stable's error into a reason an operator can act on.
+    pub(crate) fn from_library_error(error: &LibraryError) -> LoadError {
+        match error {
+            LibraryError::OpenError { err, .. } => LoadError::Unloadable(err.to_string()),
+            LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin,
+            LibraryError::ParseVersionError(err) => LoadError::IncompatibleVersion {
+                expected: ABI_VERSION.to_owned(),
+                found: format!("(unreadable: {err})"),
+            },
+            LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => {
+                LoadError::IncompatibleVersion {
+                    expected: expected_version.to_string(),
+                    found: actual_version.to_string(),
+                }
+            }
+            LibraryError::RootModule { err, .. } => LoadError::InitFailed(match err {
+                RootModuleError::Unwound => "the root module panicked".to_owned(),
+                RootModuleError::Returned(err) => err.to_string(),
+            }),
+            LibraryError::AbiInstability(err) => LoadError::LayoutMismatch(error_lines(&err.to_string())),
+            LibraryError::InvalidAbiHeader(header) => LoadError::AbiStableMismatch(format!(
+                "abi_stable ABI {}.{} in the plugin",
+                header.abi_major, header.abi_minor
+            )),
+            LibraryError::InvalidCAbi { .. } => {
+                LoadError::AbiStableMismatch("the C ABI tests of abi_stable failed".to_owned())
+            }
+            LibraryError::Many(errors) => match errors.first() {
+                Some(first) => LoadError::from_library_error(first),
+                None => LoadError::Unloadable(format!("{ABI_NAME}: unknown abi_stable error")),
+            },
+        }
+    }
+}
+
+/// abi_stable explains a layout mismatch in hundreds of lines; the lines that start
+/// with `Error:` say what is wrong.
+pub(crate) fn error_lines(dump: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for line in dump.lines().map(str::trim).filter(|line| line.starts_with("Error:")) {
+        let line = line.trim_start_matches("Error:").trim();
+        if !line.is_empty() && !lines.iter().any(|seen| seen == line) {
+            lines.push(line.to_owned());
+        }
+    }
+    if lines.is_empty() {
+        lines = dump.lines().map(str::trim).filter(|l| !l.is_empty()).take(3).map(str::to_owned).collect();
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_error_lines_of_a_layout_dump_are_kept() {
+        let dump = "\nCompared <this>:\n   type_name: Foo\n  lots of noise\nError:field count mismatch\n\
+                    more noise\n   Error: Mismatched field name:\n  Error:field count mismatch\n";
+        assert_eq!(error_lines(dump), vec!["field count mismatch", "Mismatched field name:"]);
+        assert_eq!(error_lines("\n  something odd\n"), vec!["something odd"]);
+    }
+}

@@ -1,0 +1,124 @@
+//! Opens one plugin file and checks it, down to a valid manifest.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use abi_stable::library::{lib_header_from_path, RootModule};
+use abi_stable::sabi_trait::TD_Opaque;
+use fieldsync_plugin_api::abi::wire::{ConstructRequest, HostInfo};
+use fieldsync_plugin_api::abi::{FfiHost_TO, PluginModuleRef, ABI_VERSION};
+use fieldsync_plugin_api::{
+    IncomingFieldMapping, MappingError, MappingProvider, OutgoingFieldMapping, PluginManifest,
+    PluginOrigin,
+};
+use parking_lot::RwLock;
+use serde_json::Value;
+
+use crate::adapter::{LoadedIncoming, LoadedOutgoing};
+use crate::error::LoadError;
+use crate::precheck::check_library_file;
+use crate::host::{ffi_max_level, HostServices};
+
+/// A plugin loaded from a library file. Libraries are never unloaded.
+pub struct LoadedPlugin {
+    manifest: PluginManifest,
+    path: PathBuf,
+    module: PluginModuleRef,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin").field("manifest", &self.manifest).field("path", &self.path).finish()
+    }
+}
+
+impl LoadedPlugin {
+    /// Loads and checks the plugin in `path`, which must name a file (not a bare
+    /// library name, which the dynamic linker would look up on its search path).
+    pub fn load(path: &Path, host_info: &HostInfo) -> Result<LoadedPlugin, LoadError> {
+        // A path with a directory part keeps dlopen from searching the library path.
+        let path = path.canonicalize().map_err(|error| LoadError::Unreadable(error.to_string()))?;
+        check_library_file(&path)?;
+
+        let header = lib_header_from_path(&path).map_err(|error| LoadError::from_library_error(&error))?;
+        let consts = header.root_mod_consts();
+        if consts.base_name().as_str() != PluginModuleRef::BASE_NAME {
+            return Err(LoadError::ForeignModule(consts.name().as_str().to_owned()));
+        }
+        let module = header
+            .init_root_module::<PluginModuleRef>()
+            .map_err(|error| LoadError::from_library_error(&error))?;
+
+        let label = Arc::new(RwLock::new(file_name(&path)));
+        let host = FfiHost_TO::from_value(HostServices { label: Arc::clone(&label) }, TD_Opaque);
+        let host_info = serde_json::to_string(host_info).map_err(|e| LoadError::InitFailed(e.to_string()))?;
+        let manifest = (module.init())(host, host_info.as_str().into())
+            .into_result()
+            .map_err(|error| LoadError::InitFailed(MappingError::from(error).to_string()))?;
+        let manifest: PluginManifest = serde_json::from_str(manifest.as_str())
+            .map_err(|error| LoadError::InvalidManifest(vec![format!("unreadable JSON: {error}")]))?;
+        let problems = manifest.problems();
+        if !problems.is_empty() {
+            return Err(LoadError::InvalidManifest(problems));
+        }
+        *label.write() = manifest.id.clone();
+        log::debug!("loaded plugin `{}` {} from {}", manifest.id, manifest.version, path.display());
+        Ok(LoadedPlugin { manifest, path, module })
+    }
+
+    /// The canonical path the plugin was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn construct_request(mapping_id: &str, options: &Value) -> Result<String, MappingError> {
+        serde_json::to_string(&ConstructRequest { mapping_id: mapping_id.to_owned(), options: options.clone() })
+            .map_err(|error| MappingError::new(error.to_string()))
+    }
+
+    fn context(&self, mapping_id: &str) -> String {
+        format!("plugin `{}` mapping `{mapping_id}`", self.manifest.id)
+    }
+}
+
+/// What this host tells plugins about itself.
+pub(crate) fn default_host_info() -> HostInfo {
+    HostInfo {
+        host: "fieldsync".to_owned(),
+        host_version: env!("CARGO_PKG_VERSION").to_owned(),
+        abi_version: ABI_VERSION.to_owned(),
+        max_log_level: ffi_max_level(),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+impl MappingProvider for LoadedPlugin {
+    fn manifest(&self) -> &PluginManifest {
+        &self.manifest
+    }
+
+    fn origin(&self) -> PluginOrigin {
+        PluginOrigin::File(self.path.clone())
+    }
+
+    fn new_outgoing(&self, mapping_id: &str, options: &Value) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
+        let context = self.context(mapping_id);
+        let request = Self::construct_request(mapping_id, options).map_err(|e| e.context(&context))?;
+        let inner = (self.module.new_outgoing())(request.as_str().into())
+            .into_result()
+            .map_err(|error| MappingError::from(error).context(&context))?;
+        Ok(Box::new(LoadedOutgoing::new(inner, context)))
+    }
+
+    fn new_incoming(&self, mapping_id: &str, options: &Value) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
+        let context = self.context(mapping_id);
+        let request = Self::construct_request(mapping_id, options).map_err(|e| e.context(&context))?;
+        let inner = (self.module.new_incoming())(request.as_str().into())
+            .into_result()
+            .map_err(|error| MappingError::from(error).context(&context))?;
+        Ok(Box::new(LoadedIncoming::new(inner, context)))
+    }
+}
