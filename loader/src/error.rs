@@ -93,7 +93,11 @@ impl LoadError {
                 RootModuleError::Unwound => "the root module panicked".to_owned(),
                 RootModuleError::Returned(err) => err.to_string(),
             }),
-            LibraryError::AbiInstability(err) => LoadError::LayoutMismatch(error_lines(&err.to_string())),
+            LibraryError::AbiInstability(err) => {
+                let dump = err.to_string();
+                log::debug!("abi_stable's full layout report: {dump}");
+                LoadError::LayoutMismatch(error_lines(&dump))
+            }
             LibraryError::InvalidAbiHeader(header) => LoadError::AbiStableMismatch(format!(
                 "abi_stable ABI {}.{} in the plugin",
                 header.abi_major, header.abi_minor
@@ -110,19 +114,42 @@ impl LoadError {
 }
 
 /// abi_stable explains a layout mismatch in hundreds of lines; the lines that start
-/// with `Error:` say what is wrong.
+/// with `Error:` say what is wrong, and the `Expected:`/`Found:` values under them
+/// say how.
 pub(crate) fn error_lines(dump: &str) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for line in dump.lines().map(str::trim).filter(|line| line.starts_with("Error:")) {
-        let line = line.trim_start_matches("Error:").trim();
-        if !line.is_empty() && !lines.iter().any(|seen| seen == line) {
-            lines.push(line.to_owned());
+    let lines: Vec<&str> = dump.lines().map(str::trim).collect();
+    let mut errors: Vec<String> = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let Some(what) = line.strip_prefix("Error:").map(str::trim) else { continue };
+        if what.is_empty() {
+            continue;
+        }
+        let rest = &lines[index + 1..];
+        let block = &rest[..rest.iter().position(|l| l.starts_with("Error:")).unwrap_or(rest.len()).min(12)];
+        let value_after = |label: &str| {
+            let at = block.iter().position(|l| *l == label)?;
+            block.get(at + 1).filter(|value| !value.is_empty()).map(|value| shorten(value))
+        };
+        let error = match (value_after("Expected:"), value_after("Found:")) {
+            (Some(expected), Some(found)) => format!("{what} (expected `{expected}`, found `{found}`)"),
+            _ => what.to_owned(),
+        };
+        if !errors.contains(&error) {
+            errors.push(error);
         }
     }
-    if lines.is_empty() {
-        lines = dump.lines().map(str::trim).filter(|l| !l.is_empty()).take(3).map(str::to_owned).collect();
+    if errors.is_empty() {
+        errors = lines.iter().filter(|l| !l.is_empty()).take(3).map(|l| (*l).to_owned()).collect();
     }
-    lines
+    errors
+}
+
+fn shorten(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -132,8 +159,15 @@ mod tests {
     #[test]
     fn only_the_error_lines_of_a_layout_dump_are_kept() {
         let dump = "\nCompared <this>:\n   type_name: Foo\n  lots of noise\nError:field count mismatch\n\
-                    more noise\n   Error: Mismatched field name:\n  Error:field count mismatch\n";
-        assert_eq!(error_lines(dump), vec!["field count mismatch", "Mismatched field name:"]);
+                    more noise\n   Error:mismatched package\nExpected:\n    fieldsync-plugin-api\nFound:\n    \
+                    other-crate\n\n  Error:field count mismatch\n";
+        assert_eq!(
+            error_lines(dump),
+            vec![
+                "field count mismatch",
+                "mismatched package (expected `fieldsync-plugin-api`, found `other-crate`)"
+            ]
+        );
         assert_eq!(error_lines("\n  something odd\n"), vec!["something odd"]);
     }
 }

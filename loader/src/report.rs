@@ -70,7 +70,7 @@ impl PluginLoader {
             match self.load_file(&path) {
                 Ok(plugin) => candidates.push(Arc::new(plugin)),
                 Err(error) => {
-                    log::warn!("plugin file {} rejected: {error}", path.display());
+                    log::info!("plugin file {} rejected: {error}", path.display());
                     rejected.push(Rejected { origin: PluginOrigin::File(path), error });
                 }
             }
@@ -245,7 +245,7 @@ impl LoadReport {
                     .map(|&index| (kept[index].manifest().id.clone(), kept[index].origin()))
                     .collect(),
             };
-            log::warn!("{conflict}");
+            log::info!("{conflict}");
             conflicts.push(conflict);
         }
         LoadReport { plugins, rejected, conflicts }

@@ -1,0 +1,207 @@
+//! `fieldsync plugins list|check`.
+
+use std::path::Path;
+
+use fieldsync_loader::{LoadError, LoadReport, LoadedEntry, PluginLoader};
+use fieldsync_plugin_api::{MappingDescriptor, MappingProvider, PluginManifest};
+use serde::Serialize;
+
+use crate::table;
+use crate::{EXIT_PROBLEMS, EXIT_USAGE};
+
+#[derive(Serialize)]
+struct ListJson<'a> {
+    plugins: Vec<PluginJson<'a>>,
+    rejected: Vec<RejectedJson>,
+    conflicts: Vec<ConflictJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PluginJson<'a> {
+    id: &'a str,
+    name: &'a str,
+    version: &'a str,
+    vendor: &'a str,
+    file: String,
+    mappings: Vec<MappingJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct MappingJson<'a> {
+    #[serde(flatten)]
+    descriptor: &'a MappingDescriptor,
+    /// False when another plugin offers the same id, so neither is registered.
+    available: bool,
+}
+
+#[derive(Serialize)]
+struct RejectedJson {
+    file: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct ConflictJson<'a> {
+    mapping: &'a str,
+    direction: String,
+    files: Vec<String>,
+}
+
+fn plugin_json(entry: &LoadedEntry) -> PluginJson<'_> {
+    let manifest = entry.provider.manifest();
+    PluginJson {
+        id: &manifest.id,
+        name: &manifest.name,
+        version: &manifest.version,
+        vendor: &manifest.vendor,
+        file: entry.provider.origin().to_string(),
+        mappings: manifest
+            .mappings
+            .iter()
+            .map(|descriptor| MappingJson { descriptor, available: !entry.is_withheld(descriptor) })
+            .collect(),
+    }
+}
+
+fn list_json(report: &LoadReport) -> ListJson<'_> {
+    ListJson {
+        plugins: report.plugins.iter().map(plugin_json).collect(),
+        rejected: report
+            .rejected
+            .iter()
+            .map(|rejected| RejectedJson { file: rejected.origin.to_string(), reason: rejected.error.to_string() })
+            .collect(),
+        conflicts: report
+            .conflicts
+            .iter()
+            .map(|conflict| ConflictJson {
+                mapping: &conflict.mapping_id,
+                direction: conflict.direction.to_string(),
+                files: conflict.providers.iter().map(|(_, origin)| origin.to_string()).collect(),
+            })
+            .collect(),
+    }
+}
+
+fn field_types(descriptor: &MappingDescriptor) -> String {
+    descriptor.field_types.iter().map(|t| t.name()).collect::<Vec<_>>().join(",")
+}
+
+fn list_text(report: &LoadReport) -> String {
+    let mut rows = Vec::new();
+    for entry in &report.plugins {
+        let manifest = entry.provider.manifest();
+        for descriptor in &manifest.mappings {
+            let mut name = descriptor.name.clone();
+            if entry.is_withheld(descriptor) {
+                name.push_str(" [conflict: not registered]");
+            }
+            rows.push(vec![
+                manifest.id.clone(),
+                manifest.version.clone(),
+                descriptor.id.clone(),
+                name,
+                descriptor.direction.to_string(),
+                field_types(descriptor),
+                entry.provider.origin().to_string(),
+            ]);
+        }
+        if manifest.mappings.is_empty() {
+            let origin = entry.provider.origin().to_string();
+            rows.push(vec![manifest.id.clone(), manifest.version.clone(), "-".into(), "(no mappings)".into(), "-".into(), "-".into(), origin]);
+        }
+    }
+    let mut out = if rows.is_empty() {
+        "no plugins loaded\n".to_owned()
+    } else {
+        table::render(&["PLUGIN", "VERSION", "MAPPING", "NAME", "DIRECTION", "FIELD TYPES", "FILE"], &rows)
+    };
+    if !report.rejected.is_empty() {
+        out.push_str(&format!("\nrejected ({}):\n", report.rejected.len()));
+        for rejected in &report.rejected {
+            out.push_str(&format!("  {}: {}\n", rejected.origin, rejected.error));
+        }
+    }
+    if !report.conflicts.is_empty() {
+        out.push_str(&format!("\nconflicts ({}):\n", report.conflicts.len()));
+        for conflict in &report.conflicts {
+            out.push_str(&format!("  {conflict}\n"));
+        }
+    }
+    out
+}
+
+/// `fieldsync plugins list --dir DIR [--json]`.
+pub fn list(dir: &Path, json: bool) -> Result<u8, String> {
+    if !dir.is_dir() {
+        return Err(format!("plugin folder {} does not exist or is not a folder", dir.display()));
+    }
+    let report = PluginLoader::new().load_dir(dir).map_err(|error| error.to_string())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list_json(&report)).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", list_text(&report));
+    }
+    Ok(if report.is_clean() { 0 } else { EXIT_PROBLEMS })
+}
+
+#[derive(Serialize)]
+struct CheckJson<'a> {
+    file: String,
+    usable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugin: Option<&'a PluginManifest>,
+    abi_version: &'static str,
+}
+
+/// `fieldsync plugins check FILE [--json]`.
+pub fn check(file: &Path, json: bool) -> Result<u8, String> {
+    if !file.is_file() {
+        return Err(format!("{} does not exist or is not a file", file.display()));
+    }
+    let outcome = PluginLoader::new().load_file(file);
+    let abi_version = fieldsync_plugin_api::abi::ABI_VERSION;
+    if json {
+        let report = CheckJson {
+            file: file.display().to_string(),
+            usable: outcome.is_ok(),
+            reason: outcome.as_ref().err().map(LoadError::to_string),
+            plugin: outcome.as_ref().ok().map(|plugin| plugin.manifest()),
+            abi_version,
+        };
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else {
+        match &outcome {
+            Ok(plugin) => print!("{}", check_text(file, plugin.manifest(), abi_version)),
+            Err(error) => println!("{}: not usable: {error}", file.display()),
+        }
+    }
+    Ok(if outcome.is_ok() { 0 } else { EXIT_PROBLEMS })
+}
+
+fn check_text(file: &Path, manifest: &PluginManifest, abi_version: &str) -> String {
+    let mut out = format!("{}: usable plugin (plugin ABI {abi_version})\n", file.display());
+    out.push_str(&format!("  id:       {}\n  name:     {}\n", manifest.id, manifest.name));
+    out.push_str(&format!("  version:  {}\n  vendor:   {}\n", manifest.version, manifest.vendor));
+    if !manifest.description.is_empty() {
+        out.push_str(&format!("  about:    {}\n", manifest.description));
+    }
+    out.push_str(&format!("  mappings: {}\n", manifest.mappings.len()));
+    let rows: Vec<Vec<String>> = manifest
+        .mappings
+        .iter()
+        .map(|m| vec![m.id.clone(), m.direction.to_string(), field_types(m), m.name.clone()])
+        .collect();
+    if !rows.is_empty() {
+        for line in table::render(&["MAPPING", "DIRECTION", "FIELD TYPES", "NAME"], &rows).lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out
+}
+
+/// Keeps `EXIT_USAGE` meaningful to readers of this module: usage problems are
+/// returned as `Err` and mapped to it in `main`.
+const _: u8 = EXIT_USAGE;

@@ -1,0 +1,152 @@
+//! The `fieldsync plugins` commands as an operator runs them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use fieldsync_tests::{plugin_dir, write_file};
+use serde_json::Value;
+
+fn fieldsync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(args)
+        .env_remove("FIELDSYNC_PLUGIN_DIR")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("fieldsync runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn path(dir: &Path) -> &str {
+    dir.to_str().expect("temporary paths are UTF-8")
+}
+
+#[test]
+fn list_shows_every_mapping_of_a_dropped_in_plugin_and_exits_0() {
+    let dir = plugin_dir(&["fieldsync-story-points"]);
+    let output = fieldsync(&["plugins", "list", "--dir", path(dir.path())]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = stdout(&output);
+    let header = text.lines().next().unwrap();
+    for column in ["PLUGIN", "VERSION", "MAPPING", "NAME", "DIRECTION", "FILE"] {
+        assert!(header.contains(column), "{header}");
+    }
+    let row = text.lines().find(|line| line.contains("example.points-to-size")).expect("outgoing mapping row");
+    assert!(row.starts_with("example.story-points"), "{row}");
+    assert!(row.contains("outgoing") && row.contains("0.1.0") && row.contains("libfieldsync_story_points.so"), "{row}");
+    assert!(text.lines().any(|line| line.contains("example.size-to-points") && line.contains("incoming")));
+    assert!(!text.contains("rejected"));
+}
+
+#[test]
+fn list_json_reports_plugins_and_rejected_files_and_exits_1() {
+    let dir = plugin_dir(&["fieldsync-story-points", "fixture-not-a-plugin"]);
+    write_file(dir.path(), "notes.so", b"shopping list");
+    let output = fieldsync(&["plugins", "list", "--dir", path(dir.path()), "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: Value = serde_json::from_str(&stdout(&output)).expect("stdout is JSON");
+    let plugins = json["plugins"].as_array().unwrap();
+    assert_eq!(plugins.len(), 1);
+    assert_eq!(plugins[0]["id"], "example.story-points");
+    assert_eq!(plugins[0]["version"], "0.1.0");
+    assert!(plugins[0]["file"].as_str().unwrap().ends_with("libfieldsync_story_points.so"));
+    let mapping_ids: Vec<&str> = plugins[0]["mappings"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(mapping_ids, vec!["example.points-to-size", "example.size-to-points"]);
+    assert_eq!(plugins[0]["mappings"][0]["direction"], "outgoing");
+    assert_eq!(plugins[0]["mappings"][0]["field_types"], serde_json::json!(["number"]));
+
+    let rejected = json["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert!(rejected[0]["file"].as_str().unwrap().ends_with("libfixture_not_a_plugin.so"));
+    assert!(rejected[0]["reason"].as_str().unwrap().contains("not a fieldsync plugin"));
+    assert!(rejected[1]["file"].as_str().unwrap().ends_with("notes.so"));
+    assert!(rejected[1]["reason"].as_str().unwrap().starts_with("not a shared library"));
+}
+
+#[test]
+fn list_names_both_files_of_a_mapping_id_conflict() {
+    let dir = plugin_dir(&["fieldsync-story-points", "fixture-impostor"]);
+    let output = fieldsync(&["plugins", "list", "--dir", path(dir.path())]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let conflict = text.lines().find(|line| line.contains("is not registered")).expect("a conflict line");
+    assert!(conflict.contains("libfieldsync_story_points.so") && conflict.contains("libfixture_impostor.so"), "{conflict}");
+
+    let output = fieldsync(&["plugins", "list", "--dir", path(dir.path()), "--json"]);
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["conflicts"][0]["mapping"], "example.points-to-size");
+    assert_eq!(json["conflicts"][0]["files"].as_array().unwrap().len(), 2);
+    assert_eq!(json["plugins"][0]["mappings"][0]["available"], false);
+    assert_eq!(json["plugins"][0]["mappings"][1]["available"], true);
+}
+
+#[test]
+fn the_plugin_folder_can_come_from_the_environment() {
+    let dir = plugin_dir(&["fieldsync-story-points"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(["plugins", "list", "--json"])
+        .env("FIELDSYNC_PLUGIN_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("example.story-points"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let missing_dir = fieldsync(&["plugins", "list"]);
+    assert_eq!(missing_dir.status.code(), Some(2));
+    let no_such_dir = fieldsync(&["plugins", "list", "--dir", "/no/such/folder"]);
+    assert_eq!(no_such_dir.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_such_dir.stderr).contains("/no/such/folder"));
+    let no_such_file = fieldsync(&["plugins", "check", "/no/such/plugin.so"]);
+    assert_eq!(no_such_file.status.code(), Some(2));
+    assert_eq!(fieldsync(&["plugins", "frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn check_describes_a_usable_plugin() {
+    let dir = plugin_dir(&["fieldsync-story-points"]);
+    let file = dir.path().join("libfieldsync_story_points.so");
+    let output = fieldsync(&["plugins", "check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(text.contains("usable plugin"), "{text}");
+    assert!(text.contains("example.story-points") && text.contains("example.size-to-points"), "{text}");
+
+    let output = fieldsync(&["plugins", "check", file.to_str().unwrap(), "--json"]);
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["usable"], true);
+    assert_eq!(json["plugin"]["id"], "example.story-points");
+}
+
+#[test]
+fn check_explains_why_a_file_is_not_usable() {
+    let dir = plugin_dir(&[]);
+    let file = write_file(dir.path(), "broken.so", b"\x7fELF but not really");
+    let output = fieldsync(&["plugins", "check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("broken.so: not usable:"), "{text}");
+
+    let output = fieldsync(&["plugins", "check", file.to_str().unwrap(), "--json"]);
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["usable"], false);
+    assert!(json["reason"].as_str().unwrap().len() > 10);
+}
+
+#[test]
+fn loader_diagnostics_follow_rust_log() {
+    let dir = plugin_dir(&["fieldsync-story-points"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(["plugins", "list", "--dir", path(dir.path())])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("loaded plugin `example.story-points`"), "{stderr}");
+    let quiet = fieldsync(&["plugins", "list", "--dir", path(dir.path())]);
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+}
