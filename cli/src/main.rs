@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand};
 /// Keeps issues of two issue-tracker projects in sync, field by field.
 #[derive(Parser)]
 #[command(name = "fieldsync", version, about, long_about = None)]
-#[command(after_help = "Logging: set RUST_LOG (e.g. RUST_LOG=debug, or RUST_LOG=plugin=debug for plugins only).")]
+#[command(
+    after_help = "Logging: set RUST_LOG (e.g. RUST_LOG=debug, or RUST_LOG=plugin=debug for plugins only)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

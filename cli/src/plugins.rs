@@ -58,7 +58,10 @@ fn plugin_json(entry: &LoadedEntry) -> PluginJson<'_> {
         mappings: manifest
             .mappings
             .iter()
-            .map(|descriptor| MappingJson { descriptor, available: !entry.is_withheld(descriptor) })
+            .map(|descriptor| MappingJson {
+                descriptor,
+                available: !entry.is_withheld(descriptor),
+            })
             .collect(),
     }
 }
@@ -69,7 +72,10 @@ fn list_json(report: &LoadReport) -> ListJson<'_> {
         rejected: report
             .rejected
             .iter()
-            .map(|rejected| RejectedJson { file: rejected.origin.to_string(), reason: rejected.error.to_string() })
+            .map(|rejected| RejectedJson {
+                file: rejected.origin.to_string(),
+                reason: rejected.error.to_string(),
+            })
             .collect(),
         conflicts: report
             .conflicts
@@ -77,14 +83,23 @@ fn list_json(report: &LoadReport) -> ListJson<'_> {
             .map(|conflict| ConflictJson {
                 mapping: &conflict.mapping_id,
                 direction: conflict.direction.to_string(),
-                files: conflict.providers.iter().map(|(_, origin)| origin.to_string()).collect(),
+                files: conflict
+                    .providers
+                    .iter()
+                    .map(|(_, origin)| origin.to_string())
+                    .collect(),
             })
             .collect(),
     }
 }
 
 fn field_types(descriptor: &MappingDescriptor) -> String {
-    descriptor.field_types.iter().map(|t| t.name()).collect::<Vec<_>>().join(",")
+    descriptor
+        .field_types
+        .iter()
+        .map(|t| t.name())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn list_text(report: &LoadReport) -> String {
@@ -108,13 +123,32 @@ fn list_text(report: &LoadReport) -> String {
         }
         if manifest.mappings.is_empty() {
             let origin = entry.provider.origin().to_string();
-            rows.push(vec![manifest.id.clone(), manifest.version.clone(), "-".into(), "(no mappings)".into(), "-".into(), "-".into(), origin]);
+            rows.push(vec![
+                manifest.id.clone(),
+                manifest.version.clone(),
+                "-".into(),
+                "(no mappings)".into(),
+                "-".into(),
+                "-".into(),
+                origin,
+            ]);
         }
     }
     let mut out = if rows.is_empty() {
         "no plugins loaded\n".to_owned()
     } else {
-        table::render(&["PLUGIN", "VERSION", "MAPPING", "NAME", "DIRECTION", "FIELD TYPES", "FILE"], &rows)
+        table::render(
+            &[
+                "PLUGIN",
+                "VERSION",
+                "MAPPING",
+                "NAME",
+                "DIRECTION",
+                "FIELD TYPES",
+                "FILE",
+            ],
+            &rows,
+        )
     };
     if !report.rejected.is_empty() {
         out.push_str(&format!("\nrejected ({}):\n", report.rejected.len()));
@@ -134,11 +168,19 @@ fn list_text(report: &LoadReport) -> String {
 /// `fieldsync plugins list --dir DIR [--json]`.
 pub fn list(dir: &Path, json: bool) -> Result<u8, String> {
     if !dir.is_dir() {
-        return Err(format!("plugin folder {} does not exist or is not a folder", dir.display()));
+        return Err(format!(
+            "plugin folder {} does not exist or is not a folder",
+            dir.display()
+        ));
     }
-    let report = PluginLoader::new().load_dir(dir).map_err(|error| error.to_string())?;
+    let report = PluginLoader::new()
+        .load_dir(dir)
+        .map_err(|error| error.to_string())?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&list_json(&report)).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list_json(&report)).map_err(|e| e.to_string())?
+        );
     } else {
         print!("{}", list_text(&report));
     }
@@ -159,7 +201,10 @@ struct CheckJson<'a> {
 /// `fieldsync plugins check FILE [--json]`.
 pub fn check(file: &Path, json: bool) -> Result<u8, String> {
     if !file.is_file() {
-        return Err(format!("{} does not exist or is not a file", file.display()));
+        return Err(format!(
+            "{} does not exist or is not a file",
+            file.display()
+        ));
     }
     let outcome = PluginLoader::new().load_file(file);
     let abi_version = fieldsync_plugin_api::abi::ABI_VERSION;
@@ -171,7 +216,10 @@ pub fn check(file: &Path, json: bool) -> Result<u8, String> {
             plugin: outcome.as_ref().ok().map(|plugin| plugin.manifest()),
             abi_version,
         };
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
     } else {
         match &outcome {
             Ok(plugin) => print!("{}", check_text(file, plugin.manifest(), abi_version)),
@@ -182,9 +230,18 @@ pub fn check(file: &Path, json: bool) -> Result<u8, String> {
 }
 
 fn check_text(file: &Path, manifest: &PluginManifest, abi_version: &str) -> String {
-    let mut out = format!("{}: usable plugin (plugin ABI {abi_version})\n", file.display());
-    out.push_str(&format!("  id:       {}\n  name:     {}\n", manifest.id, manifest.name));
-    out.push_str(&format!("  version:  {}\n  vendor:   {}\n", manifest.version, manifest.vendor));
+    let mut out = format!(
+        "{}: usable plugin (plugin ABI {abi_version})\n",
+        file.display()
+    );
+    out.push_str(&format!(
+        "  id:       {}\n  name:     {}\n",
+        manifest.id, manifest.name
+    ));
+    out.push_str(&format!(
+        "  version:  {}\n  vendor:   {}\n",
+        manifest.version, manifest.vendor
+    ));
     if !manifest.description.is_empty() {
         out.push_str(&format!("  about:    {}\n", manifest.description));
     }
@@ -192,7 +249,14 @@ fn check_text(file: &Path, manifest: &PluginManifest, abi_version: &str) -> Stri
     let rows: Vec<Vec<String>> = manifest
         .mappings
         .iter()
-        .map(|m| vec![m.id.clone(), m.direction.to_string(), field_types(m), m.name.clone()])
+        .map(|m| {
+            vec![
+                m.id.clone(),
+                m.direction.to_string(),
+                field_types(m),
+                m.name.clone(),
+            ]
+        })
         .collect();
     if !rows.is_empty() {
         for line in table::render(&["MAPPING", "DIRECTION", "FIELD TYPES", "NAME"], &rows).lines() {

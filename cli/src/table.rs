@@ -2,7 +2,10 @@
 
 /// Formats `rows` under `headers`, each column as wide as its widest cell.
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|header| header.chars().count()).collect();
+    let mut widths: Vec<usize> = headers
+        .iter()
+        .map(|header| header.chars().count())
+        .collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -32,7 +35,13 @@ mod tests {
 
     #[test]
     fn columns_line_up_on_the_widest_cell() {
-        let text = render(&["ID", "NAME"], &[vec!["a.long-id".into(), "x".into()], vec!["b".into(), "Größe".into()]]);
+        let text = render(
+            &["ID", "NAME"],
+            &[
+                vec!["a.long-id".into(), "x".into()],
+                vec!["b".into(), "Größe".into()],
+            ],
+        );
         assert_eq!(text, "ID         NAME\na.long-id  x\nb          Größe\n");
     }
 }

@@ -27,16 +27,31 @@ fn path(dir: &Path) -> &str {
 fn list_shows_every_mapping_of_a_dropped_in_plugin_and_exits_0() {
     let dir = plugin_dir(&["fieldsync-story-points"]);
     let output = fieldsync(&["plugins", "list", "--dir", path(dir.path())]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = stdout(&output);
     let header = text.lines().next().unwrap();
     for column in ["PLUGIN", "VERSION", "MAPPING", "NAME", "DIRECTION", "FILE"] {
         assert!(header.contains(column), "{header}");
     }
-    let row = text.lines().find(|line| line.contains("example.points-to-size")).expect("outgoing mapping row");
+    let row = text
+        .lines()
+        .find(|line| line.contains("example.points-to-size"))
+        .expect("outgoing mapping row");
     assert!(row.starts_with("example.story-points"), "{row}");
-    assert!(row.contains("outgoing") && row.contains("0.1.0") && row.contains("libfieldsync_story_points.so"), "{row}");
-    assert!(text.lines().any(|line| line.contains("example.size-to-points") && line.contains("incoming")));
+    assert!(
+        row.contains("outgoing")
+            && row.contains("0.1.0")
+            && row.contains("libfieldsync_story_points.so"),
+        "{row}"
+    );
+    assert!(text
+        .lines()
+        .any(|line| line.contains("example.size-to-points") && line.contains("incoming")));
     assert!(!text.contains("rejected"));
 }
 
@@ -51,18 +66,41 @@ fn list_json_reports_plugins_and_rejected_files_and_exits_1() {
     assert_eq!(plugins.len(), 1);
     assert_eq!(plugins[0]["id"], "example.story-points");
     assert_eq!(plugins[0]["version"], "0.1.0");
-    assert!(plugins[0]["file"].as_str().unwrap().ends_with("libfieldsync_story_points.so"));
-    let mapping_ids: Vec<&str> = plugins[0]["mappings"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-    assert_eq!(mapping_ids, vec!["example.points-to-size", "example.size-to-points"]);
+    assert!(plugins[0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("libfieldsync_story_points.so"));
+    let mapping_ids: Vec<&str> = plugins[0]["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        mapping_ids,
+        vec!["example.points-to-size", "example.size-to-points"]
+    );
     assert_eq!(plugins[0]["mappings"][0]["direction"], "outgoing");
-    assert_eq!(plugins[0]["mappings"][0]["field_types"], serde_json::json!(["number"]));
+    assert_eq!(
+        plugins[0]["mappings"][0]["field_types"],
+        serde_json::json!(["number"])
+    );
 
     let rejected = json["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 2);
-    assert!(rejected[0]["file"].as_str().unwrap().ends_with("libfixture_not_a_plugin.so"));
-    assert!(rejected[0]["reason"].as_str().unwrap().contains("not a fieldsync plugin"));
+    assert!(rejected[0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("libfixture_not_a_plugin.so"));
+    assert!(rejected[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not a fieldsync plugin"));
     assert!(rejected[1]["file"].as_str().unwrap().ends_with("notes.so"));
-    assert!(rejected[1]["reason"].as_str().unwrap().starts_with("not a shared library"));
+    assert!(rejected[1]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("not a shared library"));
 }
 
 #[test]
@@ -71,8 +109,15 @@ fn list_names_both_files_of_a_mapping_id_conflict() {
     let output = fieldsync(&["plugins", "list", "--dir", path(dir.path())]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
-    let conflict = text.lines().find(|line| line.contains("is not registered")).expect("a conflict line");
-    assert!(conflict.contains("libfieldsync_story_points.so") && conflict.contains("libfixture_impostor.so"), "{conflict}");
+    let conflict = text
+        .lines()
+        .find(|line| line.contains("is not registered"))
+        .expect("a conflict line");
+    assert!(
+        conflict.contains("libfieldsync_story_points.so")
+            && conflict.contains("libfixture_impostor.so"),
+        "{conflict}"
+    );
 
     let output = fieldsync(&["plugins", "list", "--dir", path(dir.path()), "--json"]);
     let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -114,7 +159,10 @@ fn check_describes_a_usable_plugin() {
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
     assert!(text.contains("usable plugin"), "{text}");
-    assert!(text.contains("example.story-points") && text.contains("example.size-to-points"), "{text}");
+    assert!(
+        text.contains("example.story-points") && text.contains("example.size-to-points"),
+        "{text}"
+    );
 
     let output = fieldsync(&["plugins", "check", file.to_str().unwrap(), "--json"]);
     let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -146,7 +194,14 @@ fn loader_diagnostics_follow_rust_log() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("loaded plugin `example.story-points`"), "{stderr}");
+    assert!(
+        stderr.contains("loaded plugin `example.story-points`"),
+        "{stderr}"
+    );
     let quiet = fieldsync(&["plugins", "list", "--dir", path(dir.path())]);
-    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
 }

@@ -3,7 +3,9 @@
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::ROption;
-use fieldsync_plugin_api::abi::wire::{IncomingCallRef, IncomingResult, OutgoingCallRef, OutgoingResult};
+use fieldsync_plugin_api::abi::wire::{
+    IncomingCallRef, IncomingResult, OutgoingCallRef, OutgoingResult,
+};
 use fieldsync_plugin_api::abi::{FfiIncomingBox, FfiIssueView_TO, FfiOutgoingBox};
 use fieldsync_plugin_api::{
     ErrorKind, FieldUpdate, IncomingContext, IncomingFieldMapping, MappingError, OutgoingContext,
@@ -14,11 +16,17 @@ use serde_json::Value;
 use crate::host::IssueView;
 
 fn unreadable_reply(error: serde_json::Error) -> MappingError {
-    MappingError::with_kind(ErrorKind::InvalidInput, format!("the plugin returned unreadable JSON: {error}"))
+    MappingError::with_kind(
+        ErrorKind::InvalidInput,
+        format!("the plugin returned unreadable JSON: {error}"),
+    )
 }
 
 fn unwritable_call(error: serde_json::Error) -> MappingError {
-    MappingError::with_kind(ErrorKind::InvalidInput, format!("cannot encode the call: {error}"))
+    MappingError::with_kind(
+        ErrorKind::InvalidInput,
+        format!("cannot encode the call: {error}"),
+    )
 }
 
 /// An outgoing mapping living in a plugin library.
@@ -44,12 +52,18 @@ impl OutgoingFieldMapping for LoadedOutgoing {
                 trigger: ctx.trigger(),
             })
             .map_err(unwritable_call)?;
-            let view = IssueView { fields: ctx.fields() };
+            let view = IssueView {
+                fields: ctx.fields(),
+            };
             let reply = self
                 .inner
-                .export(call.as_str().into(), FfiIssueView_TO::from_ptr(&view, TD_Opaque))
+                .export(
+                    call.as_str().into(),
+                    FfiIssueView_TO::from_ptr(&view, TD_Opaque),
+                )
                 .into_result()?;
-            let reply: OutgoingResult = serde_json::from_str(reply.as_str()).map_err(unreadable_reply)?;
+            let reply: OutgoingResult =
+                serde_json::from_str(reply.as_str()).map_err(unreadable_reply)?;
             Ok(reply.data)
         })();
         outcome.map_err(|error: MappingError| error.context(&self.context))
@@ -82,8 +96,12 @@ impl IncomingFieldMapping for LoadedIncoming {
                 Some(view) => ROption::RSome(FfiIssueView_TO::from_ptr(view, TD_Opaque)),
                 None => ROption::RNone,
             };
-            let reply = self.inner.import(call.as_str().into(), target).into_result()?;
-            let reply: IncomingResult = serde_json::from_str(reply.as_str()).map_err(unreadable_reply)?;
+            let reply = self
+                .inner
+                .import(call.as_str().into(), target)
+                .into_result()?;
+            let reply: IncomingResult =
+                serde_json::from_str(reply.as_str()).map_err(unreadable_reply)?;
             Ok(reply.update)
         })();
         outcome.map_err(|error: MappingError| error.context(&self.context))

@@ -83,12 +83,14 @@ impl LoadError {
                 expected: ABI_VERSION.to_owned(),
                 found: format!("(unreadable: {err})"),
             },
-            LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => {
-                LoadError::IncompatibleVersion {
-                    expected: expected_version.to_string(),
-                    found: actual_version.to_string(),
-                }
-            }
+            LibraryError::IncompatibleVersionNumber {
+                expected_version,
+                actual_version,
+                ..
+            } => LoadError::IncompatibleVersion {
+                expected: expected_version.to_string(),
+                found: actual_version.to_string(),
+            },
             LibraryError::RootModule { err, .. } => LoadError::InitFailed(match err {
                 RootModuleError::Unwound => "the root module panicked".to_owned(),
                 RootModuleError::Returned(err) => err.to_string(),
@@ -120,18 +122,29 @@ pub(crate) fn error_lines(dump: &str) -> Vec<String> {
     let lines: Vec<&str> = dump.lines().map(str::trim).collect();
     let mut errors: Vec<String> = Vec::new();
     for (index, line) in lines.iter().enumerate() {
-        let Some(what) = line.strip_prefix("Error:").map(str::trim) else { continue };
+        let Some(what) = line.strip_prefix("Error:").map(str::trim) else {
+            continue;
+        };
         if what.is_empty() {
             continue;
         }
         let rest = &lines[index + 1..];
-        let block = &rest[..rest.iter().position(|l| l.starts_with("Error:")).unwrap_or(rest.len()).min(12)];
+        let block = &rest[..rest
+            .iter()
+            .position(|l| l.starts_with("Error:"))
+            .unwrap_or(rest.len())
+            .min(12)];
         let value_after = |label: &str| {
             let at = block.iter().position(|l| *l == label)?;
-            block.get(at + 1).filter(|value| !value.is_empty()).map(|value| shorten(value))
+            block
+                .get(at + 1)
+                .filter(|value| !value.is_empty())
+                .map(|value| shorten(value))
         };
         let error = match (value_after("Expected:"), value_after("Found:")) {
-            (Some(expected), Some(found)) => format!("{what} (expected `{expected}`, found `{found}`)"),
+            (Some(expected), Some(found)) => {
+                format!("{what} (expected `{expected}`, found `{found}`)")
+            }
             _ => what.to_owned(),
         };
         if !errors.contains(&error) {
@@ -139,7 +152,12 @@ pub(crate) fn error_lines(dump: &str) -> Vec<String> {
         }
     }
     if errors.is_empty() {
-        errors = lines.iter().filter(|l| !l.is_empty()).take(3).map(|l| (*l).to_owned()).collect();
+        errors = lines
+            .iter()
+            .filter(|l| !l.is_empty())
+            .take(3)
+            .map(|l| (*l).to_owned())
+            .collect();
     }
     errors
 }

@@ -35,7 +35,10 @@ impl FfiHost for HostServices {
         let level = level_from_ffi(level);
         let target = format!("plugin::{}", self.label.read());
         let logger = log::logger();
-        let metadata = log::Metadata::builder().level(level).target(&target).build();
+        let metadata = log::Metadata::builder()
+            .level(level)
+            .target(&target)
+            .build();
         if logger.enabled(&metadata) {
             logger.log(
                 &log::Record::builder()
@@ -51,7 +54,11 @@ impl FfiHost for HostServices {
     fn request(&self, request: RStr<'_>) -> RResult<RString, FfiError> {
         RResult::RErr(FfiError {
             kind: error_kind::UNSUPPORTED,
-            message: format!("this host answers no host requests yet (asked: {})", request.as_str()).into(),
+            message: format!(
+                "this host answers no host requests yet (asked: {})",
+                request.as_str()
+            )
+            .into(),
         })
     }
 }
@@ -68,7 +75,10 @@ impl FfiIssueView for IssueView<'_> {
             Ok(None) => ROption::RNone,
             Err(error) => {
                 // The ABI has no error channel here; the plugin sees an absent field.
-                log::warn!("cannot read field `{}` for a plugin: {error}", field_id.as_str());
+                log::warn!(
+                    "cannot read field `{}` for a plugin: {error}",
+                    field_id.as_str()
+                );
                 ROption::RNone
             }
         }
@@ -100,7 +110,12 @@ mod tests {
         let mut fields = Map::new();
         fields.insert("points".into(), json!(5));
         let view = IssueView { fields: &fields };
-        assert_eq!(view.field("points".into()).into_option().map(|s| s.into_string()), Some("5".into()));
+        assert_eq!(
+            view.field("points".into())
+                .into_option()
+                .map(|s| s.into_string()),
+            Some("5".into())
+        );
         assert!(view.field("nope".into()).is_none());
         let ids = view.request(r#"{"kind":"field_ids"}"#.into()).unwrap();
         assert_eq!(ids.as_str(), r#"["points"]"#);

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use crate::adapter::{LoadedIncoming, LoadedOutgoing};
 use crate::error::LoadError;
-use crate::precheck::check_library_file;
 use crate::host::{ffi_max_level, HostServices};
+use crate::precheck::check_library_file;
 
 /// A plugin loaded from a library file. Libraries are never unloaded.
 pub struct LoadedPlugin {
@@ -28,7 +28,10 @@ pub struct LoadedPlugin {
 
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin").field("manifest", &self.manifest).field("path", &self.path).finish()
+        f.debug_struct("LoadedPlugin")
+            .field("manifest", &self.manifest)
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -37,10 +40,13 @@ impl LoadedPlugin {
     /// library name, which the dynamic linker would look up on its search path).
     pub fn load(path: &Path, host_info: &HostInfo) -> Result<LoadedPlugin, LoadError> {
         // A path with a directory part keeps dlopen from searching the library path.
-        let path = path.canonicalize().map_err(|error| LoadError::Unreadable(error.to_string()))?;
+        let path = path
+            .canonicalize()
+            .map_err(|error| LoadError::Unreadable(error.to_string()))?;
         check_library_file(&path)?;
 
-        let header = lib_header_from_path(&path).map_err(|error| LoadError::from_library_error(&error))?;
+        let header =
+            lib_header_from_path(&path).map_err(|error| LoadError::from_library_error(&error))?;
         let consts = header.root_mod_consts();
         if consts.base_name().as_str() != PluginModuleRef::BASE_NAME {
             return Err(LoadError::ForeignModule(consts.name().as_str().to_owned()));
@@ -50,20 +56,37 @@ impl LoadedPlugin {
             .map_err(|error| LoadError::from_library_error(&error))?;
 
         let label = Arc::new(RwLock::new(file_name(&path)));
-        let host = FfiHost_TO::from_value(HostServices { label: Arc::clone(&label) }, TD_Opaque);
-        let host_info = serde_json::to_string(host_info).map_err(|e| LoadError::InitFailed(e.to_string()))?;
+        let host = FfiHost_TO::from_value(
+            HostServices {
+                label: Arc::clone(&label),
+            },
+            TD_Opaque,
+        );
+        let host_info =
+            serde_json::to_string(host_info).map_err(|e| LoadError::InitFailed(e.to_string()))?;
         let manifest = (module.init())(host, host_info.as_str().into())
             .into_result()
             .map_err(|error| LoadError::InitFailed(MappingError::from(error).to_string()))?;
-        let manifest: PluginManifest = serde_json::from_str(manifest.as_str())
-            .map_err(|error| LoadError::InvalidManifest(vec![format!("unreadable JSON: {error}")]))?;
+        let manifest: PluginManifest =
+            serde_json::from_str(manifest.as_str()).map_err(|error| {
+                LoadError::InvalidManifest(vec![format!("unreadable JSON: {error}")])
+            })?;
         let problems = manifest.problems();
         if !problems.is_empty() {
             return Err(LoadError::InvalidManifest(problems));
         }
         *label.write() = manifest.id.clone();
-        log::debug!("loaded plugin `{}` {} from {}", manifest.id, manifest.version, path.display());
-        Ok(LoadedPlugin { manifest, path, module })
+        log::debug!(
+            "loaded plugin `{}` {} from {}",
+            manifest.id,
+            manifest.version,
+            path.display()
+        );
+        Ok(LoadedPlugin {
+            manifest,
+            path,
+            module,
+        })
     }
 
     /// The canonical path the plugin was loaded from.
@@ -72,8 +95,11 @@ impl LoadedPlugin {
     }
 
     fn construct_request(mapping_id: &str, options: &Value) -> Result<String, MappingError> {
-        serde_json::to_string(&ConstructRequest { mapping_id: mapping_id.to_owned(), options: options.clone() })
-            .map_err(|error| MappingError::new(error.to_string()))
+        serde_json::to_string(&ConstructRequest {
+            mapping_id: mapping_id.to_owned(),
+            options: options.clone(),
+        })
+        .map_err(|error| MappingError::new(error.to_string()))
     }
 
     fn context(&self, mapping_id: &str) -> String {
@@ -92,7 +118,9 @@ pub(crate) fn default_host_info() -> HostInfo {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 impl MappingProvider for LoadedPlugin {
@@ -104,18 +132,28 @@ impl MappingProvider for LoadedPlugin {
         PluginOrigin::File(self.path.clone())
     }
 
-    fn new_outgoing(&self, mapping_id: &str, options: &Value) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
+    fn new_outgoing(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+    ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
         let context = self.context(mapping_id);
-        let request = Self::construct_request(mapping_id, options).map_err(|e| e.context(&context))?;
+        let request =
+            Self::construct_request(mapping_id, options).map_err(|e| e.context(&context))?;
         let inner = (self.module.new_outgoing())(request.as_str().into())
             .into_result()
             .map_err(|error| MappingError::from(error).context(&context))?;
         Ok(Box::new(LoadedOutgoing::new(inner, context)))
     }
 
-    fn new_incoming(&self, mapping_id: &str, options: &Value) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
+    fn new_incoming(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+    ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
         let context = self.context(mapping_id);
-        let request = Self::construct_request(mapping_id, options).map_err(|e| e.context(&context))?;
+        let request =
+            Self::construct_request(mapping_id, options).map_err(|e| e.context(&context))?;
         let inner = (self.module.new_incoming())(request.as_str().into())
             .into_result()
             .map_err(|error| MappingError::from(error).context(&context))?;

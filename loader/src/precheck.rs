@@ -25,7 +25,11 @@ pub(crate) fn check_library_file(path: &Path) -> Result<(), LoadError> {
         return expect_magic(&head, &[b"MZ"], "PE");
     }
     if cfg!(target_vendor = "apple") {
-        return expect_magic(&head, &[&[0xcf, 0xfa, 0xed, 0xfe], &[0xca, 0xfe, 0xba, 0xbe]], "Mach-O");
+        return expect_magic(
+            &head,
+            &[&[0xcf, 0xfa, 0xed, 0xfe], &[0xca, 0xfe, 0xba, 0xbe]],
+            "Mach-O",
+        );
     }
     expect_magic(&head, &[b"\x7fELF"], "ELF")?;
     check_elf(&mut file, &head, len)
@@ -35,7 +39,9 @@ fn expect_magic(head: &[u8], magics: &[&[u8]], format: &str) -> Result<(), LoadE
     if magics.iter().any(|magic| head.starts_with(magic)) {
         Ok(())
     } else {
-        Err(LoadError::NotALibrary(format!("the file does not start with an {format} header")))
+        Err(LoadError::NotALibrary(format!(
+            "the file does not start with an {format} header"
+        )))
     }
 }
 
@@ -50,7 +56,11 @@ impl Fields<'_> {
         let bytes = self.bytes.get(offset..offset + size)?;
         let mut value = 0u64;
         for index in 0..size {
-            let byte = if self.big_endian { bytes[index] } else { bytes[size - 1 - index] };
+            let byte = if self.big_endian {
+                bytes[index]
+            } else {
+                bytes[size - 1 - index]
+            };
             value = (value << 8) | u64::from(byte);
         }
         Some(value)
@@ -79,16 +89,31 @@ fn check_elf(file: &mut File, head: &[u8], len: u64) -> Result<(), LoadError> {
     if len < header_len {
         return Err(truncated("header", header_len, len));
     }
-    let header = Fields { bytes: head, big_endian };
+    let header = Fields {
+        bytes: head,
+        big_endian,
+    };
     let word = if is_64 { 8 } else { 4 };
-    let read = |offset: usize, size: usize| header.uint(offset, size).ok_or_else(|| corrupt("short"));
+    let read =
+        |offset: usize, size: usize| header.uint(offset, size).ok_or_else(|| corrupt("short"));
     const SHARED_OBJECT: u64 = 3;
     if read(16, 2)? != SHARED_OBJECT {
-        return Err(LoadError::NotALibrary("an ELF file, but an executable or object file, not a shared library".into()));
+        return Err(LoadError::NotALibrary(
+            "an ELF file, but an executable or object file, not a shared library".into(),
+        ));
     }
-    let (phoff, shoff) = if is_64 { (read(0x20, 8)?, read(0x28, 8)?) } else { (read(0x1c, 4)?, read(0x20, 4)?) };
+    let (phoff, shoff) = if is_64 {
+        (read(0x20, 8)?, read(0x28, 8)?)
+    } else {
+        (read(0x1c, 4)?, read(0x20, 4)?)
+    };
     let at = if is_64 { 0x36 } else { 0x2a };
-    let (phentsize, phnum, shentsize, shnum) = (read(at, 2)?, read(at + 2, 2)?, read(at + 4, 2)?, read(at + 6, 2)?);
+    let (phentsize, phnum, shentsize, shnum) = (
+        read(at, 2)?,
+        read(at + 2, 2)?,
+        read(at + 4, 2)?,
+        read(at + 6, 2)?,
+    );
 
     let program_headers_end = phoff.saturating_add(phentsize.saturating_mul(phnum));
     if program_headers_end > len {
@@ -102,16 +127,29 @@ fn check_elf(file: &mut File, head: &[u8], len: u64) -> Result<(), LoadError> {
     }
 
     let mut table = vec![0u8; (program_headers_end - phoff) as usize];
-    file.seek(SeekFrom::Start(phoff)).and_then(|_| file.read_exact(&mut table)).map_err(|e| LoadError::Unreadable(e.to_string()))?;
-    let table = Fields { bytes: &table, big_endian };
+    file.seek(SeekFrom::Start(phoff))
+        .and_then(|_| file.read_exact(&mut table))
+        .map_err(|e| LoadError::Unreadable(e.to_string()))?;
+    let table = Fields {
+        bytes: &table,
+        big_endian,
+    };
     const LOADABLE: u64 = 1;
     for index in 0..phnum as usize {
         let base = index * phentsize as usize;
-        let entry = |offset: usize, size: usize| table.uint(base + offset, size).ok_or_else(|| corrupt("short program header"));
+        let entry = |offset: usize, size: usize| {
+            table
+                .uint(base + offset, size)
+                .ok_or_else(|| corrupt("short program header"))
+        };
         if entry(0, 4)? != LOADABLE {
             continue;
         }
-        let (offset, file_size) = if is_64 { (entry(8, word)?, entry(0x20, word)?) } else { (entry(4, word)?, entry(0x10, word)?) };
+        let (offset, file_size) = if is_64 {
+            (entry(8, word)?, entry(0x20, word)?)
+        } else {
+            (entry(4, word)?, entry(0x10, word)?)
+        };
         let end = offset.saturating_add(file_size);
         if end > len {
             return Err(truncated("loadable segments", end, len));
@@ -133,9 +171,11 @@ mod tests {
         pub struct TempFile(pub std::path::PathBuf);
         impl TempFile {
             pub fn new(bytes: &[u8]) -> Self {
-                static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                static COUNTER: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(0);
                 let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let path = std::env::temp_dir().join(format!("fieldsync-precheck-{}-{n}.so", std::process::id()));
+                let path = std::env::temp_dir()
+                    .join(format!("fieldsync-precheck-{}-{n}.so", std::process::id()));
                 std::fs::write(&path, bytes).unwrap();
                 TempFile(path)
             }
@@ -164,7 +204,10 @@ mod tests {
         assert_eq!(check_library_file(&write(&library).0), Ok(()));
         for cut in [20, 63, 100, 4096, library.len() / 2, library.len() - 1] {
             let error = check_library_file(&write(&library[..cut]).0).unwrap_err();
-            assert!(error.to_string().contains("truncated") || error.to_string().contains("corrupt"), "cut at {cut}: {error}");
+            assert!(
+                error.to_string().contains("truncated") || error.to_string().contains("corrupt"),
+                "cut at {cut}: {error}"
+            );
         }
     }
 
@@ -175,7 +218,10 @@ mod tests {
         // Test binaries are position-independent executables, which are ET_DYN too,
         // so only the shape is checked here; garbage must always fail.
         assert!(error.is_ok() || matches!(error, Err(LoadError::NotALibrary(_))));
-        assert!(matches!(check_library_file(&write(b"#!/bin/sh\n").0), Err(LoadError::NotALibrary(_))));
+        assert!(matches!(
+            check_library_file(&write(b"#!/bin/sh\n").0),
+            Err(LoadError::NotALibrary(_))
+        ));
         assert_eq!(check_library_file(&write(b"").0), Err(LoadError::Empty));
     }
 }

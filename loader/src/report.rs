@@ -26,7 +26,10 @@ impl Default for PluginLoader {
 impl PluginLoader {
     /// A loader with no statically linked plugins.
     pub fn new() -> Self {
-        PluginLoader { statics: Vec::new(), host_info: default_host_info() }
+        PluginLoader {
+            statics: Vec::new(),
+            host_info: default_host_info(),
+        }
     }
 
     /// Adds a statically linked plugin. It goes through the same checks as a loaded
@@ -51,13 +54,17 @@ impl PluginLoader {
     /// plugins. A file that cannot be used is reported with its reason; the others
     /// load regardless. Only an unreadable folder is an error.
     pub fn load_dir(&self, dir: &Path) -> Result<LoadReport, ScanError> {
-        let scan_error = |source| ScanError { path: dir.to_owned(), source };
+        let scan_error = |source| ScanError {
+            path: dir.to_owned(),
+            source,
+        };
         let mut files = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(scan_error)? {
             let path = entry.map_err(scan_error)?.path();
-            let is_library = path.file_name().and_then(|name| name.to_str()).is_some_and(|name| {
-                name.ends_with(LIBRARY_SUFFIX) && !name.starts_with('.')
-            });
+            let is_library = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.ends_with(LIBRARY_SUFFIX) && !name.starts_with('.'));
             if is_library && path.is_file() {
                 files.push(path);
             }
@@ -71,7 +78,10 @@ impl PluginLoader {
                 Ok(plugin) => candidates.push(Arc::new(plugin)),
                 Err(error) => {
                     log::info!("plugin file {} rejected: {error}", path.display());
-                    rejected.push(Rejected { origin: PluginOrigin::File(path), error });
+                    rejected.push(Rejected {
+                        origin: PluginOrigin::File(path),
+                        error,
+                    });
                 }
             }
         }
@@ -107,8 +117,11 @@ pub struct Conflict {
 
 impl std::fmt::Display for Conflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let providers: Vec<String> =
-            self.providers.iter().map(|(plugin, origin)| format!("`{plugin}` ({origin})")).collect();
+        let providers: Vec<String> = self
+            .providers
+            .iter()
+            .map(|(plugin, origin)| format!("`{plugin}` ({origin})"))
+            .collect();
         write!(
             f,
             "{} mapping `{}` is provided by {}; it is not registered",
@@ -131,7 +144,9 @@ pub struct LoadedEntry {
 impl LoadedEntry {
     /// Whether the mapping is withheld because of a conflict.
     pub fn is_withheld(&self, descriptor: &MappingDescriptor) -> bool {
-        self.withheld.iter().any(|(id, direction)| id == &descriptor.id && *direction == descriptor.direction)
+        self.withheld
+            .iter()
+            .any(|(id, direction)| id == &descriptor.id && *direction == descriptor.direction)
     }
 }
 
@@ -170,22 +185,32 @@ impl LoadReport {
                 .mappings
                 .iter()
                 .filter(|descriptor| !entry.is_withheld(descriptor))
-                .map(move |descriptor| AvailableMapping { descriptor, provider: &entry.provider })
+                .map(move |descriptor| AvailableMapping {
+                    descriptor,
+                    provider: &entry.provider,
+                })
         })
     }
 
     /// The usable mapping `mapping_id` in `direction`, if exactly one plugin offers it.
     pub fn mapping(&self, mapping_id: &str, direction: Direction) -> Option<AvailableMapping<'_>> {
-        self.mappings().find(|m| m.descriptor.id == mapping_id && m.descriptor.direction == direction)
+        self.mappings()
+            .find(|m| m.descriptor.id == mapping_id && m.descriptor.direction == direction)
     }
 
     /// Applies the uniqueness rules: a plugin id or a (mapping id, direction) may be
     /// offered once; contested plugin ids reject every plugin involved, contested
     /// mapping ids are withheld from every plugin involved.
-    fn resolve(candidates: Vec<Arc<dyn MappingProvider>>, mut rejected: Vec<Rejected>) -> LoadReport {
+    fn resolve(
+        candidates: Vec<Arc<dyn MappingProvider>>,
+        mut rejected: Vec<Rejected>,
+    ) -> LoadReport {
         let mut by_plugin_id: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (index, candidate) in candidates.iter().enumerate() {
-            by_plugin_id.entry(candidate.manifest().id.as_str()).or_default().push(index);
+            by_plugin_id
+                .entry(candidate.manifest().id.as_str())
+                .or_default()
+                .push(index);
         }
         let mut keep = vec![true; candidates.len()];
         let mut duplicates = Vec::new();
@@ -224,18 +249,28 @@ impl LoadReport {
         let mut offers: BTreeMap<(String, Direction), Vec<usize>> = BTreeMap::new();
         for (index, plugin) in kept.iter().enumerate() {
             for mapping in &plugin.manifest().mappings {
-                offers.entry((mapping.id.clone(), mapping.direction)).or_default().push(index);
+                offers
+                    .entry((mapping.id.clone(), mapping.direction))
+                    .or_default()
+                    .push(index);
             }
         }
-        let mut plugins: Vec<LoadedEntry> =
-            kept.iter().map(|provider| LoadedEntry { provider: Arc::clone(provider), withheld: Vec::new() }).collect();
+        let mut plugins: Vec<LoadedEntry> = kept
+            .iter()
+            .map(|provider| LoadedEntry {
+                provider: Arc::clone(provider),
+                withheld: Vec::new(),
+            })
+            .collect();
         let mut conflicts = Vec::new();
         for ((mapping_id, direction), indexes) in offers {
             if indexes.len() < 2 {
                 continue;
             }
             for &index in &indexes {
-                plugins[index].withheld.push((mapping_id.clone(), direction));
+                plugins[index]
+                    .withheld
+                    .push((mapping_id.clone(), direction));
             }
             let conflict = Conflict {
                 mapping_id,
@@ -248,7 +283,11 @@ impl LoadReport {
             log::info!("{conflict}");
             conflicts.push(conflict);
         }
-        LoadReport { plugins, rejected, conflicts }
+        LoadReport {
+            plugins,
+            rejected,
+            conflicts,
+        }
     }
 }
 
@@ -266,9 +305,11 @@ mod tests {
     }
 
     fn plugin(id: &str, mappings: &[&str]) -> Plugin {
-        mappings.iter().fold(Plugin::new(id, "Test"), |plugin, mapping| {
-            plugin.outgoing(MappingDescriptor::new(*mapping, "Same"), |_| Ok(Same))
-        })
+        mappings
+            .iter()
+            .fold(Plugin::new(id, "Test"), |plugin, mapping| {
+                plugin.outgoing(MappingDescriptor::new(*mapping, "Same"), |_| Ok(Same))
+            })
     }
 
     #[test]
@@ -297,7 +338,9 @@ mod tests {
             .with_static(plugin("c.three", &["c.z"]))
             .load_statics();
         assert_eq!(report.rejected.len(), 2);
-        assert!(matches!(&report.rejected[0].error, LoadError::DuplicatePlugin { plugin_id, .. } if plugin_id == "a.one"));
+        assert!(
+            matches!(&report.rejected[0].error, LoadError::DuplicatePlugin { plugin_id, .. } if plugin_id == "a.one")
+        );
         assert_eq!(report.plugins.len(), 1);
         assert!(report.mapping("c.z", Direction::Outgoing).is_some());
     }
@@ -313,7 +356,8 @@ mod tests {
                 Ok(fieldsync_plugin_api::FieldUpdate::Set(ctx.data().clone()))
             }
         }
-        let both = plugin("a.one", &["a.copy"]).incoming(MappingDescriptor::new("a.copy", "Copy"), |_| Ok(Keep));
+        let both = plugin("a.one", &["a.copy"])
+            .incoming(MappingDescriptor::new("a.copy", "Copy"), |_| Ok(Keep));
         let report = PluginLoader::new().with_static(both).load_statics();
         assert!(report.is_clean());
         assert_eq!(report.mappings().count(), 2);
@@ -321,7 +365,13 @@ mod tests {
 
     #[test]
     fn an_unreadable_folder_is_an_error_naming_it() {
-        let error = PluginLoader::new().load_dir(Path::new("/definitely/not/here")).err().unwrap();
-        assert!(error.to_string().contains("/definitely/not/here"), "{error}");
+        let error = PluginLoader::new()
+            .load_dir(Path::new("/definitely/not/here"))
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().contains("/definitely/not/here"),
+            "{error}"
+        );
     }
 }

@@ -47,7 +47,11 @@ impl MappingError {
 
     /// An error of a given kind.
     pub fn with_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
-        MappingError { kind, message: message.into(), context: None }
+        MappingError {
+            kind,
+            message: message.into(),
+            context: None,
+        }
     }
 
     /// Builds the error for a caught panic from its payload, with the panic's location
@@ -138,7 +142,10 @@ impl From<MappingError> for FfiError {
             Some(context) => format!("{context}: {}", error.message),
             None => error.message,
         };
-        FfiError { kind, message: message.into() }
+        FfiError {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -153,7 +160,11 @@ impl From<FfiError> for MappingError {
             error_kind::PLUGIN => ErrorKind::Plugin,
             _ => ErrorKind::Mapping,
         };
-        MappingError { kind, message: error.message.into_string(), context: None }
+        MappingError {
+            kind,
+            message: error.message.into_string(),
+            context: None,
+        }
     }
 }
 
@@ -180,7 +191,10 @@ mod tests {
 
     #[test]
     fn unknown_ffi_kinds_read_as_mapping_errors() {
-        let error = MappingError::from(FfiError { kind: 999, message: "new kind".into() });
+        let error = MappingError::from(FfiError {
+            kind: 999,
+            message: "new kind".into(),
+        });
         assert_eq!(error.kind(), ErrorKind::Mapping);
         assert_eq!(error.to_string(), "new kind");
     }
@@ -188,7 +202,10 @@ mod tests {
     #[test]
     fn display_says_what_kind_of_failure_it_was() {
         let error = MappingError::from_panic(&"boom").context("plugin `a.b` mapping `a.c`");
-        assert_eq!(error.to_string(), "plugin `a.b` mapping `a.c`: panicked: boom");
+        assert_eq!(
+            error.to_string(),
+            "plugin `a.b` mapping `a.c`: panicked: boom"
+        );
         let outer = error.context("relationship `points`");
         assert_eq!(
             outer.to_string(),
@@ -196,6 +213,9 @@ mod tests {
         );
         let payload: Box<dyn Any + Send> = Box::new(String::from("owned"));
         assert_eq!(panic_message(payload.as_ref()), "owned");
-        assert_eq!(MappingError::invalid_options("x").to_string(), "invalid options: x");
+        assert_eq!(
+            MappingError::invalid_options("x").to_string(),
+            "invalid options: x"
+        );
     }
 }

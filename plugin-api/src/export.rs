@@ -41,8 +41,12 @@ pub trait PluginEntry: 'static {
 
 /// The root module for the plugin described by `E`.
 pub fn root_module<E: PluginEntry>() -> PluginModuleRef {
-    PluginModule { init: init::<E>, new_outgoing: new_outgoing::<E>, new_incoming: new_incoming::<E> }
-        .leak_into_prefix()
+    PluginModule {
+        init: init::<E>,
+        new_outgoing: new_outgoing::<E>,
+        new_incoming: new_incoming::<E>,
+    }
+    .leak_into_prefix()
 }
 
 /// Runs `work` so that neither an error nor a panic can cross the boundary unhandled.
@@ -56,7 +60,10 @@ fn plugin<E: PluginEntry>() -> Result<&'static Plugin, MappingError> {
     E::cell()
         .get_or_init(|| {
             catch_unwind(E::definition).map_err(|payload| {
-                format!("building the plugin definition panicked: {}", panic_message(payload.as_ref()))
+                format!(
+                    "building the plugin definition panicked: {}",
+                    panic_message(payload.as_ref())
+                )
             })
         })
         .as_ref()
@@ -65,17 +72,28 @@ fn plugin<E: PluginEntry>() -> Result<&'static Plugin, MappingError> {
 
 fn read_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, MappingError> {
     serde_json::from_str(text).map_err(|error| {
-        MappingError::with_kind(ErrorKind::InvalidInput, format!("cannot read {what}: {error}"))
+        MappingError::with_kind(
+            ErrorKind::InvalidInput,
+            format!("cannot read {what}: {error}"),
+        )
     })
 }
 
 fn write_json(value: &impl serde::Serialize) -> Result<RString, MappingError> {
-    serde_json::to_string(value).map(RString::from).map_err(|error| {
-        MappingError::with_kind(ErrorKind::InvalidInput, format!("cannot write result: {error}"))
-    })
+    serde_json::to_string(value)
+        .map(RString::from)
+        .map_err(|error| {
+            MappingError::with_kind(
+                ErrorKind::InvalidInput,
+                format!("cannot write result: {error}"),
+            )
+        })
 }
 
-extern "C" fn init<E: PluginEntry>(host: FfiHostBox, host_info: RStr<'_>) -> RResult<RString, FfiError> {
+extern "C" fn init<E: PluginEntry>(
+    host: FfiHostBox,
+    host_info: RStr<'_>,
+) -> RResult<RString, FfiError> {
     ffi_guard(|| {
         let info: HostInfo = read_json("host info", host_info.as_str())?;
         install_host_logger(host, info.max_log_level);
@@ -87,16 +105,24 @@ extern "C" fn init<E: PluginEntry>(host: FfiHostBox, host_info: RStr<'_>) -> RRe
 extern "C" fn new_outgoing<E: PluginEntry>(request: RStr<'_>) -> RResult<FfiOutgoingBox, FfiError> {
     ffi_guard(|| {
         let request: ConstructRequest = read_json("construct request", request.as_str())?;
-        let mapping = plugin::<E>()?.build_outgoing(&request.mapping_id, MappingOptions::new(request.options))?;
-        Ok(FfiOutgoingMapping_TO::from_value(OutgoingExport { mapping }, TD_Opaque))
+        let mapping = plugin::<E>()?
+            .build_outgoing(&request.mapping_id, MappingOptions::new(request.options))?;
+        Ok(FfiOutgoingMapping_TO::from_value(
+            OutgoingExport { mapping },
+            TD_Opaque,
+        ))
     })
 }
 
 extern "C" fn new_incoming<E: PluginEntry>(request: RStr<'_>) -> RResult<FfiIncomingBox, FfiError> {
     ffi_guard(|| {
         let request: ConstructRequest = read_json("construct request", request.as_str())?;
-        let mapping = plugin::<E>()?.build_incoming(&request.mapping_id, MappingOptions::new(request.options))?;
-        Ok(FfiIncomingMapping_TO::from_value(IncomingExport { mapping }, TD_Opaque))
+        let mapping = plugin::<E>()?
+            .build_incoming(&request.mapping_id, MappingOptions::new(request.options))?;
+        Ok(FfiIncomingMapping_TO::from_value(
+            IncomingExport { mapping },
+            TD_Opaque,
+        ))
     })
 }
 
@@ -110,7 +136,13 @@ impl FfiOutgoingMapping for OutgoingExport {
         ffi_guard(|| {
             let call: OutgoingCall = read_json("outgoing call", call.as_str())?;
             let fields = HostIssueFields { view: &issue };
-            let ctx = OutgoingContext::new(&call.issue, &call.field, &call.value, &call.trigger, &fields);
+            let ctx = OutgoingContext::new(
+                &call.issue,
+                &call.field,
+                &call.value,
+                &call.trigger,
+                &fields,
+            );
             let data = self.mapping.export(&ctx)?;
             write_json(&OutgoingResult { data })
         })
@@ -123,7 +155,11 @@ struct IncomingExport {
 }
 
 impl FfiIncomingMapping for IncomingExport {
-    fn import(&self, call: RStr<'_>, target: ROption<FfiIssueViewRef<'_>>) -> RResult<RString, FfiError> {
+    fn import(
+        &self,
+        call: RStr<'_>,
+        target: ROption<FfiIssueViewRef<'_>>,
+    ) -> RResult<RString, FfiError> {
         ffi_guard(|| {
             let call: IncomingCall = read_json("incoming call", call.as_str())?;
             let view = target.into_option();
@@ -154,7 +190,11 @@ impl IssueFields for HostIssueFields<'_, '_> {
 
     fn field_ids(&self) -> Result<Vec<String>, MappingError> {
         let request = write_json(&ViewRequest::FieldIds)?;
-        let answer = self.view.request(request.as_rstr()).into_result().map_err(MappingError::from)?;
+        let answer = self
+            .view
+            .request(request.as_rstr())
+            .into_result()
+            .map_err(MappingError::from)?;
         read_json("field ids from host", answer.as_str())
     }
 }
@@ -176,7 +216,11 @@ impl log::Log for ForwardToHost {
         if let Ok(host) = HOST.read() {
             if let Some(host) = host.as_ref() {
                 let message = record.args().to_string();
-                host.log(record.level() as u32, record.target().into(), message.as_str().into());
+                host.log(
+                    record.level() as u32,
+                    record.target().into(),
+                    message.as_str().into(),
+                );
             }
         }
     }
@@ -214,8 +258,13 @@ fn install_panic_hook() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         std::panic::set_hook(Box::new(|info| {
-            let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
-            log::debug!("panic at {}", location.as_deref().unwrap_or("unknown location"));
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+            log::debug!(
+                "panic at {}",
+                location.as_deref().unwrap_or("unknown location")
+            );
             record_panic_location(location);
         }));
     });
@@ -231,8 +280,14 @@ mod tests {
     struct Double;
     impl OutgoingFieldMapping for Double {
         fn export(&self, ctx: &OutgoingContext<'_>) -> Result<Value, MappingError> {
-            let factor = ctx.other_field("factor")?.and_then(|v| v.as_f64()).unwrap_or(2.0);
-            let value = ctx.value().as_f64().ok_or_else(|| MappingError::new("not a number"))?;
+            let factor = ctx
+                .other_field("factor")?
+                .and_then(|v| v.as_f64())
+                .unwrap_or(2.0);
+            let value = ctx
+                .value()
+                .as_f64()
+                .ok_or_else(|| MappingError::new("not a number"))?;
             log::info!("doubling {value}");
             Ok(json!(value * factor))
         }
@@ -249,7 +304,9 @@ mod tests {
     impl PluginEntry for Entry {
         fn definition() -> Plugin {
             Plugin::new("test.glue", "Glue")
-                .outgoing(MappingDescriptor::new("test.double", "Double"), |_| Ok(Double))
+                .outgoing(MappingDescriptor::new("test.double", "Double"), |_| {
+                    Ok(Double)
+                })
                 .incoming(MappingDescriptor::new("test.boom", "Boom"), |_| Ok(Boom))
         }
         fn cell() -> &'static PluginCell {
@@ -273,17 +330,27 @@ mod tests {
     impl FfiHost for NullHost {
         fn log(&self, _level: u32, _target: RStr<'_>, _message: RStr<'_>) {}
         fn request(&self, _request: RStr<'_>) -> RResult<RString, FfiError> {
-            RResult::RErr(FfiError { kind: 5, message: "unsupported".into() })
+            RResult::RErr(FfiError {
+                kind: 5,
+                message: "unsupported".into(),
+            })
         }
     }
 
     struct View(serde_json::Map<String, Value>);
     impl FfiIssueView for View {
         fn field(&self, field_id: RStr<'_>) -> ROption<RString> {
-            self.0.get(field_id.as_str()).map(|v| RString::from(v.to_string())).into()
+            self.0
+                .get(field_id.as_str())
+                .map(|v| RString::from(v.to_string()))
+                .into()
         }
         fn request(&self, _request: RStr<'_>) -> RResult<RString, FfiError> {
-            RResult::ROk(serde_json::to_string(&self.0.keys().collect::<Vec<_>>()).unwrap().into())
+            RResult::ROk(
+                serde_json::to_string(&self.0.keys().collect::<Vec<_>>())
+                    .unwrap()
+                    .into(),
+            )
         }
     }
 
@@ -305,7 +372,11 @@ mod tests {
         let module = root_module::<BrokenEntry>();
         let error = (module.init())(host(), "{}".into()).unwrap_err();
         assert_eq!(error.kind, crate::abi::error_kind::PLUGIN);
-        assert!(error.message.contains("definition exploded"), "{}", error.message);
+        assert!(
+            error.message.contains("definition exploded"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
@@ -315,27 +386,41 @@ mod tests {
         let mut fields = serde_json::Map::new();
         fields.insert("factor".into(), json!(3));
         let view = View(fields);
-        let call = r#"{"issue":{"key":"A-1"},"field":"points","value":5,"trigger":{"kind":"new_issue"}}"#;
-        let result = mapping.export(call.into(), FfiIssueView_TO::from_ptr(&view, TD_Opaque)).unwrap();
-        assert_eq!(serde_json::from_str::<Value>(&result).unwrap(), json!({"data": 15.0}));
+        let call =
+            r#"{"issue":{"key":"A-1"},"field":"points","value":5,"trigger":{"kind":"new_issue"}}"#;
+        let result = mapping
+            .export(call.into(), FfiIssueView_TO::from_ptr(&view, TD_Opaque))
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&result).unwrap(),
+            json!({"data": 15.0})
+        );
 
         let error = mapping
             .export(r#"{"issue":{"key":"A-1"},"field":"points","value":"x","trigger":{"kind":"resync"}}"#.into(), FfiIssueView_TO::from_ptr(&view, TD_Opaque))
             .unwrap_err();
         assert_eq!(error.message.as_str(), "not a number");
-        let error = mapping.export("not json".into(), FfiIssueView_TO::from_ptr(&view, TD_Opaque)).unwrap_err();
+        let error = mapping
+            .export(
+                "not json".into(),
+                FfiIssueView_TO::from_ptr(&view, TD_Opaque),
+            )
+            .unwrap_err();
         assert_eq!(error.kind, crate::abi::error_kind::INVALID_INPUT);
     }
 
     #[test]
     fn a_panic_in_an_incoming_mapping_is_returned_as_an_error() {
         let module = root_module::<Entry>();
-        let mapping = (module.new_incoming())(r#"{"mapping_id":"test.boom","options":null}"#.into()).unwrap();
+        let mapping =
+            (module.new_incoming())(r#"{"mapping_id":"test.boom","options":null}"#.into()).unwrap();
         let call = r#"{"target":null,"field":"size","data":"M"}"#;
         let error = mapping.import(call.into(), ROption::RNone).unwrap_err();
         assert_eq!(error.kind, crate::abi::error_kind::PANIC);
         assert!(error.message.contains("boom"));
-        let error = (module.new_incoming())(r#"{"mapping_id":"test.none"}"#.into()).err().unwrap();
+        let error = (module.new_incoming())(r#"{"mapping_id":"test.none"}"#.into())
+            .err()
+            .unwrap();
         assert_eq!(error.kind, crate::abi::error_kind::UNKNOWN_MAPPING);
     }
 }

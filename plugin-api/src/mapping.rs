@@ -85,7 +85,13 @@ impl<'a> OutgoingContext<'a> {
         trigger: &'a Trigger,
         fields: &'a dyn IssueFields,
     ) -> Self {
-        OutgoingContext { issue, field, value, trigger, fields }
+        OutgoingContext {
+            issue,
+            field,
+            value,
+            trigger,
+            fields,
+        }
     }
 
     /// The source issue.
@@ -137,7 +143,11 @@ pub struct IncomingContext<'a> {
 impl<'a> IncomingContext<'a> {
     /// Built by the host (or a test) for one call; `target` is `None` while creating.
     pub fn new(target: Option<TargetIssue<'a>>, field: &'a str, data: &'a Value) -> Self {
-        IncomingContext { target, field, data }
+        IncomingContext {
+            target,
+            field,
+            data,
+        }
     }
 
     /// The target issue, or `None` while it is being created.
@@ -231,24 +241,40 @@ mod tests {
 
     #[test]
     fn bad_options_say_which_option_is_wrong() {
-        let error = MappingOptions::new(json!({"smal": 3})).parse::<Thresholds>().unwrap_err();
+        let error = MappingOptions::new(json!({"smal": 3}))
+            .parse::<Thresholds>()
+            .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidOptions);
         assert!(error.to_string().contains("smal"), "{error}");
-        let error = MappingOptions::new(Value::Null).parse::<Thresholds>().unwrap_err();
-        assert!(error.to_string().contains("missing field `small`"), "{error}");
+        let error = MappingOptions::new(Value::Null)
+            .parse::<Thresholds>()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `small`"),
+            "{error}"
+        );
     }
 
     #[test]
     fn contexts_read_other_fields_on_demand() {
         let mut fields = Map::new();
         fields.insert("summary".into(), json!("Fix login"));
-        let issue = IssueInfo { key: "A-1".into(), ..IssueInfo::default() };
+        let issue = IssueInfo {
+            key: "A-1".into(),
+            ..IssueInfo::default()
+        };
         let value = json!(5);
         let trigger = Trigger::NewIssue;
         let ctx = OutgoingContext::new(&issue, "points", &value, &trigger, &fields);
-        assert_eq!(ctx.other_field("summary").unwrap(), Some(json!("Fix login")));
+        assert_eq!(
+            ctx.other_field("summary").unwrap(),
+            Some(json!("Fix login"))
+        );
         assert_eq!(ctx.other_field("missing").unwrap(), None);
-        assert_eq!(ctx.fields().field_ids().unwrap(), vec!["summary".to_owned()]);
+        assert_eq!(
+            ctx.fields().field_ids().unwrap(),
+            vec!["summary".to_owned()]
+        );
 
         let data = json!("M");
         let creating = IncomingContext::new(None, "size", &data);
@@ -257,7 +283,10 @@ mod tests {
         let mut target_fields = Map::new();
         target_fields.insert("size".into(), json!("S"));
         let existing = IncomingContext::new(
-            Some(TargetIssue { info: &issue, fields: &target_fields }),
+            Some(TargetIssue {
+                info: &issue,
+                fields: &target_fields,
+            }),
             "size",
             &data,
         );

@@ -325,13 +325,23 @@ mod tests {
 
     #[test]
     fn field_types_round_trip_through_their_names() {
-        for name in ["text", "number", "datetime", "priority", "any", "acme-rating"] {
+        for name in [
+            "text",
+            "number",
+            "datetime",
+            "priority",
+            "any",
+            "acme-rating",
+        ] {
             let field_type: FieldType = name.parse().unwrap();
             assert_eq!(field_type.name(), name);
             let json = serde_json::to_string(&field_type).unwrap();
             assert_eq!(json, format!("\"{name}\""));
         }
-        assert_eq!(FieldType::from("acme-rating".to_owned()), FieldType::Other("acme-rating".into()));
+        assert_eq!(
+            FieldType::from("acme-rating".to_owned()),
+            FieldType::Other("acme-rating".into())
+        );
     }
 
     #[test]
@@ -360,10 +370,19 @@ mod tests {
         let problems = manifest.problems().join("\n");
         assert!(problems.contains("plugin id `Bad`"), "{problems}");
         assert!(problems.contains("plugin name is empty"), "{problems}");
-        assert!(problems.contains("mapping `ok.one` is declared twice as outgoing"), "{problems}");
+        assert!(
+            problems.contains("mapping `ok.one` is declared twice as outgoing"),
+            "{problems}"
+        );
         assert!(problems.contains("mapping id `nodot`"), "{problems}");
-        assert!(problems.contains("mapping `nodot` has an empty name"), "{problems}");
-        assert!(problems.contains("mapping `nodot` accepts no field type"), "{problems}");
+        assert!(
+            problems.contains("mapping `nodot` has an empty name"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("mapping `nodot` accepts no field type"),
+            "{problems}"
+        );
     }
 
     #[test]
@@ -376,16 +395,25 @@ mod tests {
 
     #[test]
     fn trigger_and_update_json_shapes_are_stable() {
-        let changed = Trigger::Changed { old: Value::Null, new: 3.into() };
+        let changed = Trigger::Changed {
+            old: Value::Null,
+            new: 3.into(),
+        };
         assert_eq!(
             serde_json::to_value(&changed).unwrap(),
             serde_json::json!({"kind":"changed","old":null,"new":3})
         );
-        assert_eq!(serde_json::to_value(Trigger::NewIssue).unwrap(), serde_json::json!({"kind":"new_issue"}));
+        assert_eq!(
+            serde_json::to_value(Trigger::NewIssue).unwrap(),
+            serde_json::json!({"kind":"new_issue"})
+        );
         assert_eq!(
             serde_json::to_value(FieldUpdate::Set("M".into())).unwrap(),
             serde_json::json!({"set":"M"})
         );
-        assert_eq!(serde_json::to_value(FieldUpdate::Unchanged).unwrap(), serde_json::json!("unchanged"));
+        assert_eq!(
+            serde_json::to_value(FieldUpdate::Unchanged).unwrap(),
+            serde_json::json!("unchanged")
+        );
     }
 }

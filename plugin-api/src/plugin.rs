@@ -191,7 +191,9 @@ impl Plugin {
 
 impl fmt::Debug for Plugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Plugin").field("manifest", &self.manifest).finish_non_exhaustive()
+        f.debug_struct("Plugin")
+            .field("manifest", &self.manifest)
+            .finish_non_exhaustive()
     }
 }
 
@@ -204,9 +206,8 @@ fn unknown_mapping(plugin_id: &str, mapping_id: &str, direction: Direction) -> M
 
 /// Runs `work`, turning a panic into an [`ErrorKind::Panic`] error.
 pub(crate) fn guard<T>(work: impl FnOnce() -> Result<T, MappingError>) -> Result<T, MappingError> {
-    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
-        Err(MappingError::from_panic(payload.as_ref()))
-    })
+    catch_unwind(AssertUnwindSafe(work))
+        .unwrap_or_else(|payload| Err(MappingError::from_panic(payload.as_ref())))
 }
 
 /// Keeps a panicking mapping from unwinding into the engine.
@@ -301,21 +302,28 @@ mod tests {
 
     fn plugin() -> Plugin {
         Plugin::new("test.plugin", "Test")
-            .outgoing(MappingDescriptor::new("test.panics", "Panics"), |_| Ok(Panics))
+            .outgoing(MappingDescriptor::new("test.panics", "Panics"), |_| {
+                Ok(Panics)
+            })
             .incoming(MappingDescriptor::new("test.keep", "Keep"), |options| {
                 options.parse::<serde_json::Map<String, Value>>()?;
                 Ok(Keep)
             })
-            .incoming(MappingDescriptor::new("test.bad-constructor", "Bad"), |_| -> Result<Keep, _> {
-                panic!("constructor exploded")
-            })
+            .incoming(
+                MappingDescriptor::new("test.bad-constructor", "Bad"),
+                |_| -> Result<Keep, _> { panic!("constructor exploded") },
+            )
     }
 
     #[test]
     fn the_manifest_lists_each_mapping_with_its_direction() {
         let plugin = plugin();
-        let directions: Vec<_> =
-            plugin.manifest().mappings.iter().map(|m| (m.id.as_str(), m.direction)).collect();
+        let directions: Vec<_> = plugin
+            .manifest()
+            .mappings
+            .iter()
+            .map(|m| (m.id.as_str(), m.direction))
+            .collect();
         assert_eq!(
             directions,
             vec![
@@ -341,16 +349,27 @@ mod tests {
     #[test]
     fn constructor_failures_and_unknown_ids_are_errors() {
         let plugin = plugin();
-        let error = plugin.new_incoming("test.bad-constructor", &Value::Null).err().unwrap();
+        let error = plugin
+            .new_incoming("test.bad-constructor", &Value::Null)
+            .err()
+            .unwrap();
         assert_eq!(error.kind(), ErrorKind::Panic);
         let error = plugin.new_incoming("test.keep", &json!([1])).err().unwrap();
         assert_eq!(error.kind(), ErrorKind::InvalidOptions);
-        let error = plugin.new_outgoing("test.keep", &Value::Null).err().unwrap();
+        let error = plugin
+            .new_outgoing("test.keep", &Value::Null)
+            .err()
+            .unwrap();
         assert_eq!(error.kind(), ErrorKind::UnknownMapping);
-        assert_eq!(error.to_string(), "plugin `test.plugin` has no outgoing mapping `test.keep`");
+        assert_eq!(
+            error.to_string(),
+            "plugin `test.plugin` has no outgoing mapping `test.keep`"
+        );
         let keep = plugin.new_incoming("test.keep", &Value::Null).unwrap();
         let data = json!("x");
-        let update = keep.import(&IncomingContext::new(None, "f", &data)).unwrap();
+        let update = keep
+            .import(&IncomingContext::new(None, "f", &data))
+            .unwrap();
         assert_eq!(update, FieldUpdate::Set(json!("x")));
     }
 }

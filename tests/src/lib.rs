@@ -10,7 +10,10 @@ use tempfile::TempDir;
 /// the test executable, as `lib<name>.so` without a hash.
 pub fn built_library(crate_name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable has a path");
-    let mut dir = exe.parent().expect("the test executable is in a folder").to_path_buf();
+    let mut dir = exe
+        .parent()
+        .expect("the test executable is in a folder")
+        .to_path_buf();
     if dir.file_name().is_some_and(|name| name != "deps") {
         dir = dir.join("deps");
     }
@@ -44,7 +47,11 @@ pub fn copy_library(crate_name: &str, dir: &Path, file_name: Option<&str>) -> Pa
     let source = built_library(crate_name);
     let target = dir.join(match file_name {
         Some(name) => name.to_owned(),
-        None => source.file_name().expect("a file name").to_string_lossy().into_owned(),
+        None => source
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned(),
     });
     std::fs::copy(&source, &target).expect("copy the library");
     target

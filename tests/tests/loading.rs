@@ -15,16 +15,34 @@ const STORY_POINTS: &str = "fieldsync-story-points";
 const MISBEHAVING: &str = "fixture-misbehaving";
 
 fn load(dir: &Path) -> LoadReport {
-    PluginLoader::new().load_dir(dir).expect("the folder is readable")
+    PluginLoader::new()
+        .load_dir(dir)
+        .expect("the folder is readable")
 }
 
-fn export_with(report: &LoadReport, mapping_id: &str, value: Value) -> Result<Value, fieldsync_plugin_api::MappingError> {
-    let available = report.mapping(mapping_id, Direction::Outgoing).expect("mapping is registered");
+fn export_with(
+    report: &LoadReport,
+    mapping_id: &str,
+    value: Value,
+) -> Result<Value, fieldsync_plugin_api::MappingError> {
+    let available = report
+        .mapping(mapping_id, Direction::Outgoing)
+        .expect("mapping is registered");
     let mapping = available.provider.new_outgoing(mapping_id, &Value::Null)?;
-    let issue = IssueInfo { key: "A-7".into(), project: "A".into(), issue_type: "Story".into() };
+    let issue = IssueInfo {
+        key: "A-7".into(),
+        project: "A".into(),
+        issue_type: "Story".into(),
+    };
     let mut fields = Map::new();
     fields.insert("summary".into(), json!("Login is slow"));
-    mapping.export(&OutgoingContext::new(&issue, "points", &value, &Trigger::NewIssue, &fields))
+    mapping.export(&OutgoingContext::new(
+        &issue,
+        "points",
+        &value,
+        &Trigger::NewIssue,
+        &fields,
+    ))
 }
 
 fn rejection_of<'a>(report: &'a LoadReport, file_name: &str) -> &'a LoadError {
@@ -40,26 +58,63 @@ fn rejection_of<'a>(report: &'a LoadReport, file_name: &str) -> &'a LoadError {
 fn two_different_plugins_load_and_both_work() {
     let dir = plugin_dir(&[STORY_POINTS, MISBEHAVING]);
     let report = load(dir.path());
-    assert!(report.is_clean(), "rejected: {:?} conflicts: {:?}", report.rejected, report.conflicts);
-    let ids: Vec<&str> = report.plugins.iter().map(|p| p.provider.manifest().id.as_str()).collect();
-    assert_eq!(ids, vec!["example.story-points", "test.misbehaving"], "loaded in file name order");
+    assert!(
+        report.is_clean(),
+        "rejected: {:?} conflicts: {:?}",
+        report.rejected,
+        report.conflicts
+    );
+    let ids: Vec<&str> = report
+        .plugins
+        .iter()
+        .map(|p| p.provider.manifest().id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["example.story-points", "test.misbehaving"],
+        "loaded in file name order"
+    );
 
-    assert_eq!(export_with(&report, "example.points-to-size", json!(4)).unwrap(), json!("M"));
+    assert_eq!(
+        export_with(&report, "example.points-to-size", json!(4)).unwrap(),
+        json!("M")
+    );
     let chatty = export_with(&report, "test.chatty", Value::Null).unwrap();
-    assert_eq!(chatty["summary"], json!("Login is slow"), "fields are read through the host's view");
+    assert_eq!(
+        chatty["summary"],
+        json!("Login is slow"),
+        "fields are read through the host's view"
+    );
     assert_eq!(chatty["fields"], json!(["summary"]));
 
-    let incoming = report.mapping("example.size-to-points", Direction::Incoming).unwrap();
-    let mapping = incoming.provider.new_incoming("example.size-to-points", &Value::Null).unwrap();
-    let target = IssueInfo { key: "B-3".into(), ..IssueInfo::default() };
+    let incoming = report
+        .mapping("example.size-to-points", Direction::Incoming)
+        .unwrap();
+    let mapping = incoming
+        .provider
+        .new_incoming("example.size-to-points", &Value::Null)
+        .unwrap();
+    let target = IssueInfo {
+        key: "B-3".into(),
+        ..IssueInfo::default()
+    };
     let mut fields = Map::new();
     fields.insert("points".into(), json!(4));
     let data = json!("M");
     let keep = mapping
-        .import(&IncomingContext::new(Some(TargetIssue { info: &target, fields: &fields }), "points", &data))
+        .import(&IncomingContext::new(
+            Some(TargetIssue {
+                info: &target,
+                fields: &fields,
+            }),
+            "points",
+            &data,
+        ))
         .unwrap();
     assert_eq!(keep, FieldUpdate::Unchanged, "4 points already are an M");
-    let create = mapping.import(&IncomingContext::new(None, "points", &json!("L"))).unwrap();
+    let create = mapping
+        .import(&IncomingContext::new(None, "points", &json!("L")))
+        .unwrap();
     assert_eq!(create, FieldUpdate::Set(json!(8)));
 }
 
@@ -67,12 +122,30 @@ fn two_different_plugins_load_and_both_work() {
 fn loaded_and_statically_linked_mappings_answer_alike() {
     let dir = plugin_dir(&[STORY_POINTS]);
     let report = load(dir.path());
-    let loaded = report.mapping("example.points-to-size", Direction::Outgoing).unwrap();
+    let loaded = report
+        .mapping("example.points-to-size", Direction::Outgoing)
+        .unwrap();
     let options = json!({"scale": [{"size": "small", "up_to": 2}, {"size": "big", "points": 5}]});
-    let loaded = loaded.provider.new_outgoing("example.points-to-size", &options).unwrap();
-    let linked = fieldsync_story_points::plugin().new_outgoing("example.points-to-size", &options).unwrap();
-    let issue = IssueInfo { key: "A-1".into(), ..IssueInfo::default() };
-    for value in [json!(0), json!(2), json!(2.5), json!(100), Value::Null, json!("x"), json!(-3)] {
+    let loaded = loaded
+        .provider
+        .new_outgoing("example.points-to-size", &options)
+        .unwrap();
+    let linked = fieldsync_story_points::plugin()
+        .new_outgoing("example.points-to-size", &options)
+        .unwrap();
+    let issue = IssueInfo {
+        key: "A-1".into(),
+        ..IssueInfo::default()
+    };
+    for value in [
+        json!(0),
+        json!(2),
+        json!(2.5),
+        json!(100),
+        Value::Null,
+        json!("x"),
+        json!(-3),
+    ] {
         let ctx = OutgoingContext::new(&issue, "points", &value, &Trigger::Resync, &NoFields);
         let from_file = loaded.export(&ctx);
         let from_binary = linked.export(&ctx);
@@ -91,12 +164,20 @@ fn loaded_and_statically_linked_mappings_answer_alike() {
 fn bad_options_fail_at_construction_naming_plugin_and_mapping() {
     let dir = plugin_dir(&[STORY_POINTS]);
     let report = load(dir.path());
-    let provider = &report.mapping("example.points-to-size", Direction::Outgoing).unwrap().provider;
-    let error = provider.new_outgoing("example.points-to-size", &json!({"scale": "big"})).err().unwrap();
+    let provider = &report
+        .mapping("example.points-to-size", Direction::Outgoing)
+        .unwrap()
+        .provider;
+    let error = provider
+        .new_outgoing("example.points-to-size", &json!({"scale": "big"}))
+        .err()
+        .unwrap();
     assert_eq!(error.kind(), ErrorKind::InvalidOptions);
     let text = error.to_string();
     assert!(
-        text.starts_with("plugin `example.story-points` mapping `example.points-to-size`: invalid options:"),
+        text.starts_with(
+            "plugin `example.story-points` mapping `example.points-to-size`: invalid options:"
+        ),
         "{text}"
     );
 }
@@ -108,8 +189,16 @@ fn a_text_file_named_like_a_library_is_rejected() {
     let report = load(dir.path());
     let error = rejection_of(&report, "x.so");
     assert!(matches!(error, LoadError::NotALibrary(_)), "{error}");
-    assert!(error.to_string().starts_with("not a shared library"), "{error}");
-    assert!(report.mapping("example.points-to-size", Direction::Outgoing).is_some(), "the good plugin still loads");
+    assert!(
+        error.to_string().starts_with("not a shared library"),
+        "{error}"
+    );
+    assert!(
+        report
+            .mapping("example.points-to-size", Direction::Outgoing)
+            .is_some(),
+        "the good plugin still loads"
+    );
 }
 
 #[test]
@@ -134,7 +223,10 @@ fn a_truncated_library_is_rejected_with_the_linker_reason() {
 fn a_library_that_is_not_a_plugin_is_rejected() {
     let dir = plugin_dir(&["fixture-not-a-plugin", STORY_POINTS]);
     let report = load(dir.path());
-    assert_eq!(rejection_of(&report, "libfixture_not_a_plugin.so"), &LoadError::NotAPlugin);
+    assert_eq!(
+        rejection_of(&report, "libfixture_not_a_plugin.so"),
+        &LoadError::NotAPlugin
+    );
     assert_eq!(report.plugins.len(), 1);
 }
 
@@ -158,7 +250,9 @@ fn a_layout_mismatch_is_reported_in_a_few_lines() {
     let dir = plugin_dir(&["fixture-layout-mismatch"]);
     let report = load(dir.path());
     let error = rejection_of(&report, "libfixture_layout_mismatch.so");
-    let LoadError::LayoutMismatch(lines) = error else { panic!("expected a layout mismatch, got {error}") };
+    let LoadError::LayoutMismatch(lines) = error else {
+        panic!("expected a layout mismatch, got {error}")
+    };
     assert!(!lines.is_empty() && lines.len() <= 10, "{lines:#?}");
     assert!(error.to_string().lines().count() <= 10, "{error}");
 }
@@ -169,7 +263,10 @@ fn a_plugin_whose_definition_panics_is_rejected_with_the_panic_message() {
     let report = load(dir.path());
     let error = rejection_of(&report, "libfixture_panicking_init.so");
     assert!(matches!(error, LoadError::InitFailed(_)), "{error}");
-    assert!(error.to_string().contains("cannot find my configuration"), "{error}");
+    assert!(
+        error.to_string().contains("cannot find my configuration"),
+        "{error}"
+    );
     assert_eq!(report.plugins.len(), 1);
 }
 
@@ -191,10 +288,22 @@ fn two_plugins_exporting_one_mapping_id_register_neither_and_name_both_files() {
     let conflict = &report.conflicts[0];
     assert_eq!(conflict.mapping_id, "example.points-to-size");
     let text = conflict.to_string();
-    assert!(text.contains("libfieldsync_story_points.so") && text.contains("libfixture_impostor.so"), "{text}");
-    assert!(report.mapping("example.points-to-size", Direction::Outgoing).is_none(), "neither wins");
-    assert!(report.mapping("example.size-to-points", Direction::Incoming).is_some());
-    assert!(report.mapping("test.constant", Direction::Outgoing).is_some());
+    assert!(
+        text.contains("libfieldsync_story_points.so") && text.contains("libfixture_impostor.so"),
+        "{text}"
+    );
+    assert!(
+        report
+            .mapping("example.points-to-size", Direction::Outgoing)
+            .is_none(),
+        "neither wins"
+    );
+    assert!(report
+        .mapping("example.size-to-points", Direction::Incoming)
+        .is_some());
+    assert!(report
+        .mapping("test.constant", Direction::Outgoing)
+        .is_some());
 }
 
 #[test]
@@ -204,7 +313,9 @@ fn the_same_plugin_twice_under_two_names_is_rejected_both_times() {
     let report = load(dir.path());
     assert_eq!(report.rejected.len(), 2, "{:?}", report.rejected);
     for rejected in &report.rejected {
-        assert!(matches!(&rejected.error, LoadError::DuplicatePlugin { plugin_id, .. } if plugin_id == "example.story-points"));
+        assert!(
+            matches!(&rejected.error, LoadError::DuplicatePlugin { plugin_id, .. } if plugin_id == "example.story-points")
+        );
     }
     assert!(report.plugins.is_empty());
 }
@@ -218,22 +329,49 @@ fn a_panicking_mapping_returns_an_error_naming_the_plugin_and_the_host_goes_on()
         assert_eq!(error.kind(), ErrorKind::Panic);
         let text = error.to_string();
         assert!(text.starts_with("plugin `test.misbehaving` mapping `test.panics`: panicked: mapping exploded on A-7"), "{text}");
-        assert!(text.contains("src/lib.rs"), "the panic location is kept: {text}");
+        assert!(
+            text.contains("src/lib.rs"),
+            "the panic location is kept: {text}"
+        );
     }
-    assert_eq!(export_with(&report, "test.panics", json!("calm")).unwrap(), json!("calm"), "the next call works");
+    assert_eq!(
+        export_with(&report, "test.panics", json!("calm")).unwrap(),
+        json!("calm"),
+        "the next call works"
+    );
 
     let incoming = report.mapping("test.panics", Direction::Incoming).unwrap();
-    let mapping = incoming.provider.new_incoming("test.panics", &Value::Null).unwrap();
-    let error = mapping.import(&IncomingContext::new(None, "f", &json!(1))).unwrap_err();
-    assert!(error.to_string().contains("incoming mapping exploded"), "{error}");
+    let mapping = incoming
+        .provider
+        .new_incoming("test.panics", &Value::Null)
+        .unwrap();
+    let error = mapping
+        .import(&IncomingContext::new(None, "f", &json!(1)))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("incoming mapping exploded"),
+        "{error}"
+    );
 
     let error = export_with(&report, "test.fails", json!(1)).unwrap_err();
-    assert_eq!(error.to_string(), "plugin `test.misbehaving` mapping `test.fails`: this value cannot be mapped");
+    assert_eq!(
+        error.to_string(),
+        "plugin `test.misbehaving` mapping `test.fails`: this value cannot be mapped"
+    );
 
-    let provider = &report.mapping("test.panicking-constructor", Direction::Outgoing).unwrap().provider;
-    let error = provider.new_outgoing("test.panicking-constructor", &Value::Null).err().unwrap();
+    let provider = &report
+        .mapping("test.panicking-constructor", Direction::Outgoing)
+        .unwrap()
+        .provider;
+    let error = provider
+        .new_outgoing("test.panicking-constructor", &Value::Null)
+        .err()
+        .unwrap();
     assert_eq!(error.kind(), ErrorKind::Panic);
-    assert!(error.to_string().contains("constructor exploded"), "{error}");
+    assert!(
+        error.to_string().contains("constructor exploded"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -241,14 +379,21 @@ fn unknown_mapping_ids_are_refused_by_the_plugin() {
     let dir = plugin_dir(&[STORY_POINTS]);
     let report = load(dir.path());
     let provider = &report.plugins[0].provider;
-    let error = provider.new_outgoing("example.size-to-points", &Value::Null).err().unwrap();
+    let error = provider
+        .new_outgoing("example.size-to-points", &Value::Null)
+        .err()
+        .unwrap();
     assert_eq!(error.kind(), ErrorKind::UnknownMapping);
 }
 
 #[test]
 fn only_library_files_in_the_folder_itself_are_loaded() {
     let dir = plugin_dir(&[]);
-    write_file(dir.path(), "README.txt", b"not a plugin, not even named like one");
+    write_file(
+        dir.path(),
+        "README.txt",
+        b"not a plugin, not even named like one",
+    );
     std::fs::create_dir(dir.path().join("nested")).unwrap();
     copy_library(STORY_POINTS, &dir.path().join("nested"), None);
     let report = load(dir.path());
@@ -258,7 +403,18 @@ fn only_library_files_in_the_folder_itself_are_loaded() {
 #[test]
 fn static_plugins_go_through_the_same_checks_as_loaded_ones() {
     let dir = plugin_dir(&[STORY_POINTS]);
-    let report = PluginLoader::new().with_static(fieldsync_story_points::plugin()).load_dir(dir.path()).unwrap();
-    assert_eq!(report.rejected.len(), 2, "same plugin id built in and in a file: {:?}", report.rejected);
-    assert!(report.rejected.iter().any(|r| r.origin == PluginOrigin::Static));
+    let report = PluginLoader::new()
+        .with_static(fieldsync_story_points::plugin())
+        .load_dir(dir.path())
+        .unwrap();
+    assert_eq!(
+        report.rejected.len(),
+        2,
+        "same plugin id built in and in a file: {:?}",
+        report.rejected
+    );
+    assert!(report
+        .rejected
+        .iter()
+        .any(|r| r.origin == PluginOrigin::Static));
 }

@@ -14,7 +14,11 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, record: &log::Record<'_>) {
-        self.0.lock().unwrap().push((record.level(), record.target().to_owned(), record.args().to_string()));
+        self.0.lock().unwrap().push((
+            record.level(),
+            record.target().to_owned(),
+            record.args().to_string(),
+        ));
     }
     fn flush(&self) {}
 }
@@ -28,20 +32,44 @@ fn plugin_log_records_reach_the_host_tagged_with_the_plugin_id_and_filtered_by_l
 
     let dir = fieldsync_tests::plugin_dir(&["fixture-misbehaving"]);
     let report = PluginLoader::new().load_dir(dir.path()).unwrap();
-    let provider = &report.mapping("test.chatty", Direction::Outgoing).unwrap().provider;
+    let provider = &report
+        .mapping("test.chatty", Direction::Outgoing)
+        .unwrap()
+        .provider;
     let mapping = provider.new_outgoing("test.chatty", &Value::Null).unwrap();
-    let issue = IssueInfo { key: "A-9".into(), ..IssueInfo::default() };
-    mapping.export(&OutgoingContext::new(&issue, "f", &Value::Null, &Trigger::NewIssue, &NoFields)).unwrap();
+    let issue = IssueInfo {
+        key: "A-9".into(),
+        ..IssueInfo::default()
+    };
+    mapping
+        .export(&OutgoingContext::new(
+            &issue,
+            "f",
+            &Value::Null,
+            &Trigger::NewIssue,
+            &NoFields,
+        ))
+        .unwrap();
 
     let records = CAPTURE.0.lock().unwrap().clone();
-    let from_plugin: Vec<_> = records.iter().filter(|(_, target, _)| target == "plugin::test.misbehaving").collect();
+    let from_plugin: Vec<_> = records
+        .iter()
+        .filter(|(_, target, _)| target == "plugin::test.misbehaving")
+        .collect();
     assert!(
-        from_plugin.iter().any(|(level, _, message)| *level == log::Level::Error && message == "chatty error for A-9"),
+        from_plugin
+            .iter()
+            .any(|(level, _, message)| *level == log::Level::Error
+                && message == "chatty error for A-9"),
         "{records:#?}"
     );
-    assert!(from_plugin.iter().any(|(level, _, message)| *level == log::Level::Info && message == "chatty info for A-9"));
+    assert!(from_plugin
+        .iter()
+        .any(|(level, _, message)| *level == log::Level::Info && message == "chatty info for A-9"));
     assert!(
-        !records.iter().any(|(_, _, message)| message.contains("chatty trace")),
+        !records
+            .iter()
+            .any(|(_, _, message)| message.contains("chatty trace")),
         "the host's level applies inside the plugin"
     );
 }

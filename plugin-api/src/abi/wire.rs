@@ -123,8 +123,15 @@ mod tests {
 
     #[test]
     fn the_host_form_of_a_call_reads_back_as_the_plugin_form() {
-        let issue = IssueInfo { key: "A-1".into(), project: "A".into(), issue_type: "Story".into() };
-        let trigger = Trigger::Changed { old: json!(1), new: json!(5) };
+        let issue = IssueInfo {
+            key: "A-1".into(),
+            project: "A".into(),
+            issue_type: "Story".into(),
+        };
+        let trigger = Trigger::Changed {
+            old: json!(1),
+            new: json!(5),
+        };
         let text = serde_json::to_string(&OutgoingCallRef {
             issue: &issue,
             field: "points",
@@ -138,8 +145,12 @@ mod tests {
         assert_eq!(call.value, json!(5));
         assert_eq!(call.trigger, trigger);
 
-        let text = serde_json::to_string(&IncomingCallRef { target: None, field: "size", data: &json!("M") })
-            .unwrap();
+        let text = serde_json::to_string(&IncomingCallRef {
+            target: None,
+            field: "size",
+            data: &json!("M"),
+        })
+        .unwrap();
         let call: IncomingCall = serde_json::from_str(&text).unwrap();
         assert_eq!(call.target, None);
         assert_eq!(call.data, json!("M"));
@@ -147,7 +158,8 @@ mod tests {
 
     #[test]
     fn documents_from_a_newer_peer_with_extra_fields_still_read() {
-        let info: HostInfo = serde_json::from_str(r#"{"host":"x","shiny_new_thing":true}"#).unwrap();
+        let info: HostInfo =
+            serde_json::from_str(r#"{"host":"x","shiny_new_thing":true}"#).unwrap();
         assert_eq!(info.max_log_level, 3);
         let request: ConstructRequest =
             serde_json::from_str(r#"{"mapping_id":"a.b","relationship":"r1"}"#).unwrap();

@@ -73,11 +73,20 @@ impl IncomingFieldMapping for SizeToPoints {
         let size = match ctx.data() {
             Value::Null => return Ok(FieldUpdate::Set(Value::Null)),
             Value::String(size) => size,
-            other => return Err(MappingError::new(format!("expected a size name, got {other}"))),
+            other => {
+                return Err(MappingError::new(format!(
+                    "expected a size name, got {other}"
+                )))
+            }
         };
         let current = ctx.current_value()?.and_then(|value| value.as_f64());
         if let Some(points) = current {
-            if self.scale.size_for(points).ok().is_some_and(|current| current.eq_ignore_ascii_case(size)) {
+            if self
+                .scale
+                .size_for(points)
+                .ok()
+                .is_some_and(|current| current.eq_ignore_ascii_case(size))
+            {
                 return Ok(FieldUpdate::Unchanged);
             }
         }
@@ -99,13 +108,23 @@ pub fn plugin() -> Plugin {
             MappingDescriptor::new(POINTS_TO_SIZE, "Story points → t-shirt size")
                 .description("Sends the size whose bucket holds the story points")
                 .accepts([FieldType::Number]),
-            |options| Ok(PointsToSize { scale: scale_from(options)? }),
+            |options| {
+                Ok(PointsToSize {
+                    scale: scale_from(options)?,
+                })
+            },
         )
         .incoming(
             MappingDescriptor::new(SIZE_TO_POINTS, "T-shirt size → story points")
-                .description("Sets the points of the received size, keeping points already in that size")
+                .description(
+                    "Sets the points of the received size, keeping points already in that size",
+                )
                 .accepts([FieldType::Number]),
-            |options| Ok(SizeToPoints { scale: scale_from(options)? }),
+            |options| {
+                Ok(SizeToPoints {
+                    scale: scale_from(options)?,
+                })
+            },
         )
 }
 
@@ -119,17 +138,32 @@ mod tests {
 
     fn export(options: Value, value: Value) -> Result<Value, MappingError> {
         let mapping = plugin().new_outgoing(POINTS_TO_SIZE, &options)?;
-        let issue = IssueInfo { key: "A-1".into(), ..IssueInfo::default() };
-        mapping.export(&OutgoingContext::new(&issue, "points", &value, &Trigger::NewIssue, &NoFields))
+        let issue = IssueInfo {
+            key: "A-1".into(),
+            ..IssueInfo::default()
+        };
+        mapping.export(&OutgoingContext::new(
+            &issue,
+            "points",
+            &value,
+            &Trigger::NewIssue,
+            &NoFields,
+        ))
     }
 
     fn import(current: Option<Value>, data: Value) -> Result<FieldUpdate, MappingError> {
         let mapping = plugin().new_incoming(SIZE_TO_POINTS, &Value::Null)?;
-        let issue = IssueInfo { key: "B-1".into(), ..IssueInfo::default() };
+        let issue = IssueInfo {
+            key: "B-1".into(),
+            ..IssueInfo::default()
+        };
         let mut fields = Map::new();
         let target = current.map(|current| {
             fields.insert("points".into(), current);
-            TargetIssue { info: &issue, fields: &fields }
+            TargetIssue {
+                info: &issue,
+                fields: &fields,
+            }
         });
         mapping.import(&IncomingContext::new(target, "points", &data))
     }
@@ -141,24 +175,43 @@ mod tests {
         assert_eq!(export(Value::Null, json!(5)).unwrap(), json!("M"));
         assert_eq!(export(Value::Null, json!(40)).unwrap(), json!("XL"));
         assert_eq!(export(Value::Null, Value::Null).unwrap(), Value::Null);
-        let custom = json!({"scale": [{"size": "small", "up_to": 10}, {"size": "big", "points": 20}]});
+        let custom =
+            json!({"scale": [{"size": "small", "up_to": 10}, {"size": "big", "points": 20}]});
         assert_eq!(export(custom, json!(11)).unwrap(), json!("big"));
     }
 
     #[test]
     fn bad_values_are_errors_naming_the_issue_and_field() {
         let error = export(Value::Null, json!("lots")).unwrap_err();
-        assert!(error.to_string().contains("field `points` of A-1"), "{error}");
+        assert!(
+            error.to_string().contains("field `points` of A-1"),
+            "{error}"
+        );
         assert!(export(Value::Null, json!(-1)).is_err());
     }
 
     #[test]
     fn sizes_map_back_to_points_without_losing_precision() {
-        assert_eq!(import(None, json!("M")).unwrap(), FieldUpdate::Set(json!(5)));
-        assert_eq!(import(Some(json!(4)), json!("m")).unwrap(), FieldUpdate::Unchanged);
-        assert_eq!(import(Some(json!(1)), json!("L")).unwrap(), FieldUpdate::Set(json!(8)));
-        assert_eq!(import(Some(json!(1)), json!("XL")).unwrap(), FieldUpdate::Set(json!(13)));
-        assert_eq!(import(Some(json!(3)), Value::Null).unwrap(), FieldUpdate::Set(Value::Null));
+        assert_eq!(
+            import(None, json!("M")).unwrap(),
+            FieldUpdate::Set(json!(5))
+        );
+        assert_eq!(
+            import(Some(json!(4)), json!("m")).unwrap(),
+            FieldUpdate::Unchanged
+        );
+        assert_eq!(
+            import(Some(json!(1)), json!("L")).unwrap(),
+            FieldUpdate::Set(json!(8))
+        );
+        assert_eq!(
+            import(Some(json!(1)), json!("XL")).unwrap(),
+            FieldUpdate::Set(json!(13))
+        );
+        assert_eq!(
+            import(Some(json!(3)), Value::Null).unwrap(),
+            FieldUpdate::Set(Value::Null)
+        );
         let error = import(None, json!("XXL")).unwrap_err();
         assert!(error.to_string().contains("XXL"), "{error}");
     }
@@ -166,7 +219,10 @@ mod tests {
     #[test]
     fn bad_options_fail_at_construction() {
         let options = json!({"scale": [{"size": "S", "up_to": 5}, {"size": "M", "up_to": 3}, {"size": "L", "points": 9}]});
-        let error = plugin().new_outgoing(POINTS_TO_SIZE, &options).err().unwrap();
+        let error = plugin()
+            .new_outgoing(POINTS_TO_SIZE, &options)
+            .err()
+            .unwrap();
         assert!(error.to_string().starts_with("invalid options"), "{error}");
     }
 }

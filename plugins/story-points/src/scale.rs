@@ -42,9 +42,17 @@ impl Default for Scale {
         let bounded = [("XS", 1.0), ("S", 3.0), ("M", 5.0), ("L", 8.0)];
         let mut sizes: Vec<Size> = bounded
             .iter()
-            .map(|(name, up_to)| Size { name: (*name).to_owned(), up_to: Some(*up_to), points: *up_to })
+            .map(|(name, up_to)| Size {
+                name: (*name).to_owned(),
+                up_to: Some(*up_to),
+                points: *up_to,
+            })
             .collect();
-        sizes.push(Size { name: "XL".to_owned(), up_to: None, points: 13.0 });
+        sizes.push(Size {
+            name: "XL".to_owned(),
+            up_to: None,
+            points: 13.0,
+        });
         Scale { sizes }
     }
 }
@@ -66,8 +74,14 @@ impl Scale {
             if entry.size.trim().is_empty() {
                 return Err(MappingError::invalid_options(format!("{at}.size is empty")));
             }
-            if sizes.iter().any(|size| size.name.eq_ignore_ascii_case(&entry.size)) {
-                return Err(MappingError::invalid_options(format!("{at}: size `{}` appears twice", entry.size)));
+            if sizes
+                .iter()
+                .any(|size| size.name.eq_ignore_ascii_case(&entry.size))
+            {
+                return Err(MappingError::invalid_options(format!(
+                    "{at}: size `{}` appears twice",
+                    entry.size
+                )));
             }
             match (index == last, entry.up_to) {
                 (true, Some(_)) => {
@@ -80,7 +94,8 @@ impl Scale {
                 }
                 _ => {}
             }
-            if let (Some(up_to), Some(previous)) = (entry.up_to, sizes.last().and_then(|s| s.up_to)) {
+            if let (Some(up_to), Some(previous)) = (entry.up_to, sizes.last().and_then(|s| s.up_to))
+            {
                 if up_to <= previous {
                     return Err(MappingError::invalid_options(format!(
                         "{at}.up_to ({up_to}) must be larger than the previous one ({previous})"
@@ -95,7 +110,11 @@ impl Scale {
                     )))
                 }
             };
-            sizes.push(Size { name: entry.size, up_to: entry.up_to, points });
+            sizes.push(Size {
+                name: entry.size,
+                up_to: entry.up_to,
+                points,
+            });
         }
         Ok(Scale { sizes })
     }
@@ -103,7 +122,9 @@ impl Scale {
     /// The size whose bucket holds `points`.
     pub fn size_for(&self, points: f64) -> Result<&str, MappingError> {
         if !points.is_finite() || points < 0.0 {
-            return Err(MappingError::new(format!("{points} is not a valid number of story points")));
+            return Err(MappingError::new(format!(
+                "{points} is not a valid number of story points"
+            )));
         }
         let size = self
             .sizes
@@ -116,12 +137,18 @@ impl Scale {
 
     /// The points that stand for `size` (matched case-insensitively).
     pub fn points_for(&self, size: &str) -> Result<Value, MappingError> {
-        let found = self.sizes.iter().find(|candidate| candidate.name.eq_ignore_ascii_case(size.trim()));
+        let found = self
+            .sizes
+            .iter()
+            .find(|candidate| candidate.name.eq_ignore_ascii_case(size.trim()));
         match found {
             Some(size) => Ok(number(size.points)),
             None => {
                 let known: Vec<&str> = self.sizes.iter().map(|s| s.name.as_str()).collect();
-                Err(MappingError::new(format!("unknown size `{size}`; the scale has {}", known.join(", "))))
+                Err(MappingError::new(format!(
+                    "unknown size `{size}`; the scale has {}",
+                    known.join(", ")
+                )))
             }
         }
     }
@@ -149,12 +176,30 @@ mod tests {
     fn every_broken_scale_is_explained() {
         let cases = [
             (json!({"scale": []}), "lists no size"),
-            (json!({"scale": [{"size": "", "up_to": 1}, {"size": "L", "points": 2}]}), "scale[0].size is empty"),
-            (json!({"scale": [{"size": "S", "up_to": 1}, {"size": "s", "points": 2}]}), "appears twice"),
-            (json!({"scale": [{"size": "S"}, {"size": "L", "points": 2}]}), "scale[0]: `up_to` is required"),
-            (json!({"scale": [{"size": "S", "up_to": 1}, {"size": "L", "up_to": 2}]}), "takes `points`"),
-            (json!({"scale": [{"size": "S", "up_to": 1}, {"size": "L"}]}), "needs `points`"),
-            (json!({"scale": [{"size": "S", "up_to": 3}, {"size": "M", "up_to": 3}, {"size": "L", "points": 5}]}), "must be larger"),
+            (
+                json!({"scale": [{"size": "", "up_to": 1}, {"size": "L", "points": 2}]}),
+                "scale[0].size is empty",
+            ),
+            (
+                json!({"scale": [{"size": "S", "up_to": 1}, {"size": "s", "points": 2}]}),
+                "appears twice",
+            ),
+            (
+                json!({"scale": [{"size": "S"}, {"size": "L", "points": 2}]}),
+                "scale[0]: `up_to` is required",
+            ),
+            (
+                json!({"scale": [{"size": "S", "up_to": 1}, {"size": "L", "up_to": 2}]}),
+                "takes `points`",
+            ),
+            (
+                json!({"scale": [{"size": "S", "up_to": 1}, {"size": "L"}]}),
+                "needs `points`",
+            ),
+            (
+                json!({"scale": [{"size": "S", "up_to": 3}, {"size": "M", "up_to": 3}, {"size": "L", "points": 5}]}),
+                "must be larger",
+            ),
             (json!({"scales": []}), "unknown field `scales`"),
         ];
         for (options, expected) in cases {
@@ -165,7 +210,9 @@ mod tests {
 
     #[test]
     fn fractional_points_stay_fractional() {
-        let scale = scale(json!({"scale": [{"size": "S", "up_to": 0.5}, {"size": "L", "points": 2.5}]})).unwrap();
+        let scale =
+            scale(json!({"scale": [{"size": "S", "up_to": 0.5}, {"size": "L", "points": 2.5}]}))
+                .unwrap();
         assert_eq!(scale.points_for("S").unwrap(), json!(0.5));
         assert_eq!(scale.points_for("L").unwrap(), json!(2.5));
         assert_eq!(scale.size_for(0.25).unwrap(), "S");
