@@ -59,7 +59,7 @@ impl PluginLoader {
             source,
         };
         let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(scan_error)? {
+        for entry in dir.read_dir().map_err(scan_error)? {
             let path = entry.map_err(scan_error)?.path();
             let is_library = path
                 .file_name()

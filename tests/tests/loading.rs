@@ -424,7 +424,9 @@ fn the_engine_registry_serves_built_in_and_loaded_mappings_alike() {
     use std::sync::Arc;
 
     use fieldsync_core::{MappingRegistry, RegistryError};
-    use fieldsync_plugin_api::{FieldType, MappingDescriptor, MappingError, OutgoingFieldMapping, Plugin};
+    use fieldsync_plugin_api::{
+        FieldType, MappingDescriptor, MappingError, OutgoingFieldMapping, Plugin,
+    };
 
     struct Upper;
     impl OutgoingFieldMapping for Upper {
@@ -437,23 +439,50 @@ fn the_engine_registry_serves_built_in_and_loaded_mappings_alike() {
         |_| Ok(Upper),
     );
     let dir = plugin_dir(&[STORY_POINTS]);
-    let report = PluginLoader::new().with_static(built_in).load_dir(dir.path()).unwrap();
+    let report = PluginLoader::new()
+        .with_static(built_in)
+        .load_dir(dir.path())
+        .unwrap();
     let mut registry = MappingRegistry::new();
     for available in report.mappings() {
-        registry.register(available.descriptor.clone(), Arc::clone(available.provider)).unwrap();
+        registry
+            .register(available.descriptor.clone(), Arc::clone(available.provider))
+            .unwrap();
     }
 
-    let issue = IssueInfo { key: "A-1".into(), ..IssueInfo::default() };
+    let issue = IssueInfo {
+        key: "A-1".into(),
+        ..IssueInfo::default()
+    };
     let title = json!("fix it");
     let points = json!(7);
-    let upper = registry.outgoing("fieldsync.upper", "summary", &FieldType::Text, &Value::Null).unwrap();
-    let size = registry.outgoing("example.points-to-size", "points", &FieldType::Number, &Value::Null).unwrap();
+    let upper = registry
+        .outgoing("fieldsync.upper", "summary", &FieldType::Text, &Value::Null)
+        .unwrap();
+    let size = registry
+        .outgoing(
+            "example.points-to-size",
+            "points",
+            &FieldType::Number,
+            &Value::Null,
+        )
+        .unwrap();
     let ctx = |value| OutgoingContext::new(&issue, "f", value, &Trigger::NewIssue, &NoFields);
     assert_eq!(upper.export(&ctx(&title)).unwrap(), json!("FIX IT"));
     assert_eq!(size.export(&ctx(&points)).unwrap(), json!("L"));
 
-    let origin = registry.get("example.points-to-size", Direction::Outgoing).unwrap().origin();
-    assert!(matches!(origin, PluginOrigin::File(path) if path.ends_with("libfieldsync_story_points.so")));
-    let refused = registry.outgoing("example.points-to-size", "summary", &FieldType::Text, &Value::Null);
+    let origin = registry
+        .get("example.points-to-size", Direction::Outgoing)
+        .unwrap()
+        .origin();
+    assert!(
+        matches!(origin, PluginOrigin::File(path) if path.ends_with("libfieldsync_story_points.so"))
+    );
+    let refused = registry.outgoing(
+        "example.points-to-size",
+        "summary",
+        &FieldType::Text,
+        &Value::Null,
+    );
     assert!(matches!(refused, Err(RegistryError::WrongFieldType { .. })));
 }
