@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use criterion::Criterion;
 use fieldsync_loader::PluginLoader;
-use fieldsync_plugin_api::serde_json::{json, Map, Value};
+use fieldsync_plugin_api::abi::wire::{OutgoingCall, OutgoingCallRef, OutgoingResult};
+use fieldsync_plugin_api::serde_json::{self as serde_json, json, Map, Value};
 use fieldsync_plugin_api::{
     Direction, IncomingContext, IncomingFieldMapping, IssueInfo, MappingProvider, OutgoingContext,
     OutgoingFieldMapping, TargetIssue, Trigger,
@@ -77,6 +78,30 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // The linked mapping plus exactly the JSON work a loaded call does, without the
+    // library boundary: what is left between this and `loaded` is the FFI hop.
+    group.bench_function("linked+json", |b| {
+        b.iter(|| {
+            let call = serde_json::to_string(&OutgoingCallRef {
+                issue: &issue,
+                field: "points",
+                value: &value,
+                trigger: &trigger,
+            })
+            .unwrap();
+            let call: OutgoingCall = serde_json::from_str(black_box(&call)).unwrap();
+            let ctx = OutgoingContext::new(
+                &call.issue,
+                &call.field,
+                &call.value,
+                &call.trigger,
+                &fields,
+            );
+            let data = outgoing.linked.export(&ctx).unwrap();
+            let reply = serde_json::to_string(&OutgoingResult { data }).unwrap();
+            black_box(serde_json::from_str::<OutgoingResult>(&reply).unwrap())
+        })
+    });
     group.finish();
 
     // The target already holds 4 points, an M: the mapping reads the current value
@@ -120,14 +145,20 @@ fn mean_ns(group: &str, function: &str) -> Option<f64> {
 }
 
 fn print_ratios() {
-    println!("\nloaded / linked, same run:");
+    println!("\nmean times of this run, and ratios against the statically linked mapping:");
     for group in [OUTGOING_GROUP, INCOMING_GROUP] {
-        match (mean_ns(group, "linked"), mean_ns(group, "loaded")) {
-            (Some(linked), Some(loaded)) => println!(
-                "  {group:<24} linked {linked:>8.1} ns  loaded {loaded:>8.1} ns  ratio {:.2}x",
-                loaded / linked
-            ),
-            _ => println!("  {group:<24} (no estimates found; run without a filter)"),
+        let Some(linked) = mean_ns(group, "linked") else {
+            println!("  {group}: no estimates found (run without a filter)");
+            continue;
+        };
+        println!("  {group}: linked {linked:.1} ns");
+        for function in ["linked+json", "loaded"] {
+            if let Some(mean) = mean_ns(group, function) {
+                println!(
+                    "    {function:<12} {mean:>8.1} ns  {:>6.2}x linked",
+                    mean / linked
+                );
+            }
         }
     }
 }
