@@ -4,6 +4,8 @@
 //! engine looks up a mapping by id, whether a plugin library or the host itself
 //! provides it.
 
+#![warn(missing_docs)]
+
 pub mod registry;
 
 pub use registry::{MappingRegistry, RegisteredMapping, RegistryError};

@@ -20,6 +20,8 @@
 //! Loading a library runs its initialisation code, so the loader only ever loads
 //! from the folder or file it is given, never from a search path.
 
+#![warn(missing_docs)]
+
 mod adapter;
 mod error;
 mod host;

@@ -486,3 +486,42 @@ fn the_engine_registry_serves_built_in_and_loaded_mappings_alike() {
     );
     assert!(matches!(refused, Err(RegistryError::WrongFieldType { .. })));
 }
+
+#[test]
+fn a_plugin_from_an_older_sdk_of_the_same_abi_loads_and_works() {
+    let dir = plugin_dir(&["fixture-older-sdk"]);
+    let report = load(dir.path());
+    assert!(report.is_clean(), "{:?}", report.rejected);
+    let mapping = report
+        .mapping("old.copy", Direction::Outgoing)
+        .expect("registered");
+    assert_eq!(
+        mapping.descriptor.field_types,
+        vec![fieldsync_plugin_api::FieldType::Any],
+        "absent fields take defaults"
+    );
+    assert_eq!(mapping.provider.manifest().vendor, "");
+    assert_eq!(
+        export_with(&report, "old.copy", json!(["a", "b"])).unwrap(),
+        json!(["a", "b"])
+    );
+}
+
+#[test]
+fn loading_the_same_file_twice_gives_two_working_handles_on_one_library() {
+    let dir = plugin_dir(&[STORY_POINTS]);
+    let file = dir.path().join("libfieldsync_story_points.so");
+    let loader = PluginLoader::new();
+    let first = loader.load_file(&file).unwrap();
+    let second = loader.load_file(&file).unwrap();
+    assert_eq!(first.manifest(), second.manifest());
+    let issue = IssueInfo::default();
+    let value = json!(2);
+    for plugin in [&first, &second] {
+        let mapping = plugin
+            .new_outgoing("example.points-to-size", &Value::Null)
+            .unwrap();
+        let ctx = OutgoingContext::new(&issue, "points", &value, &Trigger::NewIssue, &NoFields);
+        assert_eq!(mapping.export(&ctx).unwrap(), json!("S"));
+    }
+}
