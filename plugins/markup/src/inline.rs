@@ -30,6 +30,27 @@ pub(crate) fn find_close(text: &str, from: usize, delim: &str) -> Option<usize> 
     None
 }
 
+/// Copies `text`, letting `span` convert the span starting at each position: it
+/// writes the converted span and returns the bytes it consumed, or `None` to copy
+/// one character as it is.
+pub(crate) fn convert_spans(
+    text: &str,
+    span: fn(&str, usize, &mut String) -> Option<usize>,
+) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut index = 0;
+    while index < text.len() {
+        if let Some(consumed) = span(text, index, &mut out) {
+            index += consumed;
+            continue;
+        }
+        let c = text[index..].chars().next().unwrap_or(' ');
+        out.push(c);
+        index += c.len_utf8();
+    }
+    out
+}
+
 /// The byte index of the next `needle` at or after `from`.
 pub(crate) fn find_from(text: &str, from: usize, needle: &str) -> Option<usize> {
     text[from..].find(needle).map(|found| from + found)

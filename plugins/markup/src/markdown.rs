@@ -1,6 +1,6 @@
 //! Markdown → Jira wiki markup.
 
-use crate::inline::{can_open, find_close, find_from, split_cells};
+use crate::inline::{can_open, convert_spans, find_close, find_from, split_cells};
 
 /// Converts Markdown to Jira wiki markup.
 pub fn markdown_to_wiki(text: &str) -> String {
@@ -120,18 +120,7 @@ fn block(line: &str) -> String {
 
 /// Converts the inline markup of one line.
 fn inline(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut index = 0;
-    while index < text.len() {
-        if let Some(consumed) = span(text, index, &mut out) {
-            index += consumed;
-            continue;
-        }
-        let c = text[index..].chars().next().unwrap_or(' ');
-        out.push(c);
-        index += c.len_utf8();
-    }
-    out
+    convert_spans(text, span)
 }
 
 /// Converts the span starting at `at`, if one does, and returns its length.

@@ -1,6 +1,6 @@
 //! Jira wiki markup → Markdown.
 
-use crate::inline::{can_open, find_close, find_from, split_cells};
+use crate::inline::{can_open, convert_spans, find_close, find_from, split_cells};
 
 /// Converts Jira wiki markup to Markdown.
 pub fn wiki_to_markdown(text: &str) -> String {
@@ -95,19 +95,7 @@ fn block(line: &str) -> String {
 
 /// Converts the inline markup of one line.
 fn inline(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut index = 0;
-    while index < text.len() {
-        let rest = &text[index..];
-        if let Some(consumed) = span(text, index, &mut out) {
-            index += consumed;
-            continue;
-        }
-        let c = rest.chars().next().unwrap_or(' ');
-        out.push(c);
-        index += c.len_utf8();
-    }
-    out
+    convert_spans(text, span)
 }
 
 /// Converts the span starting at `at`, if one does, and returns its length.
