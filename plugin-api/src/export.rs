@@ -21,7 +21,7 @@ use crate::abi::{
     FfiIssueViewRef, FfiOutgoingBox, FfiOutgoingMapping, FfiOutgoingMapping_TO, PluginModule,
     PluginModuleRef,
 };
-use crate::error::{panic_message, record_panic_location, ErrorKind, MappingError};
+use crate::error::{record_panic_location, ErrorKind, MappingError};
 use crate::mapping::{
     IncomingContext, IncomingFieldMapping, IssueFields, MappingOptions, OutgoingContext,
     OutgoingFieldMapping, TargetIssue,
@@ -60,9 +60,10 @@ fn plugin<E: PluginEntry>() -> Result<&'static Plugin, MappingError> {
     E::cell()
         .get_or_init(|| {
             catch_unwind(E::definition).map_err(|payload| {
+                let error = MappingError::from_panic(payload.as_ref());
                 format!(
                     "building the plugin definition panicked: {}",
-                    panic_message(payload.as_ref())
+                    error.message()
                 )
             })
         })
