@@ -1,4 +1,5 @@
-//! `fieldsync plugins list|check`.
+//! `fieldsync plugins list|check`. Usage problems (a missing folder or file) come
+//! back as `Err` and become exit code 2 in `main`.
 
 use std::path::Path;
 
@@ -7,7 +8,7 @@ use fieldsync_plugin_api::{MappingDescriptor, MappingProvider, PluginManifest};
 use serde::Serialize;
 
 use crate::table;
-use crate::{EXIT_PROBLEMS, EXIT_USAGE};
+use crate::EXIT_PROBLEMS;
 
 #[derive(Serialize)]
 struct ListJson<'a> {
@@ -265,7 +266,3 @@ fn check_text(file: &Path, manifest: &PluginManifest, abi_version: &str) -> Stri
     }
     out
 }
-
-/// Keeps `EXIT_USAGE` meaningful to readers of this module: usage problems are
-/// returned as `Err` and mapped to it in `main`.
-const _: u8 = EXIT_USAGE;

@@ -108,14 +108,16 @@ impl MappingRegistry {
         Self::default()
     }
 
-    /// Registers every mapping a plugin declares.
+    /// Registers every mapping a plugin declares, or none of them if one id is taken.
     pub fn register_plugin(
         &mut self,
         provider: Arc<dyn MappingProvider>,
     ) -> Result<(), RegistryError> {
+        let mut staged = self.clone();
         for descriptor in provider.manifest().mappings.clone() {
-            self.register(descriptor, Arc::clone(&provider))?;
+            staged.register(descriptor, Arc::clone(&provider))?;
         }
+        *self = staged;
         Ok(())
     }
 
@@ -220,7 +222,9 @@ impl MappingRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fieldsync_plugin_api::{IssueInfo, NoFields, OutgoingContext, Plugin, Trigger};
+    use fieldsync_plugin_api::{
+        IssueInfo, MappingDescriptor, NoFields, OutgoingContext, Plugin, Trigger,
+    };
     use serde_json::json;
 
     struct Twice;
@@ -299,9 +303,24 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            bad_options.to_string().starts_with("invalid options"),
+            bad_options
+                .to_string()
+                .starts_with("plugin `test.numbers` mapping `test.twice`: invalid options"),
             "{bad_options}"
         );
+    }
+
+    #[test]
+    fn a_plugin_with_one_taken_id_registers_none_of_its_mappings() {
+        let mut registry = registry();
+        let overlapping: Arc<dyn MappingProvider> = Arc::new(
+            Plugin::new("test.more", "More")
+                .outgoing(MappingDescriptor::new("test.fresh", "Fresh"), |_| Ok(Twice))
+                .outgoing(MappingDescriptor::new("test.twice", "Again"), |_| Ok(Twice)),
+        );
+        assert!(registry.register_plugin(overlapping).is_err());
+        assert!(registry.get("test.fresh", Direction::Outgoing).is_none());
+        assert_eq!(registry.iter().count(), 1);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The host side of the boundary: what the host lends to a plugin.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use abi_stable::std_types::{ROption, RResult, RStr, RString};
 use fieldsync_plugin_api::abi::wire::ViewRequest;
 use fieldsync_plugin_api::abi::{error_kind, FfiError, FfiHost, FfiIssueView};
-use fieldsync_plugin_api::IssueFields;
+use fieldsync_plugin_api::{ErrorKind, IssueFields, MappingError};
 use parking_lot::RwLock;
 
 /// Receives a plugin's log records and hands them to the host's `log` logger under
@@ -32,23 +33,11 @@ pub(crate) fn ffi_max_level() -> u32 {
 
 impl FfiHost for HostServices {
     fn log(&self, level: u32, target_in_plugin: RStr<'_>, message: RStr<'_>) {
-        let level = level_from_ffi(level);
-        let target = format!("plugin::{}", self.label.read());
-        let logger = log::logger();
-        let metadata = log::Metadata::builder()
-            .level(level)
-            .target(&target)
-            .build();
-        if logger.enabled(&metadata) {
-            logger.log(
-                &log::Record::builder()
-                    .metadata(metadata)
-                    // Keeps the plugin's own module path for loggers that show it.
-                    .module_path(Some(target_in_plugin.as_str()))
-                    .args(format_args!("{}", message.as_str()))
-                    .build(),
-            );
-        }
+        // abi_stable aborts the process if a callback unwinds into the plugin: a
+        // panicking logger costs the record, never the host.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.forward(level, target_in_plugin.as_str(), message.as_str())
+        }));
     }
 
     fn request(&self, request: RStr<'_>) -> RResult<RString, FfiError> {
@@ -63,40 +52,64 @@ impl FfiHost for HostServices {
     }
 }
 
+impl HostServices {
+    fn forward(&self, level: u32, target_in_plugin: &str, message: &str) {
+        let target = format!("plugin::{}", self.label.read());
+        let logger = log::logger();
+        let metadata = log::Metadata::builder()
+            .level(level_from_ffi(level))
+            .target(&target)
+            .build();
+        if logger.enabled(&metadata) {
+            logger.log(
+                &log::Record::builder()
+                    .metadata(metadata)
+                    // Keeps the plugin's own module path for loggers that show it.
+                    .module_path(Some(target_in_plugin))
+                    .args(format_args!("{message}"))
+                    .build(),
+            );
+        }
+    }
+}
+
+/// Runs a host callback for a plugin: errors and panics of the host's own code (the
+/// engine's issue store, say) come back to the plugin as an error, never unwind.
+fn guarded<T>(work: impl FnOnce() -> Result<T, MappingError>) -> RResult<T, FfiError> {
+    catch_unwind(AssertUnwindSafe(work))
+        .unwrap_or_else(|payload| Err(MappingError::from_panic(payload.as_ref())))
+        .map_err(FfiError::from)
+        .into()
+}
+
 /// Lends an issue's fields to a plugin for the duration of one call.
 pub(crate) struct IssueView<'a> {
     pub(crate) fields: &'a dyn IssueFields,
 }
 
 impl FfiIssueView for IssueView<'_> {
-    fn field(&self, field_id: RStr<'_>) -> ROption<RString> {
-        match self.fields.field(field_id.as_str()) {
-            Ok(Some(value)) => ROption::RSome(value.to_string().into()),
-            Ok(None) => ROption::RNone,
-            Err(error) => {
-                // The ABI has no error channel here; the plugin sees an absent field.
-                log::warn!(
-                    "cannot read field `{}` for a plugin: {error}",
-                    field_id.as_str()
-                );
-                ROption::RNone
-            }
-        }
+    fn field(&self, field_id: RStr<'_>) -> RResult<ROption<RString>, FfiError> {
+        guarded(|| {
+            let value = self.fields.field(field_id.as_str()).map_err(|error| {
+                error.context(format_args!("reading field `{}`", field_id.as_str()))
+            })?;
+            Ok(value.map(|value| RString::from(value.to_string())).into())
+        })
     }
 
     fn request(&self, request: RStr<'_>) -> RResult<RString, FfiError> {
-        let answer = match serde_json::from_str::<ViewRequest>(request.as_str()) {
-            Ok(ViewRequest::FieldIds) => self
-                .fields
-                .field_ids()
-                .map(|ids| serde_json::Value::from(ids).to_string())
-                .map_err(FfiError::from),
-            Err(error) => Err(FfiError {
-                kind: error_kind::UNSUPPORTED,
-                message: format!("unsupported issue view request: {error}").into(),
-            }),
-        };
-        answer.map(RString::from).into()
+        guarded(
+            || match serde_json::from_str::<ViewRequest>(request.as_str()) {
+                Ok(ViewRequest::FieldIds) => {
+                    let ids = self.fields.field_ids()?;
+                    Ok(RString::from(serde_json::Value::from(ids).to_string()))
+                }
+                Err(error) => Err(MappingError::with_kind(
+                    ErrorKind::Unsupported,
+                    format!("unsupported issue view request: {error}"),
+                )),
+            },
+        )
     }
 }
 
@@ -110,16 +123,39 @@ mod tests {
         let mut fields = Map::new();
         fields.insert("points".into(), json!(5));
         let view = IssueView { fields: &fields };
-        assert_eq!(
-            view.field("points".into())
-                .into_option()
-                .map(|s| s.into_string()),
-            Some("5".into())
-        );
-        assert!(view.field("nope".into()).is_none());
+        let points = view.field("points".into()).unwrap().into_option();
+        assert_eq!(points.map(|s| s.into_string()), Some("5".into()));
+        assert!(view.field("nope".into()).unwrap().is_none());
         let ids = view.request(r#"{"kind":"field_ids"}"#.into()).unwrap();
         assert_eq!(ids.as_str(), r#"["points"]"#);
         let error = view.request(r#"{"kind":"teleport"}"#.into()).unwrap_err();
         assert_eq!(error.kind, error_kind::UNSUPPORTED);
+    }
+
+    struct Broken;
+    impl IssueFields for Broken {
+        fn field(&self, field_id: &str) -> Result<Option<serde_json::Value>, MappingError> {
+            if field_id == "panics" {
+                panic!("store exploded");
+            }
+            Err(MappingError::new("database is locked"))
+        }
+        fn field_ids(&self) -> Result<Vec<String>, MappingError> {
+            panic!("store exploded")
+        }
+    }
+
+    #[test]
+    fn host_failures_reach_the_plugin_as_errors_not_as_empty_fields_or_unwinding() {
+        let view = IssueView { fields: &Broken };
+        let error = view.field("points".into()).unwrap_err();
+        assert_eq!(
+            error.message.as_str(),
+            "reading field `points`: database is locked"
+        );
+        let error = view.field("panics".into()).unwrap_err();
+        assert_eq!(error.kind, error_kind::PANIC);
+        let error = view.request(r#"{"kind":"field_ids"}"#.into()).unwrap_err();
+        assert_eq!(error.kind, error_kind::PANIC);
     }
 }

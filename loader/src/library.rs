@@ -67,10 +67,16 @@ impl LoadedPlugin {
         let manifest = (module.init())(host, host_info.as_str().into())
             .into_result()
             .map_err(|error| LoadError::InitFailed(MappingError::from(error).to_string()))?;
-        let manifest: PluginManifest =
-            serde_json::from_str(manifest.as_str()).map_err(|error| {
+        let (manifest, skipped) =
+            PluginManifest::from_json_lenient(manifest.as_str()).map_err(|error| {
                 LoadError::InvalidManifest(vec![format!("unreadable JSON: {error}")])
             })?;
+        for entry in skipped {
+            log::warn!(
+                "{}: skipped a mapping this host cannot read, {entry}",
+                path.display()
+            );
+        }
         let problems = manifest.problems();
         if !problems.is_empty() {
             return Err(LoadError::InvalidManifest(problems));
@@ -102,6 +108,7 @@ impl LoadedPlugin {
         .map_err(|error| MappingError::new(error.to_string()))
     }
 
+    /// The same prefix `Plugin::context` gives statically linked mappings.
     fn context(&self, mapping_id: &str) -> String {
         format!("plugin `{}` mapping `{mapping_id}`", self.manifest.id)
     }

@@ -213,11 +213,15 @@ mod tests {
 
     #[test]
     fn executables_and_garbage_are_not_libraries() {
-        let executable = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        let error = check_library_file(&write(&executable).0);
-        // Test binaries are position-independent executables, which are ET_DYN too,
-        // so only the shape is checked here; garbage must always fail.
-        assert!(error.is_ok() || matches!(error, Err(LoadError::NotALibrary(_))));
+        // A real library with its ELF type rewritten to ET_EXEC (2).
+        let mut executable = own_library();
+        let big_endian = executable[5] == 2;
+        executable[16..18].copy_from_slice(if big_endian { &[0, 2] } else { &[2, 0] });
+        let error = check_library_file(&write(&executable).0).unwrap_err();
+        assert!(
+            error.to_string().contains("an executable or object file"),
+            "{error}"
+        );
         assert!(matches!(
             check_library_file(&write(b"#!/bin/sh\n").0),
             Err(LoadError::NotALibrary(_))

@@ -8,6 +8,7 @@ use fieldsync_plugin_api::abi::wire::HostInfo;
 use fieldsync_plugin_api::{Direction, MappingDescriptor, MappingProvider, PluginOrigin};
 
 use crate::error::{LoadError, ScanError};
+use crate::host::ffi_max_level;
 use crate::library::{default_host_info, LoadedPlugin};
 use crate::LIBRARY_SUFFIX;
 
@@ -39,15 +40,21 @@ impl PluginLoader {
         self
     }
 
-    /// Overrides what the loader tells plugins about the host.
+    /// Overrides what the loader tells plugins about the host (the log level is
+    /// always the host's current one).
     pub fn with_host_info(mut self, host_info: HostInfo) -> Self {
         self.host_info = host_info;
         self
     }
 
-    /// Loads and checks one plugin file.
+    /// Loads and checks one plugin file. The plugin logs at the host's `log` level
+    /// of this moment.
     pub fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
-        LoadedPlugin::load(path, &self.host_info)
+        let host_info = HostInfo {
+            max_log_level: ffi_max_level(),
+            ..self.host_info.clone()
+        };
+        LoadedPlugin::load(path, &host_info)
     }
 
     /// Loads every library file directly in `dir` (by name order) plus the static
@@ -205,6 +212,14 @@ impl LoadReport {
         candidates: Vec<Arc<dyn MappingProvider>>,
         mut rejected: Vec<Rejected>,
     ) -> LoadReport {
+        // Files were checked as they loaded; this catches statically linked plugins.
+        let (candidates, invalid): (Vec<_>, Vec<_>) = candidates
+            .into_iter()
+            .partition(|candidate| candidate.manifest().problems().is_empty());
+        rejected.extend(invalid.into_iter().map(|candidate| Rejected {
+            origin: candidate.origin(),
+            error: LoadError::InvalidManifest(candidate.manifest().problems()),
+        }));
         let mut by_plugin_id: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (index, candidate) in candidates.iter().enumerate() {
             by_plugin_id
@@ -342,6 +357,21 @@ mod tests {
             matches!(&report.rejected[0].error, LoadError::DuplicatePlugin { plugin_id, .. } if plugin_id == "a.one")
         );
         assert_eq!(report.plugins.len(), 1);
+        assert!(report.mapping("c.z", Direction::Outgoing).is_some());
+    }
+
+    #[test]
+    fn a_static_plugin_with_an_invalid_manifest_is_rejected_like_a_file() {
+        let report = PluginLoader::new()
+            .with_static(plugin("Not Valid", &["a.x"]))
+            .with_static(plugin("c.three", &["c.z"]))
+            .load_statics();
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!(report.rejected[0].origin, PluginOrigin::Static);
+        assert!(
+            matches!(&report.rejected[0].error, LoadError::InvalidManifest(problems) if problems[0].contains("Not Valid"))
+        );
+        assert!(report.mapping("a.x", Direction::Outgoing).is_none());
         assert!(report.mapping("c.z", Direction::Outgoing).is_some());
     }
 

@@ -45,6 +45,7 @@ pub fn root_module<E: PluginEntry>() -> PluginModuleRef {
         init: init::<E>,
         new_outgoing: new_outgoing::<E>,
         new_incoming: new_incoming::<E>,
+        request: plugin_request,
     }
     .leak_into_prefix()
 }
@@ -85,8 +86,8 @@ fn write_json(value: &impl serde::Serialize) -> Result<RString, MappingError> {
         .map(RString::from)
         .map_err(|error| {
             MappingError::with_kind(
-                ErrorKind::InvalidInput,
-                format!("cannot write result: {error}"),
+                ErrorKind::Plugin,
+                format!("cannot write the result as JSON: {error}"),
             )
         })
 }
@@ -109,7 +110,9 @@ extern "C" fn new_outgoing<E: PluginEntry>(request: RStr<'_>) -> RResult<FfiOutg
         let mapping = plugin::<E>()?
             .build_outgoing(&request.mapping_id, MappingOptions::new(request.options))?;
         Ok(FfiOutgoingMapping_TO::from_value(
-            OutgoingExport { mapping },
+            OutgoingExport {
+                mapping: Some(mapping),
+            },
             TD_Opaque,
         ))
     })
@@ -121,15 +124,54 @@ extern "C" fn new_incoming<E: PluginEntry>(request: RStr<'_>) -> RResult<FfiInco
         let mapping = plugin::<E>()?
             .build_incoming(&request.mapping_id, MappingOptions::new(request.options))?;
         Ok(FfiIncomingMapping_TO::from_value(
-            IncomingExport { mapping },
+            IncomingExport {
+                mapping: Some(mapping),
+            },
             TD_Opaque,
         ))
     })
 }
 
+/// No plugin-level requests exist yet; a newer host asking one learns so and falls back.
+extern "C" fn plugin_request(request: RStr<'_>) -> RResult<RString, FfiError> {
+    ffi_guard(|| Err(unsupported(request.as_str())))
+}
+
+fn unsupported(request: &str) -> MappingError {
+    MappingError::with_kind(
+        ErrorKind::Unsupported,
+        format!("this plugin's SDK does not know the request {request}"),
+    )
+}
+
 /// An author's outgoing mapping behind the ABI trait.
 struct OutgoingExport {
-    mapping: Box<dyn OutgoingFieldMapping>,
+    /// `None` only while being dropped.
+    mapping: Option<Box<dyn OutgoingFieldMapping>>,
+}
+
+impl OutgoingExport {
+    fn mapping(&self) -> Result<&dyn OutgoingFieldMapping, MappingError> {
+        self.mapping.as_deref().ok_or_else(dropped)
+    }
+}
+
+fn dropped() -> MappingError {
+    MappingError::with_kind(ErrorKind::Plugin, "the mapping was already dropped")
+}
+
+/// abi_stable aborts the process if a destructor unwinds across the boundary, so the
+/// author's `Drop` runs behind a guard too.
+fn drop_guarded<T: ?Sized>(mapping: Option<Box<T>>) {
+    if catch_unwind(AssertUnwindSafe(move || drop(mapping))).is_err() {
+        log::error!("a mapping panicked while being dropped");
+    }
+}
+
+impl Drop for OutgoingExport {
+    fn drop(&mut self) {
+        drop_guarded(self.mapping.take());
+    }
 }
 
 impl FfiOutgoingMapping for OutgoingExport {
@@ -144,15 +186,32 @@ impl FfiOutgoingMapping for OutgoingExport {
                 &call.trigger,
                 &fields,
             );
-            let data = self.mapping.export(&ctx)?;
+            let data = self.mapping()?.export(&ctx)?;
             write_json(&OutgoingResult { data })
         })
+    }
+
+    fn request(&self, request: RStr<'_>) -> RResult<RString, FfiError> {
+        ffi_guard(|| Err(unsupported(request.as_str())))
     }
 }
 
 /// An author's incoming mapping behind the ABI trait.
 struct IncomingExport {
-    mapping: Box<dyn IncomingFieldMapping>,
+    /// `None` only while being dropped.
+    mapping: Option<Box<dyn IncomingFieldMapping>>,
+}
+
+impl IncomingExport {
+    fn mapping(&self) -> Result<&dyn IncomingFieldMapping, MappingError> {
+        self.mapping.as_deref().ok_or_else(dropped)
+    }
+}
+
+impl Drop for IncomingExport {
+    fn drop(&mut self) {
+        drop_guarded(self.mapping.take());
+    }
 }
 
 impl FfiIncomingMapping for IncomingExport {
@@ -170,9 +229,13 @@ impl FfiIncomingMapping for IncomingExport {
                 _ => None,
             };
             let ctx = IncomingContext::new(target, &call.field, &call.data);
-            let update = self.mapping.import(&ctx)?;
+            let update = self.mapping()?.import(&ctx)?;
             write_json(&IncomingResult { update })
         })
+    }
+
+    fn request(&self, request: RStr<'_>) -> RResult<RString, FfiError> {
+        ffi_guard(|| Err(unsupported(request.as_str())))
     }
 }
 
@@ -183,7 +246,8 @@ struct HostIssueFields<'v, 'a> {
 
 impl IssueFields for HostIssueFields<'_, '_> {
     fn field(&self, field_id: &str) -> Result<Option<Value>, MappingError> {
-        match self.view.field(field_id.into()).into_option() {
+        let answer = self.view.field(field_id.into()).into_result()?;
+        match answer.into_option() {
             Some(json) => read_json("field value from host", json.as_str()).map(Some),
             None => Ok(None),
         }
@@ -340,11 +404,13 @@ mod tests {
 
     struct View(serde_json::Map<String, Value>);
     impl FfiIssueView for View {
-        fn field(&self, field_id: RStr<'_>) -> ROption<RString> {
-            self.0
-                .get(field_id.as_str())
-                .map(|v| RString::from(v.to_string()))
-                .into()
+        fn field(&self, field_id: RStr<'_>) -> RResult<ROption<RString>, FfiError> {
+            RResult::ROk(
+                self.0
+                    .get(field_id.as_str())
+                    .map(|v| RString::from(v.to_string()))
+                    .into(),
+            )
         }
         fn request(&self, _request: RStr<'_>) -> RResult<RString, FfiError> {
             RResult::ROk(

@@ -106,7 +106,8 @@
 //!   its own `log` state), where they appear under the target `plugin::<plugin id>`.
 //! - Options are handed over as JSON; [`MappingOptions::parse`] reads them into a
 //!   typed struct and reports bad options as [`ErrorKind::InvalidOptions`], so a bad
-//!   configuration fails when the sync starts, naming the relationship.
+//!   configuration fails at start-up, when the mapping is built, before anything
+//!   syncs.
 //! - Other fields of the issue are read on demand through the context
 //!   ([`OutgoingContext::other_field`], [`IncomingContext::target_field`]); only the
 //!   mapped field's own data is serialized for each call.
@@ -180,6 +181,14 @@ pub mod __private {
 macro_rules! export_plugin {
     ($definition:path) => {
         const _: () = {
+            // With `panic = "abort"` no panic can be caught, and one panicking mapping
+            // would end the whole host: refuse to build such a plugin.
+            #[cfg(panic = "abort")]
+            compile_error!(
+                "fieldsync plugins must be built with `panic = \"unwind\"` (the default): \
+                 with `panic = \"abort\"` a panicking mapping would end the host"
+            );
+
             struct FieldsyncPluginEntry;
 
             impl $crate::__private::PluginEntry for FieldsyncPluginEntry {

@@ -231,6 +231,52 @@ impl PluginManifest {
     }
 }
 
+impl PluginManifest {
+    /// Reads a manifest, skipping mapping entries this release cannot read (say, a
+    /// direction a newer SDK introduced) instead of refusing the whole plugin. Returns
+    /// the manifest and a description of every skipped entry.
+    pub fn from_json_lenient(
+        text: &str,
+    ) -> Result<(PluginManifest, Vec<String>), serde_json::Error> {
+        /// The manifest with its mapping entries left unread.
+        #[derive(Deserialize)]
+        struct Raw {
+            id: String,
+            name: String,
+            #[serde(default)]
+            version: String,
+            #[serde(default)]
+            vendor: String,
+            #[serde(default)]
+            description: String,
+            #[serde(default)]
+            mappings: Vec<Value>,
+        }
+        let raw: Raw = serde_json::from_str(text)?;
+        let mut manifest = PluginManifest {
+            id: raw.id,
+            name: raw.name,
+            version: raw.version,
+            vendor: raw.vendor,
+            description: raw.description,
+            mappings: Vec::new(),
+        };
+        let mut skipped = Vec::new();
+        for (index, entry) in raw.mappings.into_iter().enumerate() {
+            let id = entry
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_owned();
+            match serde_json::from_value::<MappingDescriptor>(entry) {
+                Ok(descriptor) => manifest.mappings.push(descriptor),
+                Err(error) => skipped.push(format!("mappings[{index}] (`{id}`): {error}")),
+            }
+        }
+        Ok((manifest, skipped))
+    }
+}
+
 /// Longest id accepted for plugins and mappings.
 pub const MAX_ID_LEN: usize = 100;
 
@@ -294,6 +340,10 @@ pub enum Trigger {
         #[serde(default)]
         new: Value,
     },
+    /// A trigger this SDK release does not know, sent by a newer host: treat it like
+    /// [`Trigger::Resync`].
+    #[serde(other)]
+    Other,
 }
 
 /// What an incoming mapping wants done to its target field.
@@ -391,6 +441,30 @@ mod tests {
             serde_json::from_str(r#"{"id":"a.b","name":"B","future_field":1}"#).unwrap();
         assert!(manifest.mappings.is_empty());
         assert!(manifest.problems().is_empty());
+    }
+
+    #[test]
+    fn mapping_entries_from_a_newer_sdk_are_skipped_not_fatal() {
+        let text = r#"{"id":"a.b","name":"B","mappings":[
+            {"id":"a.one","name":"One","direction":"outgoing"},
+            {"id":"a.two","name":"Two","direction":"sideways"}]}"#;
+        let (manifest, skipped) = PluginManifest::from_json_lenient(text).unwrap();
+        assert_eq!(manifest.mappings.len(), 1);
+        assert_eq!(manifest.mappings[0].id, "a.one");
+        assert_eq!(skipped.len(), 1);
+        assert!(
+            skipped[0].starts_with("mappings[1] (`a.two`): unknown variant `sideways`"),
+            "{}",
+            skipped[0]
+        );
+        assert!(PluginManifest::from_json_lenient(r#"{"name":"no id"}"#).is_err());
+    }
+
+    #[test]
+    fn an_unknown_trigger_from_a_newer_host_reads_as_other() {
+        let trigger: Trigger =
+            serde_json::from_value(serde_json::json!({"kind":"merged","from":"A-1"})).unwrap();
+        assert_eq!(trigger, Trigger::Other);
     }
 
     #[test]

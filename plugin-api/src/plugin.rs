@@ -169,7 +169,7 @@ impl Plugin {
         let construct = self
             .outgoing
             .get(mapping_id)
-            .ok_or_else(|| unknown_mapping(&self.manifest.id, mapping_id, Direction::Outgoing))?;
+            .ok_or_else(|| unknown_mapping(Direction::Outgoing))?;
         let inner = guard(|| construct(options))?;
         Ok(Box::new(PanicGuard { inner }))
     }
@@ -183,7 +183,7 @@ impl Plugin {
         let construct = self
             .incoming
             .get(mapping_id)
-            .ok_or_else(|| unknown_mapping(&self.manifest.id, mapping_id, Direction::Incoming))?;
+            .ok_or_else(|| unknown_mapping(Direction::Incoming))?;
         let inner = guard(|| construct(options))?;
         Ok(Box::new(PanicGuard { inner }))
     }
@@ -197,10 +197,11 @@ impl fmt::Debug for Plugin {
     }
 }
 
-fn unknown_mapping(plugin_id: &str, mapping_id: &str, direction: Direction) -> MappingError {
+/// Callers put the plugin and mapping in front (see [`Plugin::context`]).
+fn unknown_mapping(direction: Direction) -> MappingError {
     MappingError::with_kind(
         ErrorKind::UnknownMapping,
-        format!("plugin `{plugin_id}` has no {direction} mapping `{mapping_id}`"),
+        format!("the plugin has no {direction} mapping of this id"),
     )
 }
 
@@ -241,7 +242,11 @@ impl MappingProvider for Plugin {
         mapping_id: &str,
         options: &Value,
     ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
-        self.build_outgoing(mapping_id, MappingOptions::new(options.clone()))
+        let context = self.context(mapping_id);
+        let inner = self
+            .build_outgoing(mapping_id, MappingOptions::new(options.clone()))
+            .map_err(|error| error.context(&context))?;
+        Ok(Box::new(InContext { inner, context }))
     }
 
     fn new_incoming(
@@ -249,7 +254,42 @@ impl MappingProvider for Plugin {
         mapping_id: &str,
         options: &Value,
     ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
-        self.build_incoming(mapping_id, MappingOptions::new(options.clone()))
+        let context = self.context(mapping_id);
+        let inner = self
+            .build_incoming(mapping_id, MappingOptions::new(options.clone()))
+            .map_err(|error| error.context(&context))?;
+        Ok(Box::new(InContext { inner, context }))
+    }
+}
+
+impl Plugin {
+    /// What errors of `mapping_id` are prefixed with, the same for linked and loaded
+    /// plugins: ``plugin `x` mapping `y` ``.
+    pub fn context(&self, mapping_id: &str) -> String {
+        format!("plugin `{}` mapping `{mapping_id}`", self.manifest.id)
+    }
+}
+
+/// Names the plugin and mapping in every error of a statically linked mapping, as the
+/// loader does for loaded ones.
+struct InContext<T: ?Sized> {
+    inner: Box<T>,
+    context: String,
+}
+
+impl OutgoingFieldMapping for InContext<dyn OutgoingFieldMapping> {
+    fn export(&self, ctx: &OutgoingContext<'_>) -> Result<Value, MappingError> {
+        self.inner
+            .export(ctx)
+            .map_err(|error| error.context(&self.context))
+    }
+}
+
+impl IncomingFieldMapping for InContext<dyn IncomingFieldMapping> {
+    fn import(&self, ctx: &IncomingContext<'_>) -> Result<FieldUpdate, MappingError> {
+        self.inner
+            .import(ctx)
+            .map_err(|error| error.context(&self.context))
     }
 }
 
@@ -363,7 +403,7 @@ mod tests {
         assert_eq!(error.kind(), ErrorKind::UnknownMapping);
         assert_eq!(
             error.to_string(),
-            "plugin `test.plugin` has no outgoing mapping `test.keep`"
+            "plugin `test.plugin` mapping `test.keep`: the plugin has no outgoing mapping of this id"
         );
         let keep = plugin.new_incoming("test.keep", &Value::Null).unwrap();
         let data = json!("x");

@@ -223,6 +223,11 @@ mod tests {
             .new_outgoing(POINTS_TO_SIZE, &options)
             .err()
             .unwrap();
-        assert!(error.to_string().starts_with("invalid options"), "{error}");
+        assert!(
+            error.to_string().starts_with(
+                "plugin `example.story-points` mapping `example.points-to-size`: invalid options"
+            ),
+            "{error}"
+        );
     }
 }

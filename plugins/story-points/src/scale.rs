@@ -110,6 +110,19 @@ impl Scale {
                     )))
                 }
             };
+            // Points outside their own size would map back to another size, and the
+            // two sides would flip the value back and forth for ever.
+            let above = sizes
+                .last()
+                .and_then(|s| s.up_to)
+                .unwrap_or(f64::NEG_INFINITY);
+            let within = points > above && entry.up_to.is_none_or(|up_to| points <= up_to);
+            if !within || points < 0.0 {
+                return Err(MappingError::invalid_options(format!(
+                    "{at}.points ({points}) must fall inside size `{}` itself",
+                    entry.size
+                )));
+            }
             sizes.push(Size {
                 name: entry.size,
                 up_to: entry.up_to,
@@ -130,7 +143,7 @@ impl Scale {
             .sizes
             .iter()
             .find(|size| size.up_to.is_none_or(|up_to| points <= up_to))
-            .or(self.sizes.last())
+            // The last size has no upper bound, so only an empty scale gets here.
             .ok_or_else(|| MappingError::new("the scale is empty"))?;
         Ok(&size.name)
     }
@@ -201,6 +214,14 @@ mod tests {
                 "must be larger",
             ),
             (json!({"scales": []}), "unknown field `scales`"),
+            (
+                json!({"scale": [{"size": "S", "up_to": 3, "points": 10}, {"size": "L", "points": 13}]}),
+                "scale[0].points (10) must fall inside size `S`",
+            ),
+            (
+                json!({"scale": [{"size": "S", "up_to": 3}, {"size": "L", "points": 2}]}),
+                "scale[1].points (2) must fall inside size `L`",
+            ),
         ];
         for (options, expected) in cases {
             let error = scale(options.clone()).unwrap_err().to_string();
