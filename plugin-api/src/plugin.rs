@@ -159,6 +159,12 @@ impl Plugin {
         &self.manifest
     }
 
+    /// What errors of `mapping_id` are prefixed with, the same for linked and loaded
+    /// plugins: ``plugin `x` mapping `y` ``.
+    pub fn context(&self, mapping_id: &str) -> String {
+        format!("plugin `{}` mapping `{mapping_id}`", self.manifest.id)
+    }
+
     /// Builds an outgoing mapping. Panics in the constructor and in every later call
     /// of the mapping come back as [`ErrorKind::Panic`] errors.
     pub fn build_outgoing(
@@ -259,14 +265,6 @@ impl MappingProvider for Plugin {
             .build_incoming(mapping_id, MappingOptions::new(options.clone()))
             .map_err(|error| error.context(&context))?;
         Ok(Box::new(InContext { inner, context }))
-    }
-}
-
-impl Plugin {
-    /// What errors of `mapping_id` are prefixed with, the same for linked and loaded
-    /// plugins: ``plugin `x` mapping `y` ``.
-    pub fn context(&self, mapping_id: &str) -> String {
-        format!("plugin `{}` mapping `{mapping_id}`", self.manifest.id)
     }
 }
 
