@@ -15,6 +15,13 @@ struct ListJson<'a> {
     plugins: Vec<PluginJson<'a>>,
     rejected: Vec<RejectedJson>,
     conflicts: Vec<ConflictJson<'a>>,
+    warnings: Vec<WarningJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct WarningJson<'a> {
+    file: String,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -91,6 +98,14 @@ fn list_json(report: &LoadReport) -> ListJson<'_> {
                     .collect(),
             })
             .collect(),
+        warnings: report
+            .warnings
+            .iter()
+            .map(|warning| WarningJson {
+                file: warning.origin.to_string(),
+                message: &warning.message,
+            })
+            .collect(),
     }
 }
 
@@ -157,6 +172,12 @@ fn list_text(report: &LoadReport) -> String {
             out.push_str(&format!("  {}: {}\n", rejected.origin, rejected.error));
         }
     }
+    if !report.warnings.is_empty() {
+        out.push_str(&format!("\nwarnings ({}):\n", report.warnings.len()));
+        for warning in &report.warnings {
+            out.push_str(&format!("  {}: {}\n", warning.origin, warning.message));
+        }
+    }
     if !report.conflicts.is_empty() {
         out.push_str(&format!("\nconflicts ({}):\n", report.conflicts.len()));
         for conflict in &report.conflicts {
@@ -196,6 +217,9 @@ struct CheckJson<'a> {
     reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plugin: Option<&'a PluginManifest>,
+    /// Manifest entries this host could not read; the plugin is usable without them.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    skipped_mappings: &'a [String],
     abi_version: &'static str,
 }
 
@@ -215,6 +239,10 @@ pub fn check(file: &Path, json: bool) -> Result<u8, String> {
             usable: outcome.is_ok(),
             reason: outcome.as_ref().err().map(LoadError::to_string),
             plugin: outcome.as_ref().ok().map(|plugin| plugin.manifest()),
+            skipped_mappings: outcome
+                .as_ref()
+                .map(|plugin| plugin.skipped_mappings())
+                .unwrap_or_default(),
             abi_version,
         };
         println!(
@@ -223,11 +251,17 @@ pub fn check(file: &Path, json: bool) -> Result<u8, String> {
         );
     } else {
         match &outcome {
-            Ok(plugin) => print!("{}", check_text(file, plugin.manifest(), abi_version)),
+            Ok(plugin) => {
+                print!("{}", check_text(file, plugin.manifest(), abi_version));
+                for entry in plugin.skipped_mappings() {
+                    println!("  warning: skipped a mapping this host cannot read: {entry}");
+                }
+            }
             Err(error) => println!("{}: not usable: {error}", file.display()),
         }
     }
-    Ok(if outcome.is_ok() { 0 } else { EXIT_PROBLEMS })
+    let whole = outcome.is_ok_and(|plugin| plugin.skipped_mappings().is_empty());
+    Ok(if whole { 0 } else { EXIT_PROBLEMS })
 }
 
 fn check_text(file: &Path, manifest: &PluginManifest, abi_version: &str) -> String {

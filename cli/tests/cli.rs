@@ -205,3 +205,23 @@ fn loader_diagnostics_follow_rust_log() {
         String::from_utf8_lossy(&quiet.stderr)
     );
 }
+
+#[test]
+fn mappings_a_plugin_declares_beyond_this_host_are_reported_not_hidden() {
+    let dir = plugin_dir(&["fixture-older-sdk"]);
+    let output = fieldsync(&["plugins", "list", "--dir", path(dir.path()), "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["plugins"][0]["id"], "old.sdk");
+    let warning = json["warnings"][0]["message"].as_str().unwrap();
+    assert!(warning.contains("old.both"), "{warning}");
+
+    let file = dir.path().join("libfixture_older_sdk.so");
+    let output = fieldsync(&["plugins", "check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("warning: skipped a mapping"),
+        "{}",
+        stdout(&output)
+    );
+}

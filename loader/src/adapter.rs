@@ -52,16 +52,15 @@ impl OutgoingFieldMapping for LoadedOutgoing {
                 trigger: ctx.trigger(),
             })
             .map_err(unwritable_call)?;
-            let view = IssueView {
-                fields: ctx.fields(),
-            };
-            let reply = self
-                .inner
-                .export(
-                    call.as_str().into(),
-                    FfiIssueView_TO::from_ptr(&view, TD_Opaque),
-                )
-                .into_result()?;
+            let view = IssueView::new(ctx.fields());
+            let reply = self.inner.export(
+                call.as_str().into(),
+                FfiIssueView_TO::from_ptr(&view, TD_Opaque),
+            );
+            if let Some(failure) = view.take_failure() {
+                return Err(failure);
+            }
+            let reply = reply.into_result()?;
             let reply: OutgoingResult =
                 serde_json::from_str(reply.as_str()).map_err(unreadable_reply)?;
             Ok(reply.data)
@@ -91,15 +90,16 @@ impl IncomingFieldMapping for LoadedIncoming {
                 data: ctx.data(),
             })
             .map_err(unwritable_call)?;
-            let view = ctx.target_fields().map(|fields| IssueView { fields });
+            let view = ctx.target_fields().map(IssueView::new);
             let target = match &view {
                 Some(view) => ROption::RSome(FfiIssueView_TO::from_ptr(view, TD_Opaque)),
                 None => ROption::RNone,
             };
-            let reply = self
-                .inner
-                .import(call.as_str().into(), target)
-                .into_result()?;
+            let reply = self.inner.import(call.as_str().into(), target);
+            if let Some(failure) = view.as_ref().and_then(IssueView::take_failure) {
+                return Err(failure);
+            }
+            let reply = reply.into_result()?;
             let reply: IncomingResult =
                 serde_json::from_str(reply.as_str()).map_err(unreadable_reply)?;
             Ok(reply.update)

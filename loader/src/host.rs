@@ -1,5 +1,6 @@
 //! The host side of the boundary: what the host lends to a plugin.
 
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -73,43 +74,71 @@ impl HostServices {
     }
 }
 
-/// Runs a host callback for a plugin: errors and panics of the host's own code (the
-/// engine's issue store, say) come back to the plugin as an error, never unwind.
-fn guarded<T>(work: impl FnOnce() -> Result<T, MappingError>) -> RResult<T, FfiError> {
-    catch_unwind(AssertUnwindSafe(work))
-        .unwrap_or_else(|payload| Err(MappingError::from_panic(payload.as_ref())))
-        .map_err(FfiError::from)
-        .into()
+/// Lends an issue's fields to a plugin for the duration of one call.
+///
+/// A failure of the host's own code (the engine's issue store, say) is returned to the
+/// plugin as an error, never unwound into it, and also kept here: the call then fails
+/// with the host's error whatever the plugin answers, so a plugin that ignores the
+/// error cannot turn "could not read" into "empty".
+pub(crate) struct IssueView<'a> {
+    fields: &'a dyn IssueFields,
+    failure: RefCell<Option<MappingError>>,
 }
 
-/// Lends an issue's fields to a plugin for the duration of one call.
-pub(crate) struct IssueView<'a> {
-    pub(crate) fields: &'a dyn IssueFields,
+impl<'a> IssueView<'a> {
+    pub(crate) fn new(fields: &'a dyn IssueFields) -> Self {
+        IssueView {
+            fields,
+            failure: RefCell::new(None),
+        }
+    }
+
+    /// The first host failure during the call, if any.
+    pub(crate) fn take_failure(&self) -> Option<MappingError> {
+        self.failure.borrow_mut().take()
+    }
+
+    /// Runs host code for the plugin, keeping the first failure.
+    fn guarded<T>(
+        &self,
+        what: std::fmt::Arguments<'_>,
+        work: impl FnOnce() -> Result<T, MappingError>,
+    ) -> RResult<T, FfiError> {
+        let outcome = catch_unwind(AssertUnwindSafe(work))
+            .unwrap_or_else(|payload| Err(MappingError::from_panic(payload.as_ref())));
+        if let Err(error) = &outcome {
+            let mut failure = self.failure.borrow_mut();
+            if failure.is_none() {
+                *failure = Some(error.clone().context(what));
+            }
+        }
+        outcome.map_err(FfiError::from).into()
+    }
 }
 
 impl FfiIssueView for IssueView<'_> {
     fn field(&self, field_id: RStr<'_>) -> RResult<ROption<RString>, FfiError> {
-        guarded(|| {
-            let value = self.fields.field(field_id.as_str()).map_err(|error| {
-                error.context(format_args!("reading field `{}`", field_id.as_str()))
-            })?;
+        let field_id = field_id.as_str();
+        self.guarded(format_args!("reading field `{field_id}`"), || {
+            let value = self.fields.field(field_id)?;
             Ok(value.map(|value| RString::from(value.to_string())).into())
         })
     }
 
     fn request(&self, request: RStr<'_>) -> RResult<RString, FfiError> {
-        guarded(
-            || match serde_json::from_str::<ViewRequest>(request.as_str()) {
-                Ok(ViewRequest::FieldIds) => {
+        match serde_json::from_str::<ViewRequest>(request.as_str()) {
+            Ok(ViewRequest::FieldIds) => {
+                self.guarded(format_args!("reading the field ids"), || {
                     let ids = self.fields.field_ids()?;
                     Ok(RString::from(serde_json::Value::from(ids).to_string()))
-                }
-                Err(error) => Err(MappingError::with_kind(
-                    ErrorKind::Unsupported,
-                    format!("unsupported issue view request: {error}"),
-                )),
-            },
-        )
+                })
+            }
+            // Not a host failure: the plugin asked for something this host lacks.
+            Err(error) => RResult::RErr(FfiError::from(MappingError::with_kind(
+                ErrorKind::Unsupported,
+                format!("unsupported issue view request: {error}"),
+            ))),
+        }
     }
 }
 
@@ -122,7 +151,7 @@ mod tests {
     fn the_view_serves_fields_and_field_ids() {
         let mut fields = Map::new();
         fields.insert("points".into(), json!(5));
-        let view = IssueView { fields: &fields };
+        let view = IssueView::new(&fields);
         let points = view.field("points".into()).unwrap().into_option();
         assert_eq!(points.map(|s| s.into_string()), Some("5".into()));
         assert!(view.field("nope".into()).unwrap().is_none());
@@ -147,15 +176,29 @@ mod tests {
 
     #[test]
     fn host_failures_reach_the_plugin_as_errors_not_as_empty_fields_or_unwinding() {
-        let view = IssueView { fields: &Broken };
+        let view = IssueView::new(&Broken);
         let error = view.field("points".into()).unwrap_err();
+        assert_eq!(error.message.as_str(), "database is locked");
+        let failure = view.take_failure().expect("the host failure is kept");
         assert_eq!(
-            error.message.as_str(),
+            failure.to_string(),
             "reading field `points`: database is locked"
         );
         let error = view.field("panics".into()).unwrap_err();
         assert_eq!(error.kind, error_kind::PANIC);
         let error = view.request(r#"{"kind":"field_ids"}"#.into()).unwrap_err();
         assert_eq!(error.kind, error_kind::PANIC);
+        let failure = view.take_failure().unwrap();
+        assert_eq!(
+            failure.to_string(),
+            "reading field `panics`: panicked: store exploded"
+        );
+        assert!(view.take_failure().is_none());
+        let unsupported = view.request(r#"{"kind":"teleport"}"#.into()).unwrap_err();
+        assert_eq!(unsupported.kind, error_kind::UNSUPPORTED);
+        assert!(
+            view.take_failure().is_none(),
+            "an unknown request is no host failure"
+        );
     }
 }

@@ -31,7 +31,9 @@ mod report;
 
 pub use error::{LoadError, ScanError};
 pub use library::LoadedPlugin;
-pub use report::{AvailableMapping, Conflict, LoadReport, LoadedEntry, PluginLoader, Rejected};
+pub use report::{
+    AvailableMapping, Conflict, LoadReport, LoadedEntry, PluginLoader, Rejected, Warning,
+};
 
 /// The file name suffix of a shared library on this platform (`.so`, `.dylib`, `.dll`).
 pub const LIBRARY_SUFFIX: &str = std::env::consts::DLL_SUFFIX;

@@ -8,8 +8,8 @@ use abi_stable::sabi_trait::TD_Opaque;
 use fieldsync_plugin_api::abi::wire::{ConstructRequest, HostInfo};
 use fieldsync_plugin_api::abi::{FfiHost_TO, PluginModuleRef, ABI_VERSION};
 use fieldsync_plugin_api::{
-    IncomingFieldMapping, MappingError, MappingProvider, OutgoingFieldMapping, PluginManifest,
-    PluginOrigin,
+    mapping_context, IncomingFieldMapping, MappingError, MappingProvider, OutgoingFieldMapping,
+    PluginManifest, PluginOrigin, ReadManifest,
 };
 use parking_lot::RwLock;
 use serde_json::Value;
@@ -22,6 +22,8 @@ use crate::precheck::check_library_file;
 /// A plugin loaded from a library file. Libraries are never unloaded.
 pub struct LoadedPlugin {
     manifest: PluginManifest,
+    /// Manifest entries this host could not read (from a newer SDK).
+    skipped: Vec<String>,
     path: PathBuf,
     module: PluginModuleRef,
 }
@@ -67,19 +69,21 @@ impl LoadedPlugin {
         let manifest = (module.init())(host, host_info.as_str().into())
             .into_result()
             .map_err(|error| LoadError::InitFailed(MappingError::from(error).to_string()))?;
-        let (manifest, skipped) =
-            PluginManifest::from_json_lenient(manifest.as_str()).map_err(|error| {
-                LoadError::InvalidManifest(vec![format!("unreadable JSON: {error}")])
-            })?;
-        for entry in skipped {
+        let read = PluginManifest::from_json_lenient(manifest.as_str()).map_err(|error| {
+            LoadError::InvalidManifest(vec![format!("unreadable JSON: {error}")])
+        })?;
+        let problems = read.problems();
+        if !problems.is_empty() {
+            return Err(LoadError::InvalidManifest(problems));
+        }
+        let ReadManifest {
+            manifest, skipped, ..
+        } = read;
+        for entry in &skipped {
             log::warn!(
                 "{}: skipped a mapping this host cannot read, {entry}",
                 path.display()
             );
-        }
-        let problems = manifest.problems();
-        if !problems.is_empty() {
-            return Err(LoadError::InvalidManifest(problems));
         }
         *label.write() = manifest.id.clone();
         log::debug!(
@@ -90,9 +94,16 @@ impl LoadedPlugin {
         );
         Ok(LoadedPlugin {
             manifest,
+            skipped,
             path,
             module,
         })
+    }
+
+    /// Mapping entries of the manifest this host left out because they use values it
+    /// does not know (typically declared with a newer SDK).
+    pub fn skipped_mappings(&self) -> &[String] {
+        &self.skipped
     }
 
     /// The canonical path the plugin was loaded from.
@@ -108,9 +119,8 @@ impl LoadedPlugin {
         .map_err(|error| MappingError::new(error.to_string()))
     }
 
-    /// The same prefix `Plugin::context` gives statically linked mappings.
     fn context(&self, mapping_id: &str) -> String {
-        format!("plugin `{}` mapping `{mapping_id}`", self.manifest.id)
+        mapping_context(&self.manifest.id, mapping_id)
     }
 }
 

@@ -65,6 +65,8 @@ impl PluginLoader {
             path: dir.to_owned(),
             source,
         };
+        // Absolute paths, so that loaded and rejected files are named the same way.
+        let dir = dir.canonicalize().map_err(scan_error)?;
         let mut files = Vec::new();
         for entry in dir.read_dir().map_err(scan_error)? {
             let path = entry.map_err(scan_error)?.path();
@@ -80,9 +82,16 @@ impl PluginLoader {
 
         let mut candidates: Vec<Arc<dyn MappingProvider>> = self.statics.clone();
         let mut rejected = Vec::new();
+        let mut warnings = Vec::new();
         for path in files {
             match self.load_file(&path) {
-                Ok(plugin) => candidates.push(Arc::new(plugin)),
+                Ok(plugin) => {
+                    warnings.extend(plugin.skipped_mappings().iter().map(|entry| Warning {
+                        origin: PluginOrigin::File(path.clone()),
+                        message: format!("skipped a mapping this host cannot read: {entry}"),
+                    }));
+                    candidates.push(Arc::new(plugin));
+                }
                 Err(error) => {
                     log::info!("plugin file {} rejected: {error}", path.display());
                     rejected.push(Rejected {
@@ -92,7 +101,9 @@ impl PluginLoader {
                 }
             }
         }
-        Ok(LoadReport::resolve(candidates, rejected))
+        let mut report = LoadReport::resolve(candidates, rejected);
+        report.warnings = warnings;
+        Ok(report)
     }
 
     /// The report for the static plugins alone.
@@ -108,6 +119,15 @@ pub struct Rejected {
     pub origin: PluginOrigin,
     /// Why.
     pub error: LoadError,
+}
+
+/// Something an operator should know about a plugin that did load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The plugin's file.
+    pub origin: PluginOrigin,
+    /// What is wrong.
+    pub message: String,
 }
 
 /// A mapping id offered by more than one plugin in the same direction: it is not
@@ -175,12 +195,14 @@ pub struct LoadReport {
     pub rejected: Vec<Rejected>,
     /// Mapping ids offered twice.
     pub conflicts: Vec<Conflict>,
+    /// Plugins that loaded only in part (e.g. mappings declared by a newer SDK).
+    pub warnings: Vec<Warning>,
 }
 
 impl LoadReport {
-    /// Whether every plugin loaded and no mapping id is contested.
+    /// Whether every plugin loaded whole and no mapping id is contested.
     pub fn is_clean(&self) -> bool {
-        self.rejected.is_empty() && self.conflicts.is_empty()
+        self.rejected.is_empty() && self.conflicts.is_empty() && self.warnings.is_empty()
     }
 
     /// Every usable mapping with its provider.
@@ -302,6 +324,7 @@ impl LoadReport {
             plugins,
             rejected,
             conflicts,
+            warnings: Vec::new(),
         }
     }
 }

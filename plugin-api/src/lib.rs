@@ -134,9 +134,9 @@ pub use mapping::{
 };
 pub use model::{
     check_id, Direction, FieldType, FieldUpdate, IssueInfo, MappingDescriptor, PluginManifest,
-    Trigger, MAX_ID_LEN,
+    ReadManifest, Trigger, MAX_ID_LEN,
 };
-pub use plugin::{MappingProvider, Plugin, PluginOrigin};
+pub use plugin::{mapping_context, MappingProvider, Plugin, PluginOrigin};
 
 /// Re-exported so plugins need no direct dependency on it.
 pub use serde_json;

@@ -116,7 +116,7 @@ impl<'a> OutgoingContext<'a> {
 
     /// Reads another field of the source issue.
     pub fn other_field(&self, field_id: &str) -> Result<Option<Value>, MappingError> {
-        self.fields.field(field_id)
+        read_field(self.fields, field_id)
     }
 
     /// All fields of the source issue, read on demand.
@@ -178,7 +178,7 @@ impl<'a> IncomingContext<'a> {
     /// Reads a field of the target issue (`None` while creating).
     pub fn target_field(&self, field_id: &str) -> Result<Option<Value>, MappingError> {
         match &self.target {
-            Some(target) => target.fields.field(field_id),
+            Some(target) => read_field(target.fields, field_id),
             None => Ok(None),
         }
     }
@@ -187,6 +187,13 @@ impl<'a> IncomingContext<'a> {
     pub fn target_fields(&self) -> Option<&dyn IssueFields> {
         self.target.as_ref().map(|target| target.fields)
     }
+}
+
+/// Reads a field, saying which one when the host cannot.
+fn read_field(fields: &dyn IssueFields, field_id: &str) -> Result<Option<Value>, MappingError> {
+    fields
+        .field(field_id)
+        .map_err(|error| error.context(format_args!("reading field `{field_id}`")))
 }
 
 /// The options of one field relationship for one mapping, as written in the config.

@@ -232,12 +232,11 @@ impl PluginManifest {
 }
 
 impl PluginManifest {
-    /// Reads a manifest, skipping mapping entries this release cannot read (say, a
-    /// direction a newer SDK introduced) instead of refusing the whole plugin. Returns
-    /// the manifest and a description of every skipped entry.
-    pub fn from_json_lenient(
-        text: &str,
-    ) -> Result<(PluginManifest, Vec<String>), serde_json::Error> {
+    /// Reads a manifest the way a host must: a mapping entry that uses a value this
+    /// release does not know (say, a direction a newer SDK introduced) is skipped
+    /// rather than refusing the whole plugin; an entry that is malformed (a missing
+    /// name, a wrong type) is a problem. Unreadable JSON is an error.
+    pub fn from_json_lenient(text: &str) -> Result<ReadManifest, serde_json::Error> {
         /// The manifest with its mapping entries left unread.
         #[derive(Deserialize)]
         struct Raw {
@@ -261,7 +260,7 @@ impl PluginManifest {
             description: raw.description,
             mappings: Vec::new(),
         };
-        let mut skipped = Vec::new();
+        let (mut skipped, mut malformed) = (Vec::new(), Vec::new());
         for (index, entry) in raw.mappings.into_iter().enumerate() {
             let id = entry
                 .get("id")
@@ -270,10 +269,43 @@ impl PluginManifest {
                 .to_owned();
             match serde_json::from_value::<MappingDescriptor>(entry) {
                 Ok(descriptor) => manifest.mappings.push(descriptor),
-                Err(error) => skipped.push(format!("mappings[{index}] (`{id}`): {error}")),
+                Err(error) => {
+                    let entry = format!("mappings[{index}] (`{id}`): {error}");
+                    // serde's wording for an enum value it does not know.
+                    if error.to_string().starts_with("unknown variant") {
+                        skipped.push(entry);
+                    } else {
+                        malformed.push(entry);
+                    }
+                }
             }
         }
-        Ok((manifest, skipped))
+        Ok(ReadManifest {
+            manifest,
+            skipped,
+            malformed,
+        })
+    }
+}
+
+/// A manifest as a host read it, see [`PluginManifest::from_json_lenient`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadManifest {
+    /// The entries that could be read.
+    pub manifest: PluginManifest,
+    /// Entries left out because they use values this release does not know.
+    pub skipped: Vec<String>,
+    /// Entries that are broken.
+    pub malformed: Vec<String>,
+}
+
+impl ReadManifest {
+    /// Every problem that makes the plugin unusable: malformed entries and the
+    /// manifest's own [`problems`](PluginManifest::problems).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = self.malformed.clone();
+        problems.extend(self.manifest.problems());
+        problems
     }
 }
 
@@ -448,16 +480,27 @@ mod tests {
         let text = r#"{"id":"a.b","name":"B","mappings":[
             {"id":"a.one","name":"One","direction":"outgoing"},
             {"id":"a.two","name":"Two","direction":"sideways"}]}"#;
-        let (manifest, skipped) = PluginManifest::from_json_lenient(text).unwrap();
-        assert_eq!(manifest.mappings.len(), 1);
-        assert_eq!(manifest.mappings[0].id, "a.one");
-        assert_eq!(skipped.len(), 1);
+        let read = PluginManifest::from_json_lenient(text).unwrap();
+        assert_eq!(read.manifest.mappings.len(), 1);
+        assert_eq!(read.manifest.mappings[0].id, "a.one");
+        assert_eq!(read.skipped.len(), 1);
         assert!(
-            skipped[0].starts_with("mappings[1] (`a.two`): unknown variant `sideways`"),
+            read.skipped[0].starts_with("mappings[1] (`a.two`): unknown variant `sideways`"),
             "{}",
-            skipped[0]
+            read.skipped[0]
         );
+        assert!(read.problems().is_empty());
         assert!(PluginManifest::from_json_lenient(r#"{"name":"no id"}"#).is_err());
+    }
+
+    #[test]
+    fn malformed_mapping_entries_are_problems_not_skipped() {
+        let text = r#"{"id":"a.b","name":"B","mappings":[{"id":"a.one","direction":"outgoing"}]}"#;
+        let read = PluginManifest::from_json_lenient(text).unwrap();
+        assert!(read.skipped.is_empty());
+        let problems = read.problems();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("missing field `name`"), "{problems:?}");
     }
 
     #[test]

@@ -162,7 +162,7 @@ impl Plugin {
     /// What errors of `mapping_id` are prefixed with, the same for linked and loaded
     /// plugins: ``plugin `x` mapping `y` ``.
     pub fn context(&self, mapping_id: &str) -> String {
-        format!("plugin `{}` mapping `{mapping_id}`", self.manifest.id)
+        mapping_context(&self.manifest.id, mapping_id)
     }
 
     /// Builds an outgoing mapping. Panics in the constructor and in every later call
@@ -201,6 +201,12 @@ impl fmt::Debug for Plugin {
             .field("manifest", &self.manifest)
             .finish_non_exhaustive()
     }
+}
+
+/// What every error of a mapping is prefixed with, by hosts and plugins alike:
+/// ``plugin `x` mapping `y` ``.
+pub fn mapping_context(plugin_id: &str, mapping_id: &str) -> String {
+    format!("plugin `{plugin_id}` mapping `{mapping_id}`")
 }
 
 /// Callers put the plugin and mapping in front (see [`Plugin::context`]).

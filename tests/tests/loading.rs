@@ -157,7 +157,7 @@ fn loaded_and_statically_linked_mappings_answer_alike() {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "value {value}"),
             (Err(a), Err(b)) => {
                 assert_eq!(a.kind(), b.kind());
-                assert!(a.to_string().ends_with(&b.to_string()), "{a} vs {b}");
+                assert_eq!(a.to_string(), b.to_string());
             }
             _ => panic!("value {value}: loaded gave {from_file:?}, linked gave {from_binary:?}"),
         }
@@ -504,10 +504,23 @@ fn the_engine_registry_serves_built_in_and_loaded_mappings_alike() {
 }
 
 #[test]
-fn a_plugin_from_an_older_sdk_of_the_same_abi_loads_and_works() {
+fn a_plugin_speaking_another_sdks_json_loads_and_works_minus_what_it_cannot_read() {
     let dir = plugin_dir(&["fixture-older-sdk"]);
     let report = load(dir.path());
-    assert!(report.is_clean(), "{:?}", report.rejected);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0]
+            .message
+            .contains("mappings[1] (`old.both`): unknown variant `both`"),
+        "{:?}",
+        report.warnings
+    );
+    assert!(
+        !report.is_clean(),
+        "a partly loaded plugin is worth a warning"
+    );
+    assert_eq!(report.mappings().count(), 1);
     let mapping = report
         .mapping("old.copy", Direction::Outgoing)
         .expect("registered");
@@ -561,7 +574,62 @@ impl fieldsync_plugin_api::IssueFields for FailingStore {
 }
 
 #[test]
-fn a_failing_host_store_surfaces_as_an_error_in_the_plugin_call_and_the_host_survives() {
+fn a_failing_host_store_fails_the_call_alike_for_loaded_and_linked_mappings() {
+    let dir = plugin_dir(&[MISBEHAVING, STORY_POINTS]);
+    let report = load(dir.path());
+    let issue = IssueInfo {
+        key: "A-5".into(),
+        ..IssueInfo::default()
+    };
+    let data = json!("M");
+    let loaded = report
+        .mapping("example.size-to-points", Direction::Incoming)
+        .unwrap()
+        .provider
+        .new_incoming("example.size-to-points", &Value::Null)
+        .unwrap();
+    let linked = fieldsync_story_points::plugin()
+        .new_incoming("example.size-to-points", &Value::Null)
+        .unwrap();
+    let mut errors = Vec::new();
+    for mapping in [&loaded, &linked] {
+        // The mapping reads the current points; the store cannot answer. That must not
+        // look like an empty field, which would overwrite the stored points.
+        let target = TargetIssue {
+            info: &issue,
+            fields: &FailingStore,
+        };
+        let ctx = IncomingContext::new(Some(target), "points", &data);
+        errors.push(mapping.import(&ctx).unwrap_err().to_string());
+    }
+    assert_eq!(
+        errors[0],
+        "plugin `example.story-points` mapping `example.size-to-points`: reading field `points`: database is locked"
+    );
+    assert_eq!(errors[0], errors[1]);
+}
+
+#[test]
+fn a_plugin_cannot_hide_a_host_failure_by_ignoring_the_error() {
+    let dir = plugin_dir(&[MISBEHAVING]);
+    let report = load(dir.path());
+    let swallows = report
+        .mapping("test.swallows", Direction::Outgoing)
+        .unwrap()
+        .provider
+        .new_outgoing("test.swallows", &Value::Null)
+        .unwrap();
+    let issue = IssueInfo::default();
+    let ctx = OutgoingContext::new(&issue, "f", &Value::Null, &Trigger::NewIssue, &FailingStore);
+    let error = swallows.export(&ctx).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "plugin `test.misbehaving` mapping `test.swallows`: reading field `summary`: panicked: the store panicked"
+    );
+}
+
+#[test]
+fn a_panicking_host_store_becomes_an_error_of_the_plugin_call_and_the_host_survives() {
     let dir = plugin_dir(&[MISBEHAVING, STORY_POINTS]);
     let report = load(dir.path());
     let issue = IssueInfo {
@@ -580,30 +648,7 @@ fn a_failing_host_store_surfaces_as_an_error_in_the_plugin_call_and_the_host_sur
     assert_eq!(error.kind(), ErrorKind::Panic, "{error}");
     assert!(error.to_string().contains("the store panicked"), "{error}");
 
-    // The incoming mapping reads the current value; a store error must not look like
-    // an empty field (which would overwrite the stored points).
-    let incoming = report
-        .mapping("example.size-to-points", Direction::Incoming)
-        .unwrap();
-    let mapping = incoming
-        .provider
-        .new_incoming("example.size-to-points", &Value::Null)
-        .unwrap();
-    let data = json!("M");
-    let target = TargetIssue {
-        info: &issue,
-        fields: &FailingStore,
-    };
-    let error = mapping
-        .import(&IncomingContext::new(Some(target), "points", &data))
-        .unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("reading field `points`: database is locked"),
-        "{error}"
-    );
-
+    // The host keeps serving other calls.
     assert_eq!(
         export_with(&report, "example.points-to-size", json!(1)).unwrap(),
         json!("XS")
