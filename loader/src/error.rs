@@ -31,10 +31,10 @@ pub enum LoadError {
     /// Built with an abi_stable release this host cannot talk to.
     #[error("built with an incompatible abi_stable release: {0}")]
     AbiStableMismatch(String),
-    /// Built against another plugin ABI version.
+    /// Built against another plugin ABI version, older or newer.
     #[error(
-        "built against plugin ABI {found}, but this host needs plugin ABI {expected}: \
-         rebuild the plugin against a fieldsync-plugin-api release with ABI {expected}"
+        "built against plugin ABI {found}, but this host speaks plugin ABI {expected}: {}",
+        version_advice(.expected, .found)
     )]
     IncompatibleVersion {
         /// The ABI version this host speaks.
@@ -60,6 +60,38 @@ pub enum LoadError {
         /// Where the other plugins with this id come from.
         others: String,
     },
+}
+
+/// `major.minor` of a version string.
+fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Whether a plugin built for ABI `found` can be loaded by a host of ABI `expected`:
+/// the same `0.y` (abi_stable reads `0.y` as a major version), or for `x.y` with
+/// x ≥ 1 the same `x` and a plugin minor at least the host's.
+pub(crate) fn abi_compatible(expected: &str, found: &str) -> bool {
+    match (major_minor(expected), major_minor(found)) {
+        (Some((0, minor)), Some((0, found_minor))) => minor == found_minor,
+        (Some((major, minor)), Some((found_major, found_minor))) => {
+            major == found_major && found_minor >= minor
+        }
+        _ => false,
+    }
+}
+
+/// What to do about a version mismatch, depending on which side is behind.
+fn version_advice(expected: &str, found: &str) -> String {
+    match (major_minor(expected), major_minor(found)) {
+        (Some(host), Some(plugin)) if plugin > host => format!(
+            "the plugin is newer than this host; upgrade fieldsync to a release with \
+             plugin ABI {found}, or use a release of the plugin built for ABI {expected}"
+        ),
+        _ => {
+            format!("rebuild the plugin against a fieldsync-plugin-api release with ABI {expected}")
+        }
+    }
 }
 
 /// The plugin folder itself could not be read.
@@ -173,6 +205,33 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_mismatches_say_which_side_to_upgrade() {
+        assert!(abi_compatible("0.1.0", "0.1.7"));
+        assert!(!abi_compatible("0.1.0", "0.2.0"));
+        assert!(!abi_compatible("0.1.0", "0.0.7"));
+        assert!(abi_compatible("1.2.0", "1.3.0"));
+        assert!(!abi_compatible("1.2.0", "1.1.0"));
+        assert!(!abi_compatible("0.1.0", "garbage"));
+        let older = LoadError::IncompatibleVersion {
+            expected: "0.1.0".into(),
+            found: "0.0.7".into(),
+        };
+        assert!(older
+            .to_string()
+            .ends_with("rebuild the plugin against a fieldsync-plugin-api release with ABI 0.1.0"));
+        let newer = LoadError::IncompatibleVersion {
+            expected: "0.1.0".into(),
+            found: "0.2.0".into(),
+        };
+        assert!(
+            newer
+                .to_string()
+                .contains("the plugin is newer than this host; upgrade fieldsync"),
+            "{newer}"
+        );
+    }
 
     #[test]
     fn only_the_error_lines_of_a_layout_dump_are_kept() {

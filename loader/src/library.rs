@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 use serde_json::Value;
 
 use crate::adapter::{LoadedIncoming, LoadedOutgoing};
-use crate::error::LoadError;
+use crate::error::{abi_compatible, LoadError};
 use crate::host::{ffi_max_level, HostServices};
 use crate::precheck::check_library_file;
 
@@ -52,6 +52,15 @@ impl LoadedPlugin {
         let consts = header.root_mod_consts();
         if consts.base_name().as_str() != PluginModuleRef::BASE_NAME {
             return Err(LoadError::ForeignModule(consts.name().as_str().to_owned()));
+        }
+        // abi_stable would let a plugin of a newer 0.y through to its layout check and
+        // report a confusing layout mismatch; say plainly which side is behind.
+        let found = header.version_strings().version.as_str();
+        if !abi_compatible(ABI_VERSION, found) {
+            return Err(LoadError::IncompatibleVersion {
+                expected: ABI_VERSION.to_owned(),
+                found: found.to_owned(),
+            });
         }
         let module = header
             .init_root_module::<PluginModuleRef>()

@@ -65,7 +65,8 @@ pub mod error_kind {
     pub const INVALID_OPTIONS: u32 = 1;
     /// The JSON handed over by the other side could not be read.
     pub const INVALID_INPUT: u32 = 2;
-    /// Plugin code panicked; the message is the panic payload.
+    /// Code run for the call panicked: the plugin's, or the host's while answering the
+    /// plugin through the issue view. The message is the panic payload.
     pub const PANIC: u32 = 3;
     /// The plugin does not provide the requested mapping.
     pub const UNKNOWN_MAPPING: u32 = 4;
@@ -183,17 +184,5 @@ mod tests {
     #[test]
     fn the_abi_version_is_this_crates_version() {
         assert_eq!(ABI_VERSION, env!("CARGO_PKG_VERSION"));
-    }
-
-    #[test]
-    fn the_checked_layouts_belong_to_this_crate_not_to_the_sdk() {
-        // abi_stable compares the package and version of these layouts between host
-        // and plugin: they must not change when the SDK crate's version does.
-        let (package, version) = <FfiError as StableAbi>::LAYOUT.package_and_version();
-        assert_eq!(package.as_str(), "fieldsync-plugin-abi");
-        assert_eq!(version.version.as_str(), ABI_VERSION);
-        let root = format!("{:#?}", <PluginModuleRef as StableAbi>::LAYOUT);
-        assert!(root.contains("fieldsync-plugin-abi"), "{root}");
-        assert!(!root.contains("fieldsync-plugin-api"), "{root}");
     }
 }

@@ -8,6 +8,7 @@ use crate::abi::{error_kind, FfiError};
 
 /// What went wrong, so hosts can react without parsing messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The mapping could not map this value.
     Mapping,

@@ -221,6 +221,17 @@ macro_rules! export_plugin {
 
 #[cfg(test)]
 mod tests {
+    /// abi_stable compares the package name and version of every checked layout
+    /// between host and plugin. Nothing reachable from the root module may come from
+    /// this SDK crate, or each SDK release would break every installed plugin.
+    #[test]
+    fn the_checked_layouts_come_from_the_abi_crate_not_from_the_sdk() {
+        use abi_stable::StableAbi;
+        let layout = format!("{:#?}", <crate::abi::PluginModuleRef as StableAbi>::LAYOUT);
+        assert!(layout.contains("fieldsync-plugin-abi"), "{layout}");
+        assert!(!layout.contains(env!("CARGO_PKG_NAME")), "{layout}");
+    }
+
     #[test]
     fn export_plugin_uses_the_symbol_abi_stable_looks_for() {
         assert_eq!(

@@ -13,6 +13,7 @@ use serde_json::Value;
 /// The type of an issue field, which decides which mappings may be used on it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
+#[non_exhaustive]
 pub enum FieldType {
     /// Free text.
     Text,
@@ -355,9 +356,11 @@ pub struct IssueInfo {
     pub issue_type: String,
 }
 
-/// Why an outgoing mapping is being called.
+/// Why an outgoing mapping is being called. Match it with a `_` arm (new kinds may be
+/// added) and treat what you do not know like [`Trigger::Resync`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Trigger {
     /// The issue was never synced: every mapped field is sent.
     NewIssue,
@@ -381,6 +384,7 @@ pub enum Trigger {
 /// What an incoming mapping wants done to its target field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FieldUpdate {
     /// Set the field to this value (`null` clears it).
     Set(Value),

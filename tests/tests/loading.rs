@@ -254,6 +254,23 @@ fn a_plugin_built_against_an_older_abi_is_rejected_with_both_versions() {
 }
 
 #[test]
+fn a_plugin_built_against_a_newer_abi_is_rejected_asking_for_a_newer_host() {
+    let dir = plugin_dir(&["fixture-newer-abi"]);
+    let report = load(dir.path());
+    let error = rejection_of(&report, "libfixture_newer_abi.so");
+    assert!(
+        matches!(error, LoadError::IncompatibleVersion { found, .. } if found == "0.2.0"),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("the plugin is newer than this host"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_layout_mismatch_is_reported_by_its_error_lines_only() {
     // The fixture's root module is its own type of another shape; abi_stable stops at
     // the first difference it meets, the package the type comes from.

@@ -102,6 +102,15 @@ impl Scale {
                     )));
                 }
             }
+            if let Some(negative) = [entry.up_to, entry.points]
+                .into_iter()
+                .flatten()
+                .find(|v| *v < 0.0)
+            {
+                return Err(MappingError::invalid_options(format!(
+                    "{at}: story points cannot be negative ({negative})"
+                )));
+            }
             let points = match (entry.points, entry.up_to) {
                 (Some(points), _) | (None, Some(points)) => points,
                 (None, None) => {
@@ -117,7 +126,7 @@ impl Scale {
                 .and_then(|s| s.up_to)
                 .unwrap_or(f64::NEG_INFINITY);
             let within = points > above && entry.up_to.is_none_or(|up_to| points <= up_to);
-            if !within || points < 0.0 {
+            if !within {
                 return Err(MappingError::invalid_options(format!(
                     "{at}.points ({points}) must fall inside size `{}` itself",
                     entry.size
@@ -214,6 +223,10 @@ mod tests {
                 "must be larger",
             ),
             (json!({"scales": []}), "unknown field `scales`"),
+            (
+                json!({"scale": [{"size": "S", "up_to": -1}, {"size": "L", "points": 2}]}),
+                "scale[0]: story points cannot be negative (-1)",
+            ),
             (
                 json!({"scale": [{"size": "S", "up_to": 3, "points": 10}, {"size": "L", "points": 13}]}),
                 "scale[0].points (10) must fall inside size `S`",
