@@ -80,8 +80,7 @@ impl PluginLoader {
         }
         files.sort();
 
-        let mut candidates: Vec<Arc<dyn MappingProvider>> = self.statics.clone();
-        let mut rejected = Vec::new();
+        let (mut candidates, mut rejected) = self.checked_statics();
         let mut warnings = Vec::new();
         for path in files {
             match self.load_file(&path) {
@@ -108,7 +107,27 @@ impl PluginLoader {
 
     /// The report for the static plugins alone.
     pub fn load_statics(&self) -> LoadReport {
-        LoadReport::resolve(self.statics.clone(), Vec::new())
+        let (statics, rejected) = self.checked_statics();
+        LoadReport::resolve(statics, rejected)
+    }
+
+    /// The static plugins with a valid manifest, and the rest rejected: the check a
+    /// file gets while it loads.
+    fn checked_statics(&self) -> (Vec<Arc<dyn MappingProvider>>, Vec<Rejected>) {
+        let mut valid = Vec::new();
+        let mut rejected = Vec::new();
+        for plugin in &self.statics {
+            let problems = plugin.manifest().problems();
+            if problems.is_empty() {
+                valid.push(Arc::clone(plugin));
+            } else {
+                rejected.push(Rejected {
+                    origin: plugin.origin(),
+                    error: LoadError::InvalidManifest(problems),
+                });
+            }
+        }
+        (valid, rejected)
     }
 }
 
@@ -234,14 +253,6 @@ impl LoadReport {
         candidates: Vec<Arc<dyn MappingProvider>>,
         mut rejected: Vec<Rejected>,
     ) -> LoadReport {
-        // Files were checked as they loaded; this catches statically linked plugins.
-        let (candidates, invalid): (Vec<_>, Vec<_>) = candidates
-            .into_iter()
-            .partition(|candidate| candidate.manifest().problems().is_empty());
-        rejected.extend(invalid.into_iter().map(|candidate| Rejected {
-            origin: candidate.origin(),
-            error: LoadError::InvalidManifest(candidate.manifest().problems()),
-        }));
         let mut by_plugin_id: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (index, candidate) in candidates.iter().enumerate() {
             by_plugin_id
