@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod builtin;
 pub mod registry;
 
 pub use registry::{MappingRegistry, RegisteredMapping, RegistryError};
