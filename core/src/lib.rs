@@ -1,12 +1,22 @@
 //! # fieldsync-core
 //!
-//! The sync engine. So far it holds the mapping [`registry`]: the one place the
-//! engine looks up a mapping by id, whether a plugin library or the host itself
-//! provides it.
+//! The sync engine: the issue [`model`], the [`store`] (SQLite by default), the sync
+//! [`config`], the [`message`] the queues exchange, the [`engine`] running the
+//! outgoing and incoming queues, the [`builtin`] mappings and the mapping
+//! [`registry`].
 
 #![warn(missing_docs)]
 
 pub mod builtin;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod message;
+pub mod model;
 pub mod registry;
+pub mod store;
 
+pub use config::SyncConfig;
+pub use engine::{Engine, EngineError, RoundReport};
 pub use registry::{MappingRegistry, RegisteredMapping, RegistryError};
+pub use store::{IssueStore, SqliteStore, StoreError, SyncLedger, SyncStore};

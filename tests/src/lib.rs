@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use fieldsync_core::builtin::builtin_plugin;
+use fieldsync_core::MappingRegistry;
+use fieldsync_loader::PluginLoader;
 use tempfile::TempDir;
 
 /// The library cargo built for the crate `crate_name` (`fieldsync-story-points`) in
@@ -62,4 +65,21 @@ pub fn write_file(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, contents).expect("write the file");
     path
+}
+
+/// The registry a host builds: the built-in mappings plus every plugin in `dir`.
+/// Panics when a plugin is rejected: the tests' plugin folders hold good plugins.
+pub fn registry_with_plugins(dir: &Path) -> MappingRegistry {
+    let report = PluginLoader::new()
+        .with_static(builtin_plugin())
+        .load_dir(dir)
+        .expect("the plugin folder is readable");
+    assert!(report.rejected.is_empty(), "a test plugin was rejected");
+    let mut registry = MappingRegistry::new();
+    for available in report.mappings() {
+        registry
+            .register(available.descriptor.clone(), available.provider.clone())
+            .expect("mapping ids are unique");
+    }
+    registry
 }

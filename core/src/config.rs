@@ -1,0 +1,417 @@
+//! The sync configuration: one JSON file with one or more synchronizations.
+//!
+//! ```json
+//! {
+//!   "synchronizations": [{
+//!     "id": "support-dev",
+//!     "a": { "project": "SUP", "store": "support.db" },
+//!     "b": { "project": "DEV", "store": "dev.db", "issue_type_map": { "Incident": "Bug" } },
+//!     "issue_types": ["Incident", "Task"],
+//!     "sync_user": "fieldsync",
+//!     "interval_seconds": 30,
+//!     "fields": [
+//!       { "id": "summary", "direction": "both",
+//!         "a": { "field": "summary" }, "b": { "field": "title" } },
+//!       { "id": "priority", "direction": "a-to-b",
+//!         "a": { "field": "priority" },
+//!         "b": { "field": "priority",
+//!                "incoming": { "mapping": "fieldsync.value-map",
+//!                              "options": { "map": { "High": "P1", "Low": "P3" } } } } }
+//!     ]
+//!   }]
+//! }
+//! ```
+//!
+//! Store paths are relative to the configuration file. A side's `outgoing` mapping
+//! runs when that side is the source of a relationship, its `incoming` mapping when
+//! it is the target; both default to `fieldsync.copy`. Reading checks the shape of the
+//! file and everything that needs no store or plugin; [`crate::engine::Engine::new`]
+//! checks projects, fields, field types and mapping ids, and reports problems with
+//! the same JSON paths.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::message::Side;
+
+/// The configuration file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// The synchronizations to run.
+    pub synchronizations: Vec<Synchronization>,
+    /// Worker threads per queue (default: the number of CPUs).
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// The file it was read from; store paths are relative to its folder.
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// Two projects kept in sync.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Synchronization {
+    /// Unique id, used in messages and sync state: renaming it starts over.
+    pub id: String,
+    /// The first project.
+    pub a: SideConfig,
+    /// The second project.
+    pub b: SideConfig,
+    /// Only issues of these types are synced (all when empty).
+    #[serde(default)]
+    pub issue_types: Vec<String>,
+    /// The user the sync writes as; its own changes are never sent back.
+    #[serde(default = "default_sync_user")]
+    pub sync_user: String,
+    /// Seconds between rounds of `fieldsync sync`.
+    #[serde(default = "default_interval")]
+    pub interval_seconds: u64,
+    /// The field relationships.
+    pub fields: Vec<Relationship>,
+}
+
+fn default_sync_user() -> String {
+    "fieldsync".to_owned()
+}
+
+fn default_interval() -> u64 {
+    60
+}
+
+impl Synchronization {
+    /// The configuration of one side.
+    pub fn side(&self, side: Side) -> &SideConfig {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+}
+
+/// One project of a synchronization.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SideConfig {
+    /// Project key.
+    pub project: String,
+    /// The store file holding it (relative to the configuration file).
+    pub store: PathBuf,
+    /// Issue type of the other side → issue type created here (same name otherwise).
+    #[serde(default)]
+    pub issue_type_map: BTreeMap<String, String>,
+}
+
+/// Which way a relationship syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum FlowDirection {
+    /// From side A to side B only.
+    #[serde(rename = "a-to-b")]
+    AToB,
+    /// From side B to side A only.
+    #[serde(rename = "b-to-a")]
+    BToA,
+    /// Both ways; the newer change wins.
+    #[serde(rename = "both")]
+    Both,
+}
+
+impl FlowDirection {
+    /// Whether data flows from `source` to the other side.
+    pub fn flows_from(self, source: Side) -> bool {
+        matches!(
+            (self, source),
+            (FlowDirection::Both, _)
+                | (FlowDirection::AToB, Side::A)
+                | (FlowDirection::BToA, Side::B)
+        )
+    }
+}
+
+/// A field relationship: a field on each side and how it is mapped.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relationship {
+    /// Unique id within the synchronization; it keys the data in messages.
+    pub id: String,
+    /// Which way it syncs.
+    pub direction: FlowDirection,
+    /// The field on side A and its mappings.
+    pub a: FieldEnd,
+    /// The field on side B and its mappings.
+    pub b: FieldEnd,
+    /// Only for source issues of these types (all when empty).
+    #[serde(default)]
+    pub issue_types: Vec<String>,
+}
+
+impl Relationship {
+    /// One end.
+    pub fn end(&self, side: Side) -> &FieldEnd {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+}
+
+/// One end of a relationship.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldEnd {
+    /// The field id in that side's project.
+    pub field: String,
+    /// Mapping used when this side is the source.
+    #[serde(default)]
+    pub outgoing: MappingChoice,
+    /// Mapping used when this side is the target.
+    #[serde(default)]
+    pub incoming: MappingChoice,
+}
+
+/// A mapping id and its options.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingChoice {
+    /// Mapping id (built-in or from a plugin).
+    pub mapping: String,
+    /// Options for the mapping.
+    #[serde(default)]
+    pub options: Value,
+}
+
+impl Default for MappingChoice {
+    fn default() -> Self {
+        MappingChoice {
+            mapping: DEFAULT_MAPPING.to_owned(),
+            options: Value::Null,
+        }
+    }
+}
+
+/// The mapping used where a side names none: the built-in copy.
+pub const DEFAULT_MAPPING: &str = "fieldsync.copy";
+
+/// Problems found in a configuration file, each with its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// What is wrong where.
+    pub problems: Vec<ConfigProblem>,
+}
+
+/// One problem at one place of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// JSON path, e.g. `synchronizations[0].fields[3].direction` (`.` for the file).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, problem) in self.problems.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: ", self.file.display())?;
+            if problem.path != "." {
+                write!(f, "{}: ", problem.path)?;
+            }
+            f.write_str(&problem.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// One problem.
+    pub fn single(file: &Path, path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_owned(),
+            problems: vec![ConfigProblem {
+                path: path.into(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+impl SyncConfig {
+    /// Reads and checks a configuration file.
+    pub fn load(file: impl AsRef<Path>) -> Result<SyncConfig, ConfigError> {
+        let file = file.as_ref();
+        let text = std::fs::read_to_string(file)
+            .map_err(|error| ConfigError::single(file, ".", format!("cannot read: {error}")))?;
+        Self::parse(&text, file)
+    }
+
+    /// Reads and checks configuration text as if it came from `file`.
+    pub fn parse(text: &str, file: &Path) -> Result<SyncConfig, ConfigError> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let mut config: SyncConfig =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+                let path = error.path().to_string();
+                ConfigError::single(file, path, error.into_inner().to_string())
+            })?;
+        config.file = file.to_owned();
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError {
+                file: file.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// The path of a store file as written in the configuration.
+    pub fn store_path(&self, store: &Path) -> PathBuf {
+        match self.file.parent() {
+            Some(folder) if store.is_relative() => folder.join(store),
+            _ => store.to_owned(),
+        }
+    }
+
+    /// Everything wrong that can be seen without opening stores or loading plugins.
+    fn problems(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut problem =
+            |path: String, message: String| problems.push(ConfigProblem { path, message });
+        if self.synchronizations.is_empty() {
+            problem("synchronizations".into(), "is empty".into());
+        }
+        if self.workers == Some(0) {
+            problem("workers".into(), "must be at least 1".into());
+        }
+        let mut sync_ids = BTreeSet::new();
+        for (index, sync) in self.synchronizations.iter().enumerate() {
+            let at = format!("synchronizations[{index}]");
+            if sync.id.trim().is_empty() || sync.id.contains(':') {
+                problem(
+                    format!("{at}.id"),
+                    "must be non-empty and without `:`".into(),
+                );
+            }
+            if !sync_ids.insert(&sync.id) {
+                problem(format!("{at}.id"), format!("`{}` is used twice", sync.id));
+            }
+            if sync.sync_user.trim().is_empty() {
+                problem(format!("{at}.sync_user"), "is empty".into());
+            }
+            if sync.interval_seconds == 0 {
+                problem(
+                    format!("{at}.interval_seconds"),
+                    "must be at least 1".into(),
+                );
+            }
+            if sync.a.project == sync.b.project
+                && self.store_path(&sync.a.store) == self.store_path(&sync.b.store)
+            {
+                problem(
+                    format!("{at}.b.project"),
+                    format!(
+                        "both sides are project `{}` of the same store",
+                        sync.a.project
+                    ),
+                );
+            }
+            if sync.fields.is_empty() {
+                problem(format!("{at}.fields"), "is empty".into());
+            }
+            let mut relationship_ids = BTreeSet::new();
+            for (field_index, relationship) in sync.fields.iter().enumerate() {
+                let at = format!("{at}.fields[{field_index}]");
+                if relationship.id.trim().is_empty() {
+                    problem(format!("{at}.id"), "is empty".into());
+                }
+                if !relationship_ids.insert(&relationship.id) {
+                    problem(
+                        format!("{at}.id"),
+                        format!(
+                            "`{}` is used twice in this synchronization",
+                            relationship.id
+                        ),
+                    );
+                }
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SyncConfig, String> {
+        SyncConfig::parse(text, Path::new("sync.json")).map_err(|error| error.to_string())
+    }
+
+    const GOOD: &str = r#"{ "synchronizations": [{
+        "id": "s", "a": {"project": "A", "store": "a.db"}, "b": {"project": "B", "store": "b.db"},
+        "fields": [
+          {"id": "summary", "direction": "both", "a": {"field": "summary"}, "b": {"field": "title"}},
+          {"id": "prio", "direction": "a-to-b", "a": {"field": "priority"},
+           "b": {"field": "priority", "incoming": {"mapping": "fieldsync.value-map", "options": {"map": {"High": "P1"}}}}}
+        ] }] }"#;
+
+    #[test]
+    fn a_good_file_reads_with_defaults() {
+        let config = parse(GOOD).unwrap();
+        let sync = &config.synchronizations[0];
+        assert_eq!(sync.sync_user, "fieldsync");
+        assert_eq!(sync.interval_seconds, 60);
+        assert_eq!(sync.fields[0].a.outgoing.mapping, "fieldsync.copy");
+        assert_eq!(sync.fields[1].b.incoming.mapping, "fieldsync.value-map");
+        assert!(sync.fields[1].direction.flows_from(Side::A));
+        assert!(!sync.fields[1].direction.flows_from(Side::B));
+        assert_eq!(config.store_path(Path::new("a.db")), Path::new("a.db"));
+    }
+
+    #[test]
+    fn shape_errors_name_the_file_and_json_path() {
+        let bad = GOOD.replace(r#""direction": "a-to-b""#, r#""direction": "sideways""#);
+        let error = parse(&bad).unwrap_err();
+        assert!(
+            error.starts_with("sync.json: synchronizations[0].fields[1].direction: unknown variant `sideways`, expected one of `a-to-b`, `b-to-a`, `both`"),
+            "{error}"
+        );
+        let bad = GOOD.replace(r#""field": "title""#, r#""feild": "title""#);
+        let error = parse(&bad).unwrap_err();
+        assert!(
+            error.starts_with("sync.json: synchronizations[0].fields[0].b: unknown field `feild`"),
+            "{error}"
+        );
+        let error = parse("{ not json").unwrap_err();
+        assert!(
+            error.starts_with("sync.json: key must be a string"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn semantic_problems_are_all_listed() {
+        let bad = GOOD
+            .replace(r#""id": "prio""#, r#""id": "summary""#)
+            .replace(
+                r#""project": "B", "store": "b.db""#,
+                r#""project": "A", "store": "a.db""#,
+            );
+        let error = parse(&bad).unwrap_err();
+        assert_eq!(
+            error,
+            "sync.json: synchronizations[0].b.project: both sides are project `A` of the same store\n\
+             sync.json: synchronizations[0].fields[1].id: `summary` is used twice in this synchronization"
+        );
+    }
+}

@@ -1,0 +1,292 @@
+//! The sync engine: builds every mapping a configuration names, then runs rounds of
+//! the outgoing and incoming queues.
+//!
+//! A round, per synchronization: the outgoing queues of both sides build their
+//! messages first, then each incoming queue applies the other side's messages. Both
+//! sides are read before either is written, so an edit made on each side of a `both`
+//! relationship meets the other in the incoming step, where the newer change wins:
+//! the source's change time travels in the message, and the target keeps its value
+//! when one of its own users (anyone but the sync user) changed the field later. On a
+//! tie, side A wins. Times come from each store's clock, so two instances should keep
+//! their clocks in sync.
+
+mod build;
+mod incoming;
+mod outgoing;
+mod pool;
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fieldsync_plugin_api::{IncomingFieldMapping, OutgoingFieldMapping};
+use thiserror::Error;
+
+use crate::config::{ConfigError, FlowDirection, SyncConfig};
+use crate::message::Side;
+use crate::model::ProjectDef;
+use crate::registry::MappingRegistry;
+use crate::store::{SqliteStore, StoreError, SyncStore};
+
+pub use report::{AppliedIssue, DirectionReport, FieldChange, IssueFailure, RoundReport, Stage};
+
+/// Why the engine could not start or act.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The configuration does not fit the stores or the mappings available.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// A store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A resync request names an issue or field no synchronization covers.
+    #[error("{0}")]
+    Resync(String),
+}
+
+/// A configured, ready-to-run sync.
+pub struct Engine {
+    syncs: Vec<SyncRuntime>,
+    workers: usize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field(
+                "synchronizations",
+                &self.syncs.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            )
+            .field("workers", &self.workers)
+            .finish()
+    }
+}
+
+/// One synchronization with its stores and built mappings.
+pub(crate) struct SyncRuntime {
+    pub id: String,
+    pub sync_user: String,
+    pub interval: Duration,
+    pub issue_types: Vec<String>,
+    pub sides: [SideRuntime; 2],
+    pub relationships: Vec<RelationshipRuntime>,
+}
+
+impl SyncRuntime {
+    pub fn side(&self, side: Side) -> &SideRuntime {
+        &self.sides[index(side)]
+    }
+
+    pub fn relationship(&self, id: &str) -> Option<&RelationshipRuntime> {
+        self.relationships.iter().find(|r| r.id == id)
+    }
+
+    pub fn syncs_issue_type(&self, issue_type: &str) -> bool {
+        self.issue_types.is_empty() || self.issue_types.iter().any(|t| t == issue_type)
+    }
+}
+
+pub(crate) struct SideRuntime {
+    pub side: Side,
+    pub project: ProjectDef,
+    pub store: Arc<dyn SyncStore>,
+    pub issue_type_map: BTreeMap<String, String>,
+}
+
+pub(crate) struct RelationshipRuntime {
+    pub id: String,
+    pub direction: FlowDirection,
+    pub issue_types: Vec<String>,
+    pub ends: [EndRuntime; 2],
+}
+
+impl RelationshipRuntime {
+    pub fn end(&self, side: Side) -> &EndRuntime {
+        &self.ends[index(side)]
+    }
+
+    pub fn applies_to(&self, issue_type: &str) -> bool {
+        self.issue_types.is_empty() || self.issue_types.iter().any(|t| t == issue_type)
+    }
+
+    /// `A.summary → B.title`, for error messages.
+    pub fn describe(&self, source: Side) -> String {
+        format!(
+            "relationship `{}` ({}.{} → {}.{})",
+            self.id,
+            source.as_str().to_uppercase(),
+            self.end(source).field,
+            source.other().as_str().to_uppercase(),
+            self.end(source.other()).field
+        )
+    }
+}
+
+pub(crate) struct EndRuntime {
+    pub field: String,
+    /// Built when data flows from this side.
+    pub outgoing: Option<BuiltMapping<dyn OutgoingFieldMapping>>,
+    /// Built when data flows to this side.
+    pub incoming: Option<BuiltMapping<dyn IncomingFieldMapping>>,
+}
+
+pub(crate) struct BuiltMapping<M: ?Sized> {
+    pub mapping: Box<M>,
+    /// Whether a built-in provides it; custom mappings are never applied while
+    /// creating an issue, only in the update that follows.
+    pub builtin: bool,
+}
+
+fn index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+impl Engine {
+    /// Opens the SQLite stores the configuration names (each file once, however many
+    /// projects or synchronizations use it) and builds every mapping.
+    pub fn new(config: &SyncConfig, registry: &MappingRegistry) -> Result<Engine, EngineError> {
+        let mut opened: BTreeMap<std::path::PathBuf, Arc<dyn SyncStore>> = BTreeMap::new();
+        Self::with_stores(config, registry, &mut |path: &Path| {
+            let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+            if let Some(store) = opened.get(&key) {
+                return Ok(Arc::clone(store));
+            }
+            let store: Arc<dyn SyncStore> = Arc::new(SqliteStore::open_existing(path)?);
+            opened.insert(key, Arc::clone(&store));
+            Ok(store)
+        })
+    }
+
+    /// Like [`Engine::new`], with stores from `open` (given the configured path,
+    /// resolved against the configuration file's folder).
+    pub fn with_stores(
+        config: &SyncConfig,
+        registry: &MappingRegistry,
+        open: &mut dyn FnMut(&Path) -> Result<Arc<dyn SyncStore>, StoreError>,
+    ) -> Result<Engine, EngineError> {
+        let syncs = build::build(config, registry, open)?;
+        let workers = config.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, |threads| threads.get())
+        });
+        Ok(Engine { syncs, workers })
+    }
+
+    /// The shortest interval of all synchronizations: how long `fieldsync sync`
+    /// waits between rounds.
+    pub fn interval(&self) -> Duration {
+        self.syncs
+            .iter()
+            .map(|sync| sync.interval)
+            .min()
+            .unwrap_or(Duration::from_secs(60))
+    }
+
+    /// Runs one full round of every synchronization, both ways.
+    pub fn run_round(&self) -> RoundReport {
+        self.run_round_until(&AtomicBool::new(false))
+    }
+
+    /// Runs one round; when `stop` is set, the messages in hand are finished and the
+    /// rest wait for the next run.
+    pub fn run_round_until(&self, stop: &AtomicBool) -> RoundReport {
+        let started = Instant::now();
+        let mut report = RoundReport::default();
+        for sync in &self.syncs {
+            let mut directions: Vec<DirectionReport> = [Side::A, Side::B]
+                .into_iter()
+                .map(|source| DirectionReport {
+                    sync_id: sync.id.clone(),
+                    from: source,
+                    from_project: sync.side(source).project.key.clone(),
+                    to_project: sync.side(source.other()).project.key.clone(),
+                    messages_sent: 0,
+                    mappings_called: 0,
+                    applied: Vec::new(),
+                    duplicates_skipped: 0,
+                    failures: Vec::new(),
+                })
+                .collect();
+            for direction in &mut directions {
+                outgoing::run(sync, direction.from, self.workers, direction);
+            }
+            for direction in &mut directions {
+                if stop.load(Ordering::SeqCst) {
+                    report.interrupted = true;
+                    break;
+                }
+                incoming::run(sync, direction.from, self.workers, stop, direction);
+            }
+            report.directions.extend(directions);
+        }
+        report.interrupted |= stop.load(Ordering::SeqCst);
+        report.duration = started.elapsed();
+        report
+    }
+
+    /// Queues a resync of `fields` of issue `key` (field ids of the issue's project, or
+    /// relationship ids; all of its relationships when empty) in every
+    /// synchronization that sends from its project. Returns what was queued.
+    pub fn request_resync(&self, key: &str, fields: &[String]) -> Result<Vec<String>, EngineError> {
+        let project = key.rsplit_once('-').map_or("", |(project, _)| project);
+        let mut queued = Vec::new();
+        for sync in &self.syncs {
+            for source in [Side::A, Side::B] {
+                let side = sync.side(source);
+                if side.project.key != project {
+                    continue;
+                }
+                if side.store.get(key)?.is_none() {
+                    return Err(EngineError::Resync(format!(
+                        "{}: no issue `{key}`",
+                        side.store.location()
+                    )));
+                }
+                let sendable: Vec<&RelationshipRuntime> = sync
+                    .relationships
+                    .iter()
+                    .filter(|r| r.direction.flows_from(source))
+                    .collect();
+                let chosen: Vec<String> = if fields.is_empty() {
+                    sendable.iter().map(|r| r.id.clone()).collect()
+                } else {
+                    let mut chosen = Vec::new();
+                    for field in fields {
+                        let matching: Vec<String> = sendable
+                            .iter()
+                            .filter(|r| &r.id == field || &r.end(source).field == field)
+                            .map(|r| r.id.clone())
+                            .collect();
+                        if matching.is_empty() {
+                            return Err(EngineError::Resync(format!(
+                                "synchronization `{}` sends no field `{field}` from {project} \
+                                 (it sends: {})",
+                                sync.id,
+                                sendable
+                                    .iter()
+                                    .map(|r| r.end(source).field.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )));
+                        }
+                        chosen.extend(matching);
+                    }
+                    chosen
+                };
+                side.store.request_resync(&sync.id, source, key, &chosen)?;
+                queued.push(format!("{}: {}", sync.id, chosen.join(", ")));
+            }
+        }
+        if queued.is_empty() {
+            return Err(EngineError::Resync(format!(
+                "no synchronization sends issues of project `{project}`"
+            )));
+        }
+        Ok(queued)
+    }
+}

@@ -1,0 +1,262 @@
+//! The outgoing queue of one side: changed issues → one message each.
+
+use std::collections::BTreeMap;
+
+use fieldsync_plugin_api::{IssueInfo, OutgoingContext, Trigger};
+use serde_json::Value;
+
+use super::pool::map_parallel;
+use super::report::{DirectionReport, IssueFailure, Stage};
+use super::SyncRuntime;
+use crate::message::{Entry, IssueSyncMessage, Side};
+use crate::model::{HistoryEntry, Timestamp};
+use crate::store::{OutgoingBatch, OutgoingFailure, StoreError};
+
+/// An issue to look at this round.
+struct Candidate {
+    key: String,
+    /// History after this position is read for changes.
+    from_seq: i64,
+    /// Relationships a person asked to send again.
+    resync: Vec<String>,
+    resync_requests: Vec<i64>,
+    failed_before: bool,
+}
+
+enum Outcome {
+    /// Nothing to send (no relevant change, filtered out, or gone).
+    Nothing,
+    Message {
+        message: Box<IssueSyncMessage>,
+        mappings_called: usize,
+    },
+    Failed(String),
+}
+
+/// Runs the outgoing queue of `source`; problems land in `report`.
+pub(super) fn run(sync: &SyncRuntime, source: Side, workers: usize, report: &mut DirectionReport) {
+    if let Err(error) = try_run(sync, source, workers, report) {
+        report.failures.push(IssueFailure {
+            stage: Stage::Outgoing,
+            issue_key: format!("(project {})", sync.side(source).project.key),
+            error: error.to_string(),
+        });
+    }
+}
+
+fn try_run(
+    sync: &SyncRuntime,
+    source: Side,
+    workers: usize,
+    report: &mut DirectionReport,
+) -> Result<(), StoreError> {
+    let side = sync.side(source);
+    let store = &side.store;
+    let cursor = store.cursor(&sync.id, source)?;
+    // History up to here is handled this round; later edits wait for the next one.
+    let upper = store.last_seq()?;
+    let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
+    for changed in store.changed_since(&side.project.key, cursor)? {
+        candidate(&mut candidates, &changed.key, cursor);
+    }
+    for failure in store.outgoing_failures(&sync.id, source)? {
+        candidate(&mut candidates, &failure.key, failure.since_seq).failed_before = true;
+    }
+    for request in store.resync_requests(&sync.id, source)? {
+        let entry = candidate(&mut candidates, &request.key, cursor);
+        entry.resync.extend(request.relationships);
+        entry.resync_requests.push(request.id);
+    }
+
+    let candidates: Vec<Candidate> = candidates.into_values().collect();
+    let outcomes = map_parallel(candidates, workers, |candidate| {
+        let outcome = build_message(sync, source, &candidate, upper);
+        (candidate, outcome)
+    });
+
+    let mut batch = OutgoingBatch {
+        sync_id: sync.id.clone(),
+        side: Some(source),
+        cursor: upper,
+        ..OutgoingBatch::default()
+    };
+    for (candidate, outcome) in outcomes {
+        match outcome {
+            Outcome::Failed(error) => {
+                report.failures.push(IssueFailure {
+                    stage: Stage::Outgoing,
+                    issue_key: candidate.key.clone(),
+                    error: error.clone(),
+                });
+                batch.failures.push(OutgoingFailure {
+                    key: candidate.key,
+                    since_seq: candidate.from_seq,
+                    error,
+                });
+                continue;
+            }
+            Outcome::Message {
+                message,
+                mappings_called,
+            } => {
+                report.mappings_called += mappings_called;
+                batch.messages.push(*message);
+            }
+            Outcome::Nothing => {}
+        }
+        if candidate.failed_before {
+            batch.recovered.push(candidate.key);
+        }
+        batch.resyncs_done.extend(candidate.resync_requests);
+    }
+    report.messages_sent += batch.messages.len();
+    store.record_outgoing(&batch)
+}
+
+/// The candidate for `key`, reading history from the earliest position asked for.
+fn candidate<'a>(
+    candidates: &'a mut BTreeMap<String, Candidate>,
+    key: &str,
+    from_seq: i64,
+) -> &'a mut Candidate {
+    let entry = candidates
+        .entry(key.to_owned())
+        .or_insert_with(|| Candidate {
+            key: key.to_owned(),
+            from_seq,
+            resync: Vec::new(),
+            resync_requests: Vec::new(),
+            failed_before: false,
+        });
+    entry.from_seq = entry.from_seq.min(from_seq);
+    entry
+}
+
+fn build_message(sync: &SyncRuntime, source: Side, candidate: &Candidate, upper: i64) -> Outcome {
+    match try_build_message(sync, source, candidate, upper) {
+        Ok(outcome) => outcome,
+        Err(error) => Outcome::Failed(error.to_string()),
+    }
+}
+
+fn try_build_message(
+    sync: &SyncRuntime,
+    source: Side,
+    candidate: &Candidate,
+    upper: i64,
+) -> Result<Outcome, StoreError> {
+    let store = &sync.side(source).store;
+    let Some(issue) = store.get(&candidate.key)? else {
+        return Ok(Outcome::Nothing);
+    };
+    if !sync.syncs_issue_type(&issue.issue_type) {
+        return Ok(Outcome::Nothing);
+    }
+    let state = store.sync_state(&sync.id, &issue.key)?.unwrap_or_default();
+    let is_new = state.last_sent_seq == 0 && state.partner.is_none();
+    // The sync user's own writes are never sent back: that is what stops ping-pong.
+    let history: Vec<HistoryEntry> = store
+        .history_since(&issue.key, candidate.from_seq)?
+        .into_iter()
+        .filter(|entry| entry.seq <= upper && entry.author != sync.sync_user)
+        .collect();
+    if is_new && history.is_empty() && candidate.resync.is_empty() {
+        return Ok(Outcome::Nothing);
+    }
+    let changes = field_changes(&history);
+
+    let info = IssueInfo {
+        key: issue.key.clone(),
+        project: issue.project.clone(),
+        issue_type: issue.issue_type.clone(),
+    };
+    let mut entries = BTreeMap::new();
+    let mut mappings_called = 0;
+    for relationship in &sync.relationships {
+        if !relationship.direction.flows_from(source) || !relationship.applies_to(&issue.issue_type)
+        {
+            continue;
+        }
+        let end = relationship.end(source);
+        let Some(mapping) = &end.outgoing else {
+            continue;
+        };
+        let (trigger, changed_at) = if is_new {
+            (Trigger::NewIssue, None)
+        } else if candidate.resync.contains(&relationship.id) {
+            (Trigger::Resync, None)
+        } else if let Some(change) = changes.get(end.field.as_str()) {
+            (
+                Trigger::Changed {
+                    old: change.old.clone(),
+                    new: change.new.clone(),
+                },
+                Some(change.time),
+            )
+        } else {
+            continue;
+        };
+        let context = OutgoingContext::new(
+            &info,
+            &end.field,
+            issue.value(&end.field),
+            &trigger,
+            &issue.fields,
+        );
+        mappings_called += 1;
+        match mapping.mapping.export(&context) {
+            Ok(data) => {
+                entries.insert(relationship.id.clone(), Entry { data, changed_at });
+            }
+            Err(error) => {
+                return Ok(Outcome::Failed(format!(
+                    "{}: {error}",
+                    relationship.describe(source)
+                )))
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Ok(Outcome::Nothing);
+    }
+    let seq = state.last_sent_seq + 1;
+    Ok(Outcome::Message {
+        message: Box::new(IssueSyncMessage {
+            id: IssueSyncMessage::make_id(&sync.id, &issue.key, seq),
+            sync_id: sync.id.clone(),
+            source_side: source,
+            source_key: issue.key,
+            issue_type: issue.issue_type,
+            seq,
+            is_new,
+            entries,
+            sent_at: Timestamp::now(),
+        }),
+        mappings_called,
+    })
+}
+
+struct FieldChangeSpan {
+    old: Value,
+    new: Value,
+    time: Timestamp,
+}
+
+/// Per field: the value before the first change and after the last, and when.
+fn field_changes(history: &[HistoryEntry]) -> BTreeMap<&str, FieldChangeSpan> {
+    let mut changes: BTreeMap<&str, FieldChangeSpan> = BTreeMap::new();
+    for entry in history {
+        changes
+            .entry(entry.field.as_str())
+            .and_modify(|span| {
+                span.new = entry.new.clone();
+                span.time = entry.time;
+            })
+            .or_insert_with(|| FieldChangeSpan {
+                old: entry.old.clone(),
+                new: entry.new.clone(),
+                time: entry.time,
+            });
+    }
+    changes
+}

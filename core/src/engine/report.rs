@@ -1,0 +1,186 @@
+//! What a sync round did, for people (Display) and programs (serde).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::message::Side;
+use crate::model::preview;
+
+/// One round of every synchronization.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoundReport {
+    /// Per synchronization and direction.
+    pub directions: Vec<DirectionReport>,
+    /// How long the round took.
+    #[serde(serialize_with = "as_millis")]
+    pub duration: Duration,
+    /// Whether the round stopped early because a stop was requested.
+    pub interrupted: bool,
+}
+
+fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u128(duration.as_millis())
+}
+
+impl RoundReport {
+    /// Messages built by every outgoing queue.
+    pub fn messages_sent(&self) -> usize {
+        self.directions.iter().map(|d| d.messages_sent).sum()
+    }
+
+    /// Issues created on either side.
+    pub fn created(&self) -> usize {
+        self.applied().filter(|issue| issue.created).count()
+    }
+
+    /// Every issue a message was applied to.
+    pub fn applied(&self) -> impl Iterator<Item = &AppliedIssue> {
+        self.directions.iter().flat_map(|d| d.applied.iter())
+    }
+
+    /// Every failure.
+    pub fn failures(&self) -> impl Iterator<Item = &IssueFailure> {
+        self.directions.iter().flat_map(|d| d.failures.iter())
+    }
+}
+
+/// One direction (A → B or B → A) of one synchronization in one round.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectionReport {
+    /// The synchronization.
+    pub sync_id: String,
+    /// The source side.
+    pub from: Side,
+    /// Source project key.
+    pub from_project: String,
+    /// Target project key.
+    pub to_project: String,
+    /// Messages the source's outgoing queue built.
+    pub messages_sent: usize,
+    /// Field mappings called (outgoing and incoming).
+    pub mappings_called: usize,
+    /// Messages applied to target issues.
+    pub applied: Vec<AppliedIssue>,
+    /// Messages delivered again and skipped because they were applied before.
+    pub duplicates_skipped: usize,
+    /// Issues that failed; they are retried next round.
+    pub failures: Vec<IssueFailure>,
+}
+
+/// A message applied to a target issue.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedIssue {
+    /// Source issue.
+    pub source_key: String,
+    /// Target issue.
+    pub target_key: String,
+    /// Whether the target was created.
+    pub created: bool,
+    /// Fields written.
+    pub changes: Vec<FieldChange>,
+    /// Fields left alone because the target changed them later (newer change wins).
+    pub kept_newer: Vec<String>,
+}
+
+/// One field written to a target issue.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldChange {
+    /// Field id.
+    pub field: String,
+    /// Value before.
+    pub old: Value,
+    /// Value after.
+    pub new: Value,
+}
+
+/// Where an issue failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Building the message on the source side.
+    Outgoing,
+    /// Applying it on the target side.
+    Incoming,
+}
+
+/// An issue that could not be synced this round.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueFailure {
+    /// Where.
+    pub stage: Stage,
+    /// The source issue.
+    pub issue_key: String,
+    /// Why, naming relationship, mapping and plugin.
+    pub error: String,
+}
+
+impl fmt::Display for RoundReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for direction in &self.directions {
+            write!(f, "{direction}")?;
+        }
+        write!(
+            f,
+            "round: {} messages, {} issues created, {} updated, {} failed in {} ms{}",
+            self.messages_sent(),
+            self.created(),
+            self.applied()
+                .filter(|issue| !issue.created && !issue.changes.is_empty())
+                .count(),
+            self.failures().count(),
+            self.duration.as_millis(),
+            if self.interrupted {
+                " (stopped early)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+impl fmt::Display for DirectionReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.messages_sent == 0 && self.applied.is_empty() && self.failures.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "[{}] {} → {}: {} messages sent",
+            self.sync_id, self.from_project, self.to_project, self.messages_sent
+        )?;
+        for issue in &self.applied {
+            let verb = if issue.created { "created" } else { "updated" };
+            if issue.changes.is_empty() && !issue.created && issue.kept_newer.is_empty() {
+                continue;
+            }
+            writeln!(f, "  {} → {} {verb}", issue.source_key, issue.target_key)?;
+            for change in &issue.changes {
+                writeln!(
+                    f,
+                    "      {}: {} → {}",
+                    change.field,
+                    preview(&change.old),
+                    preview(&change.new)
+                )?;
+            }
+            for field in &issue.kept_newer {
+                writeln!(
+                    f,
+                    "      {field}: kept, changed later on {}",
+                    issue.target_key
+                )?;
+            }
+        }
+        for failure in &self.failures {
+            writeln!(
+                f,
+                "  {} FAILED ({:?}): {}",
+                failure.issue_key, failure.stage, failure.error
+            )?;
+        }
+        Ok(())
+    }
+}

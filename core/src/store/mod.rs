@@ -1,0 +1,324 @@
+//! Where issues and sync state live.
+//!
+//! Two traits split the job: [`IssueStore`] is what an issue tracker offers (projects,
+//! issues, history, create screens); [`SyncLedger`] is what the engine keeps beside
+//! it (links between partner issues, queue cursors, messages, applied sequence
+//! numbers). [`SqliteStore`] implements both in one SQLite file.
+
+mod schema;
+mod sqlite;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::message::{IssueSyncMessage, Side};
+use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
+
+pub use sqlite::{SqliteStore, CREATED_FIELD};
+
+/// Why a store operation failed. Every variant names the store file.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// SQLite refused.
+    #[error("{store}: {source}")]
+    Sqlite {
+        /// The store file.
+        store: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The file exists but is not a fieldsync store (or is from a newer fieldsync).
+    #[error("{store}: {message}")]
+    NotAStore {
+        /// The store file.
+        store: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No such project or issue.
+    #[error("{store}: {what} not found")]
+    NotFound {
+        /// The store file.
+        store: String,
+        /// What was looked for, e.g. "issue `A-9`".
+        what: String,
+    },
+    /// The request is not acceptable: a bad value, an unknown field or issue type.
+    #[error("{store}: {message}")]
+    Invalid {
+        /// The store file.
+        store: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Stored data could not be read back (a damaged row).
+    #[error("{store}: {message}")]
+    Corrupt {
+        /// The store file.
+        store: String,
+        /// Which row and why.
+        message: String,
+    },
+}
+
+/// An issue whose history moved past a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedIssue {
+    /// Its key.
+    pub key: String,
+    /// The newest history position of the issue.
+    pub last_seq: i64,
+}
+
+/// What an issue tracker offers the engine.
+pub trait IssueStore: Send + Sync {
+    /// The store's name in messages (its file).
+    fn location(&self) -> &str;
+    /// Declares a project; refused when the declaration has problems or the key is taken.
+    fn add_project(&self, project: &ProjectDef) -> Result<(), StoreError>;
+    /// A project's declaration.
+    fn project(&self, key: &str) -> Result<ProjectDef, StoreError>;
+    /// Every project in the store.
+    fn projects(&self) -> Result<Vec<ProjectDef>, StoreError>;
+    /// Adds or replaces a user.
+    fn put_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Every user.
+    fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// The fields that may be set when creating an issue of `issue_type` in `project`.
+    fn create_screen(&self, project: &str, issue_type: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.project(project)?.create_screen(issue_type).to_vec())
+    }
+    /// The newest history position of the store (0 when empty).
+    fn last_seq(&self) -> Result<i64, StoreError>;
+    /// Issues of `project` with history after `cursor`, oldest change first.
+    fn changed_since(&self, project: &str, cursor: i64) -> Result<Vec<ChangedIssue>, StoreError>;
+    /// The history of an issue after position `after_seq`, oldest first.
+    fn history_since(&self, key: &str, after_seq: i64) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// An issue, or `None`.
+    fn get(&self, key: &str) -> Result<Option<Issue>, StoreError>;
+    /// Every issue of a project, by number.
+    fn issues(&self, project: &str) -> Result<Vec<Issue>, StoreError>;
+    /// Creates an issue; every initial value is recorded in its history by `author`.
+    fn create(&self, issue: &NewIssue, author: &str) -> Result<Issue, StoreError>;
+    /// Sets fields (`null` clears one); only values that differ are written and
+    /// recorded. Returns the recorded changes.
+    fn update(
+        &self,
+        key: &str,
+        changes: &BTreeMap<String, Value>,
+        author: &str,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+}
+
+/// What the engine remembers about one issue in one synchronization.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssueSyncState {
+    /// The partner issue on the other side, once known.
+    pub partner: Option<String>,
+    /// Sequence number of the last message sent for this issue (0: never sent).
+    pub last_sent_seq: i64,
+    /// When it was sent.
+    pub last_sent_at: Option<Timestamp>,
+    /// When a message from the partner was last applied to this issue.
+    pub last_received_at: Option<Timestamp>,
+}
+
+/// An issue whose outgoing step failed: it is retried from `since_seq` next round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingFailure {
+    /// The issue.
+    pub key: String,
+    /// The history position its next attempt reads from.
+    pub since_seq: i64,
+    /// Why it failed (names relationship, mapping and plugin).
+    pub error: String,
+}
+
+/// A request to send some fields of an issue again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResyncRequest {
+    /// Row id, to mark it done.
+    pub id: i64,
+    /// The issue.
+    pub key: String,
+    /// Relationship ids to send.
+    pub relationships: Vec<String>,
+}
+
+/// Everything one outgoing round of one side writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct OutgoingBatch {
+    /// The synchronization.
+    pub sync_id: String,
+    /// The side whose outgoing queue ran.
+    pub side: Option<Side>,
+    /// The new cursor.
+    pub cursor: i64,
+    /// The messages built.
+    pub messages: Vec<IssueSyncMessage>,
+    /// Issues that failed (retried later).
+    pub failures: Vec<OutgoingFailure>,
+    /// Issues that went through, whose earlier failure is forgotten.
+    pub recovered: Vec<String>,
+    /// Resync requests handled.
+    pub resyncs_done: Vec<i64>,
+}
+
+/// A message waiting in the outbox of its source store.
+#[derive(Debug, Clone)]
+pub struct PendingMessage {
+    /// Outbox row id.
+    pub row: i64,
+    /// Source issue key (readable even when the body is not).
+    pub source_key: String,
+    /// Its sequence number.
+    pub seq: i64,
+    /// The message, or why its stored body cannot be read.
+    pub message: Result<IssueSyncMessage, String>,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+/// A message that failed to apply, as `issue show` and reports list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedMessage {
+    /// Message id.
+    pub message_id: String,
+    /// Synchronization.
+    pub sync_id: String,
+    /// Source issue.
+    pub source_key: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The last error.
+    pub error: String,
+}
+
+/// How a field write is guarded against overwriting a newer edit on the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictGuard {
+    /// When the source side changed the field.
+    pub changed_at: Timestamp,
+    /// Whether the source wins when both changed at the same microsecond.
+    pub source_wins_ties: bool,
+}
+
+/// One value to write while applying a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldWrite {
+    /// Target field.
+    pub field: String,
+    /// New value.
+    pub value: Value,
+    /// Skip the write when the target's own users changed the field later.
+    pub guard: Option<ConflictGuard>,
+}
+
+/// Create a target issue, or update one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApplyTarget {
+    /// Create an issue of this project and type with the writes.
+    Create {
+        /// Project key.
+        project: String,
+        /// Issue type.
+        issue_type: String,
+    },
+    /// Update this issue.
+    Update(String),
+}
+
+/// One step of applying a message to the target store, run in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyStep<'a> {
+    /// The synchronization.
+    pub sync_id: &'a str,
+    /// The source issue (the partner of the target).
+    pub source_key: &'a str,
+    /// The message's sequence number, recorded as applied when `completes_message`.
+    pub seq: i64,
+    /// What to change.
+    pub target: ApplyTarget,
+    /// The values.
+    pub writes: Vec<FieldWrite>,
+    /// The sync user, author of the changes; its own changes never count as conflicts.
+    pub author: &'a str,
+    /// Whether this is the message's last step.
+    pub completes_message: bool,
+}
+
+/// What an apply step did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedStep {
+    /// The target issue.
+    pub key: String,
+    /// Whether it was created.
+    pub created: bool,
+    /// The changes recorded.
+    pub changes: Vec<HistoryEntry>,
+    /// Fields left alone because the target changed them after the source did.
+    pub kept_newer: Vec<String>,
+}
+
+/// What the engine keeps beside the issues.
+pub trait SyncLedger: Send + Sync {
+    /// The outgoing cursor of one side (0 at first).
+    fn cursor(&self, sync_id: &str, side: Side) -> Result<i64, StoreError>;
+    /// The state of an issue in a synchronization.
+    fn sync_state(&self, sync_id: &str, key: &str) -> Result<Option<IssueSyncState>, StoreError>;
+    /// The state of an issue in every synchronization it takes part in.
+    fn sync_states(&self, key: &str) -> Result<Vec<(String, IssueSyncState)>, StoreError>;
+    /// The issue of this store that is the partner of `partner_key`.
+    fn local_partner(&self, sync_id: &str, partner_key: &str)
+        -> Result<Option<String>, StoreError>;
+    /// Records that `local_key` and `partner_key` are partners.
+    fn record_link(
+        &self,
+        sync_id: &str,
+        local_key: &str,
+        partner_key: &str,
+    ) -> Result<(), StoreError>;
+    /// Issues whose outgoing step failed earlier.
+    fn outgoing_failures(
+        &self,
+        sync_id: &str,
+        side: Side,
+    ) -> Result<Vec<OutgoingFailure>, StoreError>;
+    /// Asks for some relationships of an issue to be sent again.
+    fn request_resync(
+        &self,
+        sync_id: &str,
+        side: Side,
+        key: &str,
+        relationships: &[String],
+    ) -> Result<(), StoreError>;
+    /// Open resync requests.
+    fn resync_requests(&self, sync_id: &str, side: Side) -> Result<Vec<ResyncRequest>, StoreError>;
+    /// Writes an outgoing round: messages, issue states, failures and cursor, at once.
+    fn record_outgoing(&self, batch: &OutgoingBatch) -> Result<(), StoreError>;
+    /// Undelivered messages from `source_side`, in the order they were written.
+    fn pending_messages(
+        &self,
+        sync_id: &str,
+        source_side: Side,
+    ) -> Result<Vec<PendingMessage>, StoreError>;
+    /// Marks an outbox message delivered.
+    fn message_delivered(&self, row: i64) -> Result<(), StoreError>;
+    /// Records a failed delivery attempt.
+    fn message_failed(&self, row: i64, error: &str) -> Result<(), StoreError>;
+    /// Messages (of this store's outbox) that failed, for `issue show` and reports.
+    fn failed_messages(&self, source_key: Option<&str>) -> Result<Vec<FailedMessage>, StoreError>;
+    /// The highest sequence number applied from `source_key` (0: none).
+    fn applied_seq(&self, sync_id: &str, source_key: &str) -> Result<i64, StoreError>;
+    /// Applies one step of a message in one transaction.
+    fn apply(&self, step: &ApplyStep<'_>) -> Result<AppliedStep, StoreError>;
+}
+
+/// A store the engine can run on: issues and sync state together.
+pub trait SyncStore: IssueStore + SyncLedger {}
+
+impl<T: IssueStore + SyncLedger> SyncStore for T {}

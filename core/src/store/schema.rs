@@ -1,0 +1,101 @@
+//! The SQLite schema of a store file and its version.
+
+/// Stored in `PRAGMA user_version`; a file with a higher number was written by a
+/// newer fieldsync and is refused rather than misread.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The `application_id` that marks a SQLite file as a fieldsync store ("FSYN").
+pub const APPLICATION_ID: i64 = 0x4653_594e;
+
+pub const SCHEMA: &str = r#"
+CREATE TABLE projects (
+    key         TEXT PRIMARY KEY,
+    definition  TEXT NOT NULL,
+    next_number INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE users (
+    username     TEXT PRIMARY KEY,
+    email        TEXT NOT NULL DEFAULT '',
+    display_name TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE issues (
+    key        TEXT PRIMARY KEY,
+    project    TEXT NOT NULL REFERENCES projects(key),
+    number     INTEGER NOT NULL,
+    issue_type TEXT NOT NULL,
+    fields     TEXT NOT NULL,
+    created    INTEGER NOT NULL,
+    updated    INTEGER NOT NULL,
+    last_seq   INTEGER NOT NULL
+);
+CREATE INDEX issues_by_change ON issues(project, last_seq);
+CREATE INDEX issues_by_number ON issues(project, number);
+CREATE TABLE history (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    issue_key TEXT NOT NULL,
+    time      INTEGER NOT NULL,
+    author    TEXT NOT NULL,
+    field     TEXT NOT NULL,
+    old       TEXT NOT NULL,
+    new       TEXT NOT NULL
+);
+CREATE INDEX history_by_issue ON history(issue_key, seq);
+CREATE INDEX history_by_field ON history(issue_key, field, seq);
+
+-- Sync state.
+CREATE TABLE sync_cursors (
+    sync_id TEXT NOT NULL,
+    side    TEXT NOT NULL,
+    cursor  INTEGER NOT NULL,
+    PRIMARY KEY (sync_id, side)
+);
+CREATE TABLE sync_issues (
+    sync_id          TEXT NOT NULL,
+    key              TEXT NOT NULL,
+    partner          TEXT,
+    last_sent_seq    INTEGER NOT NULL DEFAULT 0,
+    last_sent_at     INTEGER,
+    last_received_at INTEGER,
+    PRIMARY KEY (sync_id, key)
+);
+CREATE INDEX sync_issues_by_partner ON sync_issues(sync_id, partner);
+CREATE TABLE outgoing_failures (
+    sync_id   TEXT NOT NULL,
+    side      TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    since_seq INTEGER NOT NULL,
+    error     TEXT NOT NULL,
+    attempts  INTEGER NOT NULL,
+    first_at  INTEGER NOT NULL,
+    last_at   INTEGER NOT NULL,
+    PRIMARY KEY (sync_id, side, key)
+);
+CREATE TABLE resync_requests (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    sync_id       TEXT NOT NULL,
+    side          TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    relationships TEXT NOT NULL,
+    requested_at  INTEGER NOT NULL
+);
+CREATE TABLE outbox (
+    row         INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id  TEXT NOT NULL UNIQUE,
+    sync_id     TEXT NOT NULL,
+    source_side TEXT NOT NULL,
+    source_key  TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    delivered_at INTEGER,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT
+);
+CREATE INDEX outbox_pending ON outbox(sync_id, source_side, delivered_at, row);
+CREATE TABLE applied (
+    sync_id    TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    PRIMARY KEY (sync_id, source_key)
+);
+"#;

@@ -1,0 +1,506 @@
+//! End to end through the engine API: the demo projects in real SQLite files, the
+//! example plugins loaded from a folder, rounds of both queues.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use fieldsync_core::demo::{self, DemoFiles, StoreLayout};
+use fieldsync_core::model::Issue;
+use fieldsync_core::{Engine, IssueStore, RoundReport, SqliteStore, SyncConfig, SyncLedger};
+use fieldsync_tests::{plugin_dir, registry_with_plugins};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+const PLUGINS: &[&str] = &["fieldsync-story-points", "fieldsync-markup"];
+
+struct Setup {
+    _dir: TempDir,
+    _plugins: TempDir,
+    files: DemoFiles,
+    engine: Engine,
+    support: SqliteStore,
+    dev: SqliteStore,
+}
+
+fn setup(layout: StoreLayout) -> Setup {
+    setup_with(layout, |_| {})
+}
+
+/// The demo, with its configuration changed by `edit` before the engine starts.
+fn setup_with(layout: StoreLayout, edit: impl FnOnce(&mut Value)) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let files = demo::create(dir.path(), layout).unwrap();
+    let mut config = demo::config_json(layout);
+    edit(&mut config);
+    std::fs::write(&files.config, config.to_string()).unwrap();
+    let plugins = plugin_dir(PLUGINS);
+    let engine = engine(&files.config, plugins.path()).unwrap();
+    Setup {
+        support: SqliteStore::open_existing(&files.support_store).unwrap(),
+        dev: SqliteStore::open_existing(&files.dev_store).unwrap(),
+        _dir: dir,
+        _plugins: plugins,
+        files,
+        engine,
+    }
+}
+
+fn engine(config: &Path, plugins: &Path) -> Result<Engine, String> {
+    let config = SyncConfig::load(config).map_err(|e| e.to_string())?;
+    Engine::new(&config, &registry_with_plugins(plugins)).map_err(|e| e.to_string())
+}
+
+fn round(setup: &Setup) -> RoundReport {
+    let report = setup.engine.run_round();
+    println!("{report}");
+    report
+}
+
+fn edit(store: &SqliteStore, key: &str, changes: Value, author: &str) {
+    let changes: BTreeMap<String, Value> = serde_json::from_value(changes).unwrap();
+    store.update(key, &changes, author).unwrap();
+}
+
+fn issue(store: &SqliteStore, key: &str) -> Issue {
+    store
+        .get(key)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{key} exists"))
+}
+
+/// The partner of a support issue on the dev side.
+fn partner(setup: &Setup, support_key: &str) -> Issue {
+    let state = setup
+        .support
+        .sync_state("support-dev", support_key)
+        .unwrap()
+        .expect("the issue was synced");
+    issue(&setup.dev, &state.partner.expect("a partner is linked"))
+}
+
+#[test]
+fn a_new_issue_appears_on_the_other_side_with_mapped_values() {
+    let setup = setup(StoreLayout::TwoFiles);
+    let report = round(&setup);
+    assert!(report.failures().next().is_none());
+    assert_eq!(
+        report.created(),
+        4,
+        "3 support issues to dev, 1 dev issue to support"
+    );
+
+    let dev = partner(&setup, "SUP-1");
+    assert_eq!(
+        dev.issue_type, "Bug",
+        "issue_type_map turns an Incident into a Bug"
+    );
+    assert_eq!(dev.value("title"), &json!("Checkout fails with error 500"));
+    assert_eq!(dev.value("priority"), &json!("P1"), "value map");
+    assert_eq!(
+        dev.value("size"),
+        &json!("M"),
+        "5 points through the loaded plugin"
+    );
+    assert_eq!(
+        dev.value("owner"),
+        &json!("amoreau"),
+        "user matched by e-mail"
+    );
+    assert_eq!(dev.value("labels"), &json!(["checkout", "customer"]));
+    assert_eq!(
+        dev.value("body"),
+        &json!("## Steps\n1. Add an item\n1. Press **Pay**\n\nSee `orders.log`."),
+        "wiki markup → Markdown by the loaded plugin"
+    );
+    let trimmed = partner(&setup, "SUP-2");
+    assert_eq!(
+        trimmed.value("title"),
+        &json!("Invoice PDF shows wrong VAT")
+    );
+    assert_eq!(trimmed.value("owner"), &json!("bokafor"));
+
+    // The dev issue went the other way; status flows b-to-a through a value map.
+    let support = issue(&setup.support, "SUP-4");
+    assert_eq!(support.value("summary"), &json!("Upgrade the payment SDK"));
+    assert_eq!(support.value("priority"), &json!("High"));
+    assert_eq!(support.value("points"), &json!(5), "size M → 5 points");
+    assert_eq!(support.value("status"), &json!("In progress"));
+    assert_eq!(
+        support.value("description"),
+        &json!("Version *4.2* fixes the {{timeout}} bug.")
+    );
+}
+
+#[test]
+fn create_screen_fields_are_set_at_creation_and_the_rest_by_update() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    // SUP's create screen has summary, description, priority, labels; description is
+    // mapped by a plugin, which never runs while creating.
+    let history = setup.support.history_since("SUP-4", 0).unwrap();
+    let seq_of = |field: &str| {
+        history
+            .iter()
+            .find(|entry| entry.field == field)
+            .unwrap_or_else(|| panic!("{field} was written"))
+            .seq
+    };
+    let created = seq_of("issue_type");
+    for field in ["summary", "priority", "labels"] {
+        assert_eq!(
+            seq_of(field) - created,
+            history
+                .iter()
+                .position(|e| e.field == field)
+                .map(|p| p as i64)
+                .unwrap(),
+            "{field} is written in the creating transaction"
+        );
+    }
+    let creation_end = ["summary", "priority", "labels"]
+        .map(seq_of)
+        .into_iter()
+        .max()
+        .unwrap();
+    for field in ["description", "points", "status"] {
+        assert!(
+            seq_of(field) > creation_end,
+            "{field} is set by the update after creation"
+        );
+    }
+    assert!(history.iter().all(|entry| entry.author == "fieldsync"));
+}
+
+#[test]
+fn an_edit_sends_only_the_changed_field() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    let before = setup.dev.last_seq().unwrap();
+    edit(&setup.support, "SUP-1", json!({"priority": "Low"}), "alice");
+
+    let report = round(&setup);
+    assert_eq!(report.messages_sent(), 1);
+    let to_dev = &report.directions[0];
+    assert_eq!(
+        to_dev.mappings_called, 2,
+        "one outgoing and one incoming call"
+    );
+    let dev = partner(&setup, "SUP-1");
+    assert_eq!(dev.value("priority"), &json!("P4"));
+    let changes = setup.dev.history_since(&dev.key, before).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].field, "priority");
+    assert_eq!(changes[0].author, "fieldsync");
+
+    let quiet = round(&setup);
+    assert_eq!(
+        quiet.messages_sent(),
+        0,
+        "the sync's own write is not echoed back"
+    );
+}
+
+#[test]
+fn edits_on_both_sides_converge_on_the_newer_one_without_echo() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    let dev_key = partner(&setup, "SUP-1").key;
+    edit(
+        &setup.support,
+        "SUP-1",
+        json!({"summary": "Older edit"}),
+        "alice",
+    );
+    edit(
+        &setup.dev,
+        &dev_key,
+        json!({"title": "Newer edit", "labels": ["x"]}),
+        "amoreau",
+    );
+
+    let report = round(&setup);
+    assert_eq!(report.messages_sent(), 2);
+    assert_eq!(
+        issue(&setup.support, "SUP-1").value("summary"),
+        &json!("Newer edit")
+    );
+    assert_eq!(
+        issue(&setup.dev, &dev_key).value("title"),
+        &json!("Newer edit")
+    );
+    assert_eq!(
+        issue(&setup.support, "SUP-1").value("labels"),
+        &json!(["x"])
+    );
+    let kept: Vec<&String> = report.applied().flat_map(|a| &a.kept_newer).collect();
+    assert_eq!(kept, ["title"], "dev kept its newer title");
+
+    for _ in 0..2 {
+        assert_eq!(round(&setup).messages_sent(), 0, "no echo messages");
+    }
+}
+
+#[test]
+fn a_one_way_field_never_flows_back() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    let dev_key = partner(&setup, "SUP-1").key;
+    // owner only flows support → dev; status only dev → support.
+    edit(&setup.dev, &dev_key, json!({"owner": "bokafor"}), "amoreau");
+    edit(
+        &setup.support,
+        "SUP-1",
+        json!({"status": "Closed"}),
+        "alice",
+    );
+    let report = round(&setup);
+    assert_eq!(report.messages_sent(), 0);
+    assert_eq!(
+        issue(&setup.support, "SUP-1").value("assignee"),
+        &json!("alice")
+    );
+    assert_eq!(issue(&setup.dev, &dev_key).value("state"), &json!(null));
+
+    edit(&setup.dev, &dev_key, json!({"state": "Done"}), "amoreau");
+    round(&setup);
+    assert_eq!(
+        issue(&setup.support, "SUP-1").value("status"),
+        &json!("Resolved")
+    );
+}
+
+#[test]
+fn the_example_plugin_maps_both_ways_in_the_loop() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    let dev_key = partner(&setup, "SUP-1").key;
+    edit(&setup.dev, &dev_key, json!({"size": "L"}), "amoreau");
+    round(&setup);
+    assert_eq!(issue(&setup.support, "SUP-1").value("points"), &json!(8));
+    edit(&setup.support, "SUP-1", json!({"points": 1}), "alice");
+    round(&setup);
+    assert_eq!(issue(&setup.dev, &dev_key).value("size"), &json!("XS"));
+}
+
+#[test]
+fn a_resync_sends_the_selected_fields_again() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    let dev_key = partner(&setup, "SUP-1").key;
+    // Someone "repaired" the dev issue as the sync user: no change is detected.
+    edit(
+        &setup.dev,
+        &dev_key,
+        json!({"title": "drifted", "priority": "P4"}),
+        "fieldsync",
+    );
+    assert_eq!(round(&setup).messages_sent(), 0);
+
+    let queued = setup
+        .engine
+        .request_resync("SUP-1", &["summary".to_owned()])
+        .unwrap();
+    assert_eq!(queued, ["support-dev: summary"]);
+    let report = round(&setup);
+    assert_eq!(report.messages_sent(), 1);
+    assert_eq!(
+        report.directions[0].mappings_called, 2,
+        "only summary is sent"
+    );
+    let dev = issue(&setup.dev, &dev_key);
+    assert_eq!(dev.value("title"), &json!("Checkout fails with error 500"));
+    assert_eq!(
+        dev.value("priority"),
+        &json!("P4"),
+        "not selected, not sent"
+    );
+    assert_eq!(round(&setup).messages_sent(), 0, "the request is done");
+
+    let error = setup
+        .engine
+        .request_resync("SUP-1", &["nope".to_owned()])
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("sends no field `nope` from SUP"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_mapping_error_fails_one_issue_and_the_others_keep_syncing() {
+    // Without a default, a priority missing from the table is an error.
+    let without_default = |config: &mut Value| {
+        let options = &mut config["synchronizations"][0]["fields"][2]["b"]["incoming"]["options"];
+        options.as_object_mut().unwrap().remove("default");
+    };
+    let setup = setup_with(StoreLayout::TwoFiles, without_default);
+    edit(
+        &setup.support,
+        "SUP-2",
+        json!({"priority": "Blocker"}),
+        "alice",
+    );
+    let report = round(&setup);
+    let failures: Vec<_> = report.failures().collect();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].issue_key, "SUP-2");
+    let error = &failures[0].error;
+    for part in [
+        "relationship `priority` (A.priority → B.priority)",
+        "fieldsync.value-map",
+        "Blocker",
+    ] {
+        assert!(error.contains(part), "`{part}` in: {error}");
+    }
+    assert_eq!(report.created(), 3, "the other issues went through");
+    let failed = setup.support.failed_messages(Some("SUP-2")).unwrap();
+    assert_eq!(failed.len(), 1, "the failure is recorded with the message");
+
+    // Still failing next round, nothing else moves.
+    assert_eq!(round(&setup).failures().count(), 1);
+
+    // With the configuration fixed, the waiting message goes through.
+    let mut config = demo::config_json(StoreLayout::TwoFiles);
+    config["synchronizations"][0]["fields"][2]["b"]["incoming"]["options"]["unmapped"] =
+        json!("keep");
+    without_default(&mut config);
+    std::fs::write(&setup.files.config, config.to_string()).unwrap();
+    let fixed = engine(&setup.files.config, setup._plugins.path()).unwrap();
+    let report = fixed.run_round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(
+        partner(&setup, "SUP-2").value("priority"),
+        &json!("Blocker")
+    );
+    assert!(setup.support.failed_messages(None).unwrap().is_empty());
+}
+
+#[test]
+fn a_message_delivered_twice_is_applied_once() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    let before = setup.dev.last_seq().unwrap();
+    // Pretend the delivery marks were lost (a crash between apply and mark).
+    let raw = rusqlite::Connection::open(&setup.files.support_store).unwrap();
+    let reset = raw
+        .execute("UPDATE outbox SET delivered_at = NULL", [])
+        .unwrap();
+    assert_eq!(reset, 3);
+
+    let report = round(&setup);
+    assert_eq!(report.directions[0].duplicates_skipped, 3);
+    assert_eq!(report.applied().count(), 0);
+    assert_eq!(
+        setup.dev.last_seq().unwrap(),
+        before,
+        "nothing was written again"
+    );
+    assert_eq!(setup.dev.issues("DEV").unwrap().len(), 4);
+}
+
+#[test]
+fn both_projects_in_one_store_file_sync_too() {
+    let setup = setup(StoreLayout::OneFile);
+    assert_eq!(setup.files.support_store, setup.files.dev_store);
+    let report = round(&setup);
+    assert_eq!(report.created(), 4);
+    assert_eq!(
+        partner(&setup, "SUP-3").value("title"),
+        &json!("Document the refund process")
+    );
+    edit(
+        &setup.support,
+        "SUP-3",
+        json!({"summary": "Document refunds"}),
+        "alice",
+    );
+    round(&setup);
+    assert_eq!(
+        partner(&setup, "SUP-3").value("title"),
+        &json!("Document refunds")
+    );
+    assert_eq!(round(&setup).messages_sent(), 0);
+}
+
+#[test]
+fn configuration_mistakes_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = demo::create(dir.path(), StoreLayout::TwoFiles).unwrap();
+    let plugins = plugin_dir(&[]);
+    let mut config = demo::config_json(StoreLayout::TwoFiles);
+    let fields = &mut config["synchronizations"][0]["fields"];
+    fields[1]["a"]["outgoing"]["mapping"] = json!("example.wiki-to-markdown");
+    fields[3]["b"]["field"] = json!("sizes");
+    fields[4]["a"]["outgoing"] = json!({"mapping": "fieldsync.number"});
+    std::fs::write(&files.config, config.to_string()).unwrap();
+
+    let error = engine(&files.config, plugins.path()).unwrap_err();
+    let file = files.config.display();
+    let lines: Vec<&str> = error.lines().collect();
+    assert_eq!(lines.len(), 6, "every problem at once:\n{error}");
+    assert!(lines[0].starts_with(&format!(
+        "{file}: synchronizations[0].fields[1].a.outgoing.mapping: no outgoing mapping `example.wiki-to-markdown` is available"
+    )), "{error}");
+    assert!(lines[1].starts_with(&format!(
+        "{file}: synchronizations[0].fields[1].a.incoming.mapping: no incoming mapping `example.markdown-to-wiki`"
+    )), "{error}");
+    assert!(
+        error.contains(&format!(
+            "{file}: synchronizations[0].fields[3].b.field: project DEV has no field `sizes`"
+        )),
+        "{error}"
+    );
+    assert!(error.contains(&format!(
+        "{file}: synchronizations[0].fields[4].a.outgoing.mapping: outgoing mapping `fieldsync.number` does not accept field `labels` of type `labels`"
+    )), "{error}");
+
+    std::fs::remove_file(&files.dev_store).unwrap();
+    let error = engine(&files.config, plugins.path()).unwrap_err();
+    assert!(
+        error.contains("synchronizations[0].b.store: ")
+            && error.contains("dev.db: store file not found"),
+        "{error}"
+    );
+}
+
+#[test]
+fn many_issues_on_several_workers_all_arrive() {
+    let setup = setup_with(StoreLayout::TwoFiles, |config| {
+        config["workers"] = json!(4);
+    });
+    for n in 0..120 {
+        let fields = json!({"summary": format!("issue {n}"), "points": n % 13, "labels": [format!("l{}", n % 5)]});
+        setup
+            .support
+            .create(
+                &fieldsync_core::model::NewIssue {
+                    project: "SUP".into(),
+                    issue_type: "Task".into(),
+                    fields: serde_json::from_value(fields).unwrap(),
+                },
+                "alice",
+            )
+            .unwrap();
+    }
+    let report = round(&setup);
+    assert_eq!(report.created(), 124);
+    for n in 0..120 {
+        edit(
+            &setup.support,
+            &format!("SUP-{}", n + 4),
+            json!({"summary": format!("edited {n}")}),
+            "bob",
+        );
+    }
+    let report = round(&setup);
+    assert_eq!(report.messages_sent(), 120);
+    let titles: Vec<Value> = (0..120)
+        .map(|n| {
+            partner(&setup, &format!("SUP-{}", n + 4))
+                .value("title")
+                .clone()
+        })
+        .collect();
+    let expected: Vec<Value> = (0..120).map(|n| json!(format!("edited {n}"))).collect();
+    assert_eq!(titles, expected);
+}
