@@ -1,12 +1,17 @@
 //! The `fieldsync` command line.
 
+mod demo;
+mod host;
+mod issue;
 mod plugins;
+mod sync;
 mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fieldsync_core::demo::StoreLayout;
 
 /// Keeps issues of two issue-tracker projects in sync, field by field.
 #[derive(Parser)]
@@ -21,9 +26,133 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Set up two sample projects, sync them both ways and show what happened.
+    Demo {
+        /// Where to write the demo's stores and configuration; demo files already
+        /// there are replaced.
+        #[arg(long, default_value = "fieldsync-demo", value_name = "DIR")]
+        dir: PathBuf,
+        /// The plugin folder (default: the folder of the fieldsync executable, where
+        /// `cargo build` puts the example plugins).
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+        /// Keep both projects in one store file instead of one file per instance.
+        #[arg(long)]
+        one_store: bool,
+    },
+    /// Run the sync queues of a configuration.
+    Sync {
+        #[command(flatten)]
+        setup: SyncSetup,
+        /// Run one full round both ways and exit (exit code 1 if an issue failed).
+        #[arg(long)]
+        once: bool,
+        /// Print each round's report as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a resync: send some fields of an issue again with the next round.
+    Resync {
+        /// The issue, e.g. `SUP-3`.
+        key: String,
+        /// Field ids of the issue's project (or relationship ids), comma-separated;
+        /// every synced field when omitted.
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+        #[command(flatten)]
+        setup: SyncSetup,
+    },
+    /// Act as a user of a project: create, edit and show issues.
+    #[command(subcommand)]
+    Issue(IssueCommand),
     /// Inspect plugin libraries.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+}
+
+/// The configuration and plugins a sync runs with.
+#[derive(clap::Args)]
+struct SyncSetup {
+    /// The sync configuration (JSON).
+    #[arg(long, env = "FIELDSYNC_CONFIG", value_name = "FILE")]
+    config: PathBuf,
+    /// The plugin folder; without it only built-in mappings are available.
+    #[arg(long, env = "FIELDSYNC_PLUGIN_DIR", value_name = "DIR")]
+    plugins: Option<PathBuf>,
+}
+
+/// Where the issue commands find the project's store.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// The store file.
+    #[arg(long, env = "FIELDSYNC_STORE", value_name = "FILE")]
+    store: Option<PathBuf>,
+    /// A sync configuration: the store is the one it names for the project.
+    #[arg(long, env = "FIELDSYNC_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn choice(&self) -> issue::StoreChoice<'_> {
+        issue::StoreChoice {
+            store: self.store.as_deref(),
+            config: self.config.as_deref(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum IssueCommand {
+    /// Create an issue.
+    Create {
+        /// Project key, e.g. `SUP`.
+        #[arg(long)]
+        project: String,
+        /// Issue type, e.g. `Incident`.
+        #[arg(long = "type", value_name = "TYPE")]
+        issue_type: String,
+        /// FIELD=VALUE (repeatable); lists are comma-separated.
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// The user making the change (changes by the sync user are never synced).
+        #[arg(
+            long = "as",
+            env = "FIELDSYNC_USER",
+            default_value = "cli",
+            value_name = "USER"
+        )]
+        author: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Change fields of an issue; an empty VALUE clears the field.
+    Edit {
+        /// The issue, e.g. `SUP-3`.
+        key: String,
+        /// FIELD=VALUE (repeatable); lists are comma-separated.
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        set: Vec<String>,
+        /// The user making the change (changes by the sync user are never synced).
+        #[arg(
+            long = "as",
+            env = "FIELDSYNC_USER",
+            default_value = "cli",
+            value_name = "USER"
+        )]
+        author: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show an issue's fields and its sync status (partner, last sent, last received).
+    Show {
+        /// The issue, e.g. `SUP-3`.
+        key: String,
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -57,6 +186,41 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Demo {
+            dir,
+            plugins,
+            one_store,
+        } => {
+            let layout = if one_store {
+                StoreLayout::OneFile
+            } else {
+                StoreLayout::TwoFiles
+            };
+            let plugins = plugins.or_else(demo::default_plugin_dir);
+            demo::run(&dir, plugins.as_deref(), layout)
+        }
+        Command::Sync { setup, once, json } => {
+            sync::sync(&setup.config, setup.plugins.as_deref(), once, json)
+        }
+        Command::Resync { key, fields, setup } => {
+            sync::resync(&key, &fields, &setup.config, setup.plugins.as_deref())
+        }
+        Command::Issue(IssueCommand::Create {
+            project,
+            issue_type,
+            set,
+            author,
+            store,
+        }) => issue::create(&store.choice(), &project, &issue_type, &set, &author),
+        Command::Issue(IssueCommand::Edit {
+            key,
+            set,
+            author,
+            store,
+        }) => issue::edit(&store.choice(), &key, &set, &author),
+        Command::Issue(IssueCommand::Show { key, json, store }) => {
+            issue::show(&store.choice(), &key, json)
+        }
         Command::Plugins(PluginsCommand::List { dir, json }) => plugins::list(&dir, json),
         Command::Plugins(PluginsCommand::Check { file, json }) => plugins::check(&file, json),
     };

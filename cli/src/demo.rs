@@ -1,0 +1,133 @@
+//! `fieldsync demo`: two projects with sample issues, synced both ways, with edits on
+//! each side in between, printed field by field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use fieldsync_core::demo::{self, StoreLayout, DEMO_USER};
+use fieldsync_core::model::preview;
+use fieldsync_core::{IssueStore, SqliteStore, SyncLedger};
+use serde_json::{json, Value};
+
+use crate::host;
+
+/// The files a demo writes, which a new demo in the same folder replaces.
+const DEMO_FILES: &[&str] = &["sync.json", "demo.db", "support.db", "dev.db"];
+
+/// The folder of the running executable: where `cargo build` puts the example
+/// plugins, so the demo finds them without being told.
+pub fn default_plugin_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+}
+
+pub fn run(dir: &Path, plugin_dir: Option<&Path>, layout: StoreLayout) -> Result<u8, String> {
+    remove_previous(dir)?;
+    let files = demo::create(dir, layout).map_err(|error| error.to_string())?;
+    println!("Demo in {}:", dir.display());
+    println!(
+        "  projects {} (3 issues) and {} (1 issue) in {}",
+        demo::SUPPORT,
+        demo::DEV,
+        if layout == StoreLayout::OneFile {
+            files.support_store.display().to_string()
+        } else {
+            format!(
+                "{} and {}",
+                files.support_store.display(),
+                files.dev_store.display()
+            )
+        }
+    );
+    println!("  configuration {}", files.config.display());
+    match plugin_dir {
+        Some(plugins) => println!("  plugins from {}", plugins.display()),
+        None => println!("  no plugin folder"),
+    }
+    let engine = host::engine(&files.config, plugin_dir).map_err(|error| {
+        format!(
+            "{error}\nThe demo uses the example plugins: build them with `cargo build --release` \
+             and run target/release/fieldsync, or pass --plugins DIR."
+        )
+    })?;
+    let support = SqliteStore::open_existing(&files.support_store).map_err(|e| e.to_string())?;
+    let dev = SqliteStore::open_existing(&files.dev_store).map_err(|e| e.to_string())?;
+
+    println!("\n== Round 1: every issue is new on the other side");
+    println!("{}", engine.run_round());
+
+    let partner_of_1 = partner(&support, "SUP-1")?;
+    println!("\n== Edits: alice changes SUP-2 on the support side, amoreau changes {partner_of_1} on the dev side");
+    edit(
+        &support,
+        "SUP-2",
+        json!({"summary": "Invoice PDF shows 19% VAT instead of 7%", "priority": "High"}),
+        DEMO_USER,
+    )?;
+    edit(
+        &dev,
+        &partner_of_1,
+        json!({"size": "L", "state": "Done", "labels": ["checkout", "customer", "fixed"]}),
+        "amoreau",
+    )?;
+    println!("\n== Round 2: only the changed fields travel");
+    println!("{}", engine.run_round());
+
+    println!("\n== Round 3: the sync's own writes are not sent back");
+    println!("{}", engine.run_round());
+
+    let config = files.config.display();
+    println!("\nTry it yourself:");
+    println!("  fieldsync issue show SUP-1 --config {config}");
+    println!(
+        "  fieldsync issue edit {partner_of_1} --set priority=P2 --as amoreau --config {config}"
+    );
+    match plugin_dir {
+        Some(plugins) => println!(
+            "  fieldsync sync --once --config {config} --plugins {}",
+            plugins.display()
+        ),
+        None => println!("  fieldsync sync --once --config {config}"),
+    }
+    Ok(0)
+}
+
+fn partner(store: &SqliteStore, key: &str) -> Result<String, String> {
+    store
+        .sync_state("support-dev", key)
+        .map_err(|error| error.to_string())?
+        .and_then(|state| state.partner)
+        .ok_or_else(|| format!("{key} was not synced"))
+}
+
+fn edit(store: &SqliteStore, key: &str, changes: Value, author: &str) -> Result<(), String> {
+    let changes: BTreeMap<String, Value> =
+        serde_json::from_value(changes).map_err(|error| error.to_string())?;
+    for change in store
+        .update(key, &changes, author)
+        .map_err(|e| e.to_string())?
+    {
+        println!(
+            "  {key}: {}: {} → {} (by {author})",
+            change.field,
+            preview(&change.old),
+            preview(&change.new)
+        );
+    }
+    Ok(())
+}
+
+fn remove_previous(dir: &Path) -> Result<(), String> {
+    for name in DEMO_FILES {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = dir.join(format!("{name}{suffix}"));
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(format!("{}: {error}", path.display())),
+            }
+        }
+    }
+    Ok(())
+}

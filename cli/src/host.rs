@@ -1,0 +1,44 @@
+//! Wires the loader into the engine: built-in mappings plus the plugins of a folder.
+
+use std::path::Path;
+
+use fieldsync_core::builtin::builtin_plugin;
+use fieldsync_core::config::SyncConfig;
+use fieldsync_core::{Engine, MappingRegistry};
+use fieldsync_loader::PluginLoader;
+
+/// The registry of the built-ins and every usable plugin in `plugin_dir`. Rejected
+/// plugin files and conflicts are reported on stderr and left out: a configuration
+/// that needs their mappings is then refused, naming the mapping.
+pub fn registry(plugin_dir: Option<&Path>) -> Result<MappingRegistry, String> {
+    let loader = PluginLoader::new().with_static(builtin_plugin());
+    let report = match plugin_dir {
+        Some(dir) => loader
+            .load_dir(dir)
+            .map_err(|error| format!("plugin folder: {error}"))?,
+        None => loader.load_statics(),
+    };
+    for rejected in &report.rejected {
+        eprintln!("warning: plugin {}: {}", rejected.origin, rejected.error);
+    }
+    for conflict in &report.conflicts {
+        eprintln!("warning: {conflict}");
+    }
+    for warning in &report.warnings {
+        eprintln!("warning: plugin {}: {}", warning.origin, warning.message);
+    }
+    let mut registry = MappingRegistry::new();
+    for available in report.mappings() {
+        registry
+            .register(available.descriptor.clone(), available.provider.clone())
+            .map_err(|error| error.to_string())?;
+    }
+    Ok(registry)
+}
+
+/// Reads the configuration and builds the engine, or says what is wrong.
+pub fn engine(config: &Path, plugin_dir: Option<&Path>) -> Result<Engine, String> {
+    let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
+    let registry = registry(plugin_dir)?;
+    Engine::new(&config, &registry).map_err(|error| error.to_string())
+}

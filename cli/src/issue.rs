@@ -1,0 +1,314 @@
+//! `fieldsync issue create|edit|show`: act as a user of a project.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use fieldsync_core::config::SyncConfig;
+use fieldsync_core::model::{preview, Issue, NewIssue, ProjectDef};
+use fieldsync_core::store::{FailedMessage, IssueSyncState};
+use fieldsync_core::{IssueStore, SqliteStore, SyncLedger};
+use fieldsync_plugin_api::FieldType;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::table;
+
+/// Where the issue commands find their store.
+pub struct StoreChoice<'a> {
+    /// An explicit store file.
+    pub store: Option<&'a Path>,
+    /// A sync configuration naming the store of each project.
+    pub config: Option<&'a Path>,
+}
+
+impl StoreChoice<'_> {
+    /// Opens the store holding `project`.
+    fn open(&self, project: &str) -> Result<SqliteStore, String> {
+        let path = self.path(project)?;
+        SqliteStore::open_existing(&path).map_err(|error| error.to_string())
+    }
+
+    fn path(&self, project: &str) -> Result<PathBuf, String> {
+        if let Some(store) = self.store {
+            return Ok(store.to_owned());
+        }
+        let Some(config) = self.config else {
+            return Err("say where the issues are: --store FILE or --config FILE \
+                        (or FIELDSYNC_STORE / FIELDSYNC_CONFIG)"
+                .to_owned());
+        };
+        let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
+        let store = config
+            .synchronizations
+            .iter()
+            .flat_map(|sync| [&sync.a, &sync.b])
+            .find(|side| side.project == project)
+            .map(|side| config.store_path(&side.store));
+        store.ok_or_else(|| {
+            format!(
+                "{}: no synchronization has project `{project}`",
+                config.file.display()
+            )
+        })
+    }
+}
+
+fn project_of(key: &str) -> Result<&str, String> {
+    key.rsplit_once('-')
+        .map(|(project, _)| project)
+        .filter(|project| !project.is_empty())
+        .ok_or_else(|| format!("`{key}` is not an issue key like `SUP-12`"))
+}
+
+/// Parses `field=value` assignments by the field types of `project`. An empty value
+/// clears the field; list fields take comma-separated values.
+fn parse_assignments(
+    project: &ProjectDef,
+    assignments: &[String],
+) -> Result<BTreeMap<String, Value>, String> {
+    let mut values = BTreeMap::new();
+    for assignment in assignments {
+        let Some((field, text)) = assignment.split_once('=') else {
+            return Err(format!("--set `{assignment}`: expected FIELD=VALUE"));
+        };
+        let definition = project.field(field).ok_or_else(|| {
+            format!(
+                "--set `{assignment}`: project {} has no field `{field}` (fields: {})",
+                project.key,
+                project
+                    .fields
+                    .iter()
+                    .map(|f| f.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        let value = parse_value(&definition.field_type, text)
+            .map_err(|expected| format!("--set `{assignment}`: `{field}` takes {expected}"))?;
+        values.insert(field.to_owned(), value);
+    }
+    Ok(values)
+}
+
+fn parse_value(field_type: &FieldType, text: &str) -> Result<Value, &'static str> {
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    match field_type {
+        FieldType::Number => {
+            let number = text.trim();
+            if let Ok(integer) = number.parse::<i64>() {
+                return Ok(Value::from(integer));
+            }
+            number
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .ok_or("a number")
+        }
+        FieldType::Options | FieldType::Users | FieldType::Labels => Ok(Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(Value::from)
+                .collect(),
+        )),
+        FieldType::Text
+        | FieldType::Option
+        | FieldType::User
+        | FieldType::Status
+        | FieldType::Priority
+        | FieldType::Date
+        | FieldType::DateTime => Ok(Value::from(text)),
+        // A type the CLI cannot know: JSON if it parses, text otherwise.
+        _ => Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::from(text))),
+    }
+}
+
+/// `fieldsync issue create`.
+pub fn create(
+    choice: &StoreChoice<'_>,
+    project: &str,
+    issue_type: &str,
+    assignments: &[String],
+    author: &str,
+) -> Result<u8, String> {
+    let store = choice.open(project)?;
+    let definition = store.project(project).map_err(|error| error.to_string())?;
+    let fields = parse_assignments(&definition, assignments)?;
+    let issue = store
+        .create(
+            &NewIssue {
+                project: project.to_owned(),
+                issue_type: issue_type.to_owned(),
+                fields,
+            },
+            author,
+        )
+        .map_err(|error| error.to_string())?;
+    println!("created {}", issue.key);
+    Ok(0)
+}
+
+/// `fieldsync issue edit`.
+pub fn edit(
+    choice: &StoreChoice<'_>,
+    key: &str,
+    assignments: &[String],
+    author: &str,
+) -> Result<u8, String> {
+    if assignments.is_empty() {
+        return Err("nothing to change: give --set FIELD=VALUE".to_owned());
+    }
+    let project = project_of(key)?;
+    let store = choice.open(project)?;
+    let definition = store.project(project).map_err(|error| error.to_string())?;
+    let changes = parse_assignments(&definition, assignments)?;
+    let recorded = store
+        .update(key, &changes, author)
+        .map_err(|error| error.to_string())?;
+    if recorded.is_empty() {
+        println!("{key}: unchanged (the values were already set)");
+    }
+    for change in recorded {
+        println!(
+            "{key}: {}: {} → {}",
+            change.field,
+            preview(&change.old),
+            preview(&change.new)
+        );
+    }
+    Ok(0)
+}
+
+#[derive(Serialize)]
+struct ShowJson<'a> {
+    #[serde(flatten)]
+    issue: &'a Issue,
+    sync: Vec<SyncStatusJson>,
+}
+
+#[derive(Serialize)]
+struct SyncStatusJson {
+    synchronization: String,
+    partner: Option<String>,
+    last_sent: Option<String>,
+    last_sent_seq: i64,
+    last_received: Option<String>,
+    failed_messages: Vec<FailedJson>,
+}
+
+#[derive(Serialize)]
+struct FailedJson {
+    message: String,
+    attempts: i64,
+    error: String,
+}
+
+/// `fieldsync issue show`: the fields and the sync status.
+pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, String> {
+    let project = project_of(key)?;
+    let store = choice.open(project)?;
+    let issue = store
+        .get(key)
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| format!("{}: no issue `{key}`", store.location()))?;
+    let states = store.sync_states(key).map_err(|error| error.to_string())?;
+    let failed = store
+        .failed_messages(Some(key))
+        .map_err(|error| error.to_string())?;
+    let sync: Vec<SyncStatusJson> = states
+        .into_iter()
+        .map(|(sync_id, state)| status_json(sync_id, state, &failed))
+        .collect();
+    if json {
+        let text = serde_json::to_string_pretty(&ShowJson {
+            issue: &issue,
+            sync,
+        })
+        .map_err(|error| error.to_string())?;
+        println!("{text}");
+        return Ok(0);
+    }
+    let definition = store.project(project).map_err(|error| error.to_string())?;
+    println!(
+        "{} ({}, project {})",
+        issue.key, issue.issue_type, issue.project
+    );
+    println!("created {}, updated {}", issue.created, issue.updated);
+    let rows: Vec<Vec<String>> = definition
+        .fields
+        .iter()
+        .map(|field| {
+            vec![
+                field.id.clone(),
+                field.field_type.to_string(),
+                display_value(issue.value(&field.id)),
+            ]
+        })
+        .collect();
+    print!("{}", table::render(&["field", "type", "value"], &rows));
+    if sync.is_empty() {
+        println!("sync: not synced yet");
+    }
+    for status in &sync {
+        println!(
+            "sync {}: partner {}, last sent {}, last received {}",
+            status.synchronization,
+            status.partner.as_deref().unwrap_or("(none yet)"),
+            status.last_sent.as_deref().unwrap_or("never"),
+            status.last_received.as_deref().unwrap_or("never"),
+        );
+        for failed in &status.failed_messages {
+            println!(
+                "  FAILED message {} ({} attempts): {}",
+                failed.message, failed.attempts, failed.error
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn status_json(sync_id: String, state: IssueSyncState, failed: &[FailedMessage]) -> SyncStatusJson {
+    SyncStatusJson {
+        failed_messages: failed
+            .iter()
+            .filter(|message| message.sync_id == sync_id)
+            .map(|message| FailedJson {
+                message: message.message_id.clone(),
+                attempts: message.attempts,
+                error: message.error.clone(),
+            })
+            .collect(),
+        synchronization: sync_id,
+        partner: state.partner,
+        last_sent: state
+            .last_sent_at
+            .map(|time| format!("{time} (message {})", state.last_sent_seq)),
+        last_sent_seq: state.last_sent_seq,
+        last_received: state.last_received_at.map(|time| time.to_string()),
+    }
+}
+
+/// A value in one table cell: lists joined, line breaks shown, long text cut.
+fn display_value(value: &Value) -> String {
+    const WIDTH: usize = 70;
+    let text = match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.replace('\n', "⏎"),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map_or_else(|| item.to_string(), str::to_owned)
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    };
+    match text.char_indices().nth(WIDTH) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}

@@ -1,0 +1,78 @@
+//! `fieldsync sync` and `fieldsync resync`.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::{host, EXIT_PROBLEMS};
+
+/// Runs rounds until Ctrl-C (or one round with `once`). Exit code 1 when the last
+/// round left failed issues.
+pub fn sync(
+    config: &Path,
+    plugin_dir: Option<&Path>,
+    once: bool,
+    json: bool,
+) -> Result<u8, String> {
+    let engine = host::engine(config, plugin_dir)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .map_err(|error| format!("cannot install the Ctrl-C handler: {error}"))?;
+    if !once {
+        eprintln!(
+            "fieldsync: syncing every {} s; Ctrl-C stops after the message in hand",
+            engine.interval().as_secs()
+        );
+    }
+    loop {
+        let report = engine.run_round_until(&stop);
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string(&report).map_err(|error| error.to_string())?
+            );
+        } else if once || report.messages_sent() > 0 || report.failures().next().is_some() {
+            println!("{report}");
+        }
+        if once || stop.load(Ordering::SeqCst) {
+            let failed = report.failures().next().is_some();
+            return Ok(if failed && once { EXIT_PROBLEMS } else { 0 });
+        }
+        wait(engine.interval(), &stop);
+        if stop.load(Ordering::SeqCst) {
+            return Ok(0);
+        }
+    }
+}
+
+/// Sleeps for `interval`, waking early when `stop` is set.
+fn wait(interval: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + interval;
+    while !stop.load(Ordering::SeqCst) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
+/// Queues a resync of some fields of one issue.
+pub fn resync(
+    key: &str,
+    fields: &[String],
+    config: &Path,
+    plugin_dir: Option<&Path>,
+) -> Result<u8, String> {
+    let engine = host::engine(config, plugin_dir)?;
+    let queued = engine
+        .request_resync(key, fields)
+        .map_err(|error| error.to_string())?;
+    for line in queued {
+        println!("{key}: resync queued in {line}");
+    }
+    println!("it is sent with the next round of `fieldsync sync`");
+    Ok(0)
+}

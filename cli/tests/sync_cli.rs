@@ -1,0 +1,342 @@
+//! `fieldsync demo`, `issue`, `sync` and `resync` as an operator runs them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use fieldsync_tests::plugin_dir;
+use serde_json::Value;
+use tempfile::TempDir;
+
+const PLUGINS: &[&str] = &["fieldsync-story-points", "fieldsync-markup"];
+
+fn fieldsync(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(args)
+        .env_remove("FIELDSYNC_PLUGIN_DIR")
+        .env_remove("FIELDSYNC_CONFIG")
+        .env_remove("FIELDSYNC_STORE")
+        .env_remove("FIELDSYNC_USER")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("fieldsync runs");
+    println!(
+        "$ fieldsync {}\n{}{}",
+        args.join(" "),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn path(dir: &Path) -> &str {
+    dir.to_str().expect("temporary paths are UTF-8")
+}
+
+/// A demo folder set up and synced once, and its plugin folder.
+fn demo() -> (TempDir, TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugin_dir(PLUGINS);
+    let output = fieldsync(&[
+        "demo",
+        "--dir",
+        path(dir.path()),
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let config = dir.path().join("sync.json").to_str().unwrap().to_owned();
+    (dir, plugins, config)
+}
+
+#[test]
+fn the_demo_syncs_both_ways_and_prints_field_by_field() {
+    let (dir, plugins, _) = demo();
+    let output = fieldsync(&[
+        "demo",
+        "--dir",
+        path(dir.path()),
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a second run replaces the first"
+    );
+    let out = text(&output.stdout);
+    assert!(
+        out.contains("round: 4 messages, 4 issues created, 0 updated, 0 failed"),
+        "{out}"
+    );
+    assert!(out.contains("  SUP-1 → DEV-2 created\n"), "{out}");
+    assert!(out.contains("      size: null → \"M\""), "{out}");
+    assert!(out.contains("  DEV-2 → SUP-1 updated\n"), "{out}");
+    assert!(out.contains("      points: 5 → 8"), "{out}");
+    assert!(
+        out.contains("round: 0 messages"),
+        "round 3 has nothing to send: {out}"
+    );
+
+    let one_store = tempfile::tempdir().unwrap();
+    let output = fieldsync(&[
+        "demo",
+        "--one-store",
+        "--dir",
+        path(one_store.path()),
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(one_store.path().join("demo.db").is_file());
+    assert!(text(&output.stdout).contains("4 issues created"));
+}
+
+#[test]
+fn the_demo_explains_missing_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let output = fieldsync(&[
+        "demo",
+        "--dir",
+        path(dir.path()),
+        "--plugins",
+        path(empty.path()),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("no outgoing mapping `example.wiki-to-markdown` is available"),
+        "{err}"
+    );
+    assert!(err.contains("cargo build --release"), "{err}");
+}
+
+#[test]
+fn a_user_edit_is_synced_by_the_next_round_and_shown_with_its_status() {
+    let (_dir, plugins, config) = demo();
+    let plugins = path(plugins.path());
+    let output = fieldsync(&[
+        "issue",
+        "edit",
+        "DEV-2",
+        "--set",
+        "priority=P4",
+        "--set",
+        "labels=a, b",
+        "--as",
+        "amoreau",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text(&output.stdout).contains("DEV-2: priority: \"P1\" → \"P4\""));
+
+    let output = fieldsync(&["sync", "--once", "--config", &config, "--plugins", plugins]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text(&output.stdout).contains("DEV-2 → SUP-1 updated"));
+
+    let output = fieldsync(&["issue", "show", "SUP-1", "--json", "--config", &config]);
+    assert_eq!(output.status.code(), Some(0));
+    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown["fields"]["priority"], "Low");
+    assert_eq!(shown["fields"]["labels"], serde_json::json!(["a", "b"]));
+    let status = &shown["sync"][0];
+    assert_eq!(status["synchronization"], "support-dev");
+    assert_eq!(status["partner"], "DEV-2");
+    assert!(status["last_sent"]
+        .as_str()
+        .unwrap()
+        .contains("(message 1)"));
+    assert!(status["last_received"].is_string());
+
+    let output = fieldsync(&["issue", "show", "SUP-1", "--config", &config]);
+    let out = text(&output.stdout);
+    assert!(
+        out.contains("sync support-dev: partner DEV-2, last sent "),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("priority") && l.ends_with("Low")),
+        "{out}"
+    );
+}
+
+#[test]
+fn issues_created_on_the_command_line_are_synced() {
+    let (_dir, plugins, config) = demo();
+    let output = fieldsync(&[
+        "issue",
+        "create",
+        "--project",
+        "SUP",
+        "--type",
+        "Task",
+        "--set",
+        "summary=From the CLI",
+        "--set",
+        "points=3",
+        "--as",
+        "alice",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(text(&output.stdout).trim(), "created SUP-5");
+    let output = fieldsync(&[
+        "sync",
+        "--once",
+        "--json",
+        "--config",
+        &config,
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let applied = &report["directions"][0]["applied"][0];
+    assert_eq!(applied["source_key"], "SUP-5");
+    assert_eq!(applied["created"], true);
+    let output = fieldsync(&[
+        "issue",
+        "show",
+        &applied["target_key"].as_str().unwrap(),
+        "--json",
+        "--config",
+        &config,
+    ]);
+    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown["fields"]["title"], "From the CLI");
+    assert_eq!(shown["fields"]["size"], "S");
+}
+
+#[test]
+fn resync_queues_the_selected_fields_for_the_next_round() {
+    let (_dir, plugins, config) = demo();
+    let plugins = path(plugins.path());
+    // A repair made as the sync user is not detected as a change...
+    fieldsync(&[
+        "issue",
+        "edit",
+        "DEV-4",
+        "--set",
+        "title=drifted",
+        "--as",
+        "fieldsync",
+        "--config",
+        &config,
+    ]);
+    let output = fieldsync(&[
+        "resync",
+        "SUP-3",
+        "--fields",
+        "summary",
+        "--config",
+        &config,
+        "--plugins",
+        plugins,
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text(&output.stdout).contains("SUP-3: resync queued in support-dev: summary"));
+    // ...a resync sends it again.
+    fieldsync(&["sync", "--once", "--config", &config, "--plugins", plugins]);
+    let output = fieldsync(&["issue", "show", "DEV-4", "--json", "--config", &config]);
+    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown["fields"]["title"], "Document the refund process");
+
+    let output = fieldsync(&[
+        "resync",
+        "SUP-3",
+        "--fields",
+        "nope",
+        "--config",
+        &config,
+        "--plugins",
+        plugins,
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("sends no field `nope`"));
+}
+
+#[test]
+fn bad_input_is_refused_with_a_precise_message() {
+    let (dir, plugins, config) = demo();
+    let plugins = path(plugins.path());
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "issue",
+                "edit",
+                "SUP-1",
+                "--set",
+                "points=many",
+                "--config",
+                &config,
+            ],
+            "--set `points=many`: `points` takes a number",
+        ),
+        (
+            &[
+                "issue",
+                "edit",
+                "SUP-1",
+                "--set",
+                "colour=red",
+                "--config",
+                &config,
+            ],
+            "project SUP has no field `colour`",
+        ),
+        (
+            &["issue", "show", "SUP-99", "--config", &config],
+            "no issue `SUP-99`",
+        ),
+        (&["issue", "show", "SUP-1"], "--store FILE or --config FILE"),
+        (
+            &[
+                "issue",
+                "create",
+                "--project",
+                "SUP",
+                "--type",
+                "Epic",
+                "--config",
+                &config,
+            ],
+            "project SUP has no issue type `Epic` (types: Incident, Task)",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = fieldsync(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&output.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+
+    let bad = dir.path().join("bad.json");
+    let original = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&bad, original.replacen("\"both\"", "\"sideways\"", 1)).unwrap();
+    let output = fieldsync(&[
+        "sync",
+        "--once",
+        "--config",
+        path(&bad),
+        "--plugins",
+        plugins,
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = text(&output.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}: synchronizations[0].fields[0].direction: unknown variant `sideways`",
+            bad.display()
+        )),
+        "{err}"
+    );
+}
