@@ -56,7 +56,7 @@ fn try_run(
     // History up to here is handled this round; later edits wait for the next one.
     let upper = store.last_seq()?;
     let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
-    for changed in store.changed_since(&side.project.key, cursor)? {
+    for changed in store.changed_since(&side.project.key, cursor, &sync.sync_user)? {
         candidate(&mut candidates, &changed.key, cursor);
     }
     for failure in store.outgoing_failures(&sync.id, source)? {

@@ -92,8 +92,15 @@ pub trait IssueStore: Send + Sync {
     }
     /// The newest history position of the store (0 when empty).
     fn last_seq(&self) -> Result<i64, StoreError>;
-    /// Issues of `project` with history after `cursor`, oldest change first.
-    fn changed_since(&self, project: &str, cursor: i64) -> Result<Vec<ChangedIssue>, StoreError>;
+    /// Issues of `project` changed after `cursor` by anyone but `except_author`,
+    /// oldest change first. (The sync skips its own writes; after it created thousands
+    /// of issues, the next round must not read them all again to find that out.)
+    fn changed_since(
+        &self,
+        project: &str,
+        cursor: i64,
+        except_author: &str,
+    ) -> Result<Vec<ChangedIssue>, StoreError>;
     /// The history of an issue after position `after_seq`, oldest first.
     fn history_since(&self, key: &str, after_seq: i64) -> Result<Vec<HistoryEntry>, StoreError>;
     /// An issue, or `None`.

@@ -28,7 +28,6 @@ CREATE TABLE issues (
     updated    INTEGER NOT NULL,
     last_seq   INTEGER NOT NULL
 );
-CREATE INDEX issues_by_change ON issues(project, last_seq);
 CREATE INDEX issues_by_number ON issues(project, number);
 CREATE TABLE history (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -506,12 +506,20 @@ impl IssueStore for SqliteStore {
         })
     }
 
-    fn changed_since(&self, project: &str, cursor: i64) -> Result<Vec<ChangedIssue>, StoreError> {
+    fn changed_since(
+        &self,
+        project: &str,
+        cursor: i64,
+        except_author: &str,
+    ) -> Result<Vec<ChangedIssue>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT key, last_seq FROM issues WHERE project = ?1 AND last_seq > ?2 ORDER BY last_seq",
+                "SELECT h.issue_key, max(h.seq) AS last FROM history h \
+                 JOIN issues i ON i.key = h.issue_key \
+                 WHERE h.seq > ?2 AND i.project = ?1 AND h.author <> ?3 \
+                 GROUP BY h.issue_key ORDER BY last",
             )?
-            .query_map(params![project, cursor], |row| {
+            .query_map(params![project, cursor, except_author], |row| {
                 Ok(ChangedIssue {
                     key: row.get(0)?,
                     last_seq: row.get(1)?,
