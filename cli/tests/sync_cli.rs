@@ -340,3 +340,45 @@ fn bad_input_is_refused_with_a_precise_message() {
         "{err}"
     );
 }
+
+#[test]
+fn a_running_sync_stops_cleanly_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let (_dir, plugins, config) = demo();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args([
+            "sync",
+            "--config",
+            &config,
+            "--plugins",
+            path(plugins.path()),
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fieldsync starts");
+    let mut banner = String::new();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    BufReader::new(stderr).read_line(&mut banner).unwrap();
+    assert!(banner.contains("syncing every 10 s"), "{banner}");
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fieldsync did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}

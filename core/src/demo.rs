@@ -82,6 +82,9 @@ fn project(value: Value) -> ProjectDef {
 pub fn config_json(layout: StoreLayout) -> Value {
     let (support_store, dev_store) = store_names(layout);
     json!({
+        // One worker keeps the demo's issue numbers the same on every run: with
+        // several, new partner issues are numbered in the order they finish.
+        "workers": 1,
         "synchronizations": [{
             "id": "support-dev",
             "a": {"project": SUPPORT, "store": support_store},

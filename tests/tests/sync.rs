@@ -504,3 +504,50 @@ fn many_issues_on_several_workers_all_arrive() {
     let expected: Vec<Value> = (0..120).map(|n| json!(format!("edited {n}"))).collect();
     assert_eq!(titles, expected);
 }
+
+#[test]
+fn issue_type_filters_limit_what_is_synced() {
+    let setup = setup_with(StoreLayout::TwoFiles, |config| {
+        let sync = &mut config["synchronizations"][0];
+        sync["issue_types"] = json!(["Incident", "Bug"]);
+        sync["fields"][0]["issue_types"] = json!(["Bug"]);
+    });
+    let report = round(&setup);
+    assert_eq!(report.created(), 2, "SUP-3 and DEV-1 are Tasks: {report}");
+    assert!(setup
+        .support
+        .sync_state("support-dev", "SUP-3")
+        .unwrap()
+        .is_none());
+    let dev = partner(&setup, "SUP-1");
+    assert_eq!(
+        dev.value("title"),
+        &json!(null),
+        "summary only syncs from Bugs"
+    );
+    assert_eq!(dev.value("priority"), &json!("P1"));
+}
+
+#[test]
+fn a_value_the_target_field_refuses_fails_that_issue_with_the_field_named() {
+    let setup = setup_with(StoreLayout::TwoFiles, |config| {
+        let summary = &mut config["synchronizations"][0]["fields"][0];
+        summary["direction"] = json!("a-to-b");
+        summary["a"] = json!({"field": "points"});
+    });
+    let report = round(&setup);
+    let failures: Vec<_> = report.failures().collect();
+    assert_eq!(failures.len(), 3, "every SUP issue has points: {report}");
+    assert!(
+        failures[0]
+            .error
+            .contains("field `title` of project DEV is of type `text` and takes a string, not 5"),
+        "{}",
+        failures[0].error
+    );
+    assert_eq!(report.created(), 1, "DEV-1 still reaches SUP");
+    assert!(
+        setup.dev.issues("DEV").unwrap().len() == 1,
+        "nothing half-created on DEV"
+    );
+}
