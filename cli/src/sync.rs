@@ -20,14 +20,33 @@ pub fn sync(
     let flag = Arc::clone(&stop);
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .map_err(|error| format!("cannot install the Ctrl-C handler: {error}"))?;
+    let schedule = engine.schedule();
     if !once {
+        let intervals: Vec<String> = schedule
+            .iter()
+            .map(|(id, interval)| format!("{id} every {} s", interval.as_secs()))
+            .collect();
         eprintln!(
-            "fieldsync: syncing every {} s; Ctrl-C stops after the message in hand",
-            engine.interval().as_secs()
+            "fieldsync: syncing {}; Ctrl-C stops after the message in hand",
+            intervals.join(", ")
         );
     }
+    // Each synchronization runs on its own interval; all are due at the start.
+    let mut next_due: Vec<Instant> = vec![Instant::now(); schedule.len()];
     loop {
-        let report = engine.run_round_until(&stop);
+        let now = Instant::now();
+        let due: Vec<&str> = schedule
+            .iter()
+            .zip(&next_due)
+            .filter(|(_, due)| **due <= now)
+            .map(|((id, _), _)| id.as_str())
+            .collect();
+        let report = engine.run_syncs_until(&|id| due.contains(&id), &stop);
+        for ((id, interval), due_at) in schedule.iter().zip(next_due.iter_mut()) {
+            if due.contains(&id.as_str()) {
+                *due_at = now + *interval;
+            }
+        }
         if json {
             println!(
                 "{}",
@@ -40,7 +59,8 @@ pub fn sync(
             let failed = report.failures().next().is_some();
             return Ok(if failed && once { EXIT_PROBLEMS } else { 0 });
         }
-        wait(engine.interval(), &stop);
+        let earliest = next_due.iter().min().copied().unwrap_or(now);
+        wait(earliest.saturating_duration_since(Instant::now()), &stop);
         if stop.load(Ordering::SeqCst) {
             return Ok(0);
         }

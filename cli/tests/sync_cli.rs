@@ -363,7 +363,10 @@ fn a_running_sync_stops_cleanly_on_ctrl_c() {
     let mut banner = String::new();
     let stderr = child.stderr.take().expect("stderr is piped");
     BufReader::new(stderr).read_line(&mut banner).unwrap();
-    assert!(banner.contains("syncing every 10 s"), "{banner}");
+    assert!(
+        banner.contains("syncing support-dev every 10 s"),
+        "{banner}"
+    );
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

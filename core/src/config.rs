@@ -120,6 +120,16 @@ pub enum FlowDirection {
     Both,
 }
 
+impl fmt::Display for FlowDirection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FlowDirection::AToB => "a-to-b",
+            FlowDirection::BToA => "b-to-a",
+            FlowDirection::Both => "both",
+        })
+    }
+}
+
 impl FlowDirection {
     /// Whether data flows from `source` to the other side.
     pub fn flows_from(self, source: Side) -> bool {
@@ -192,6 +202,9 @@ impl Default for MappingChoice {
         }
     }
 }
+
+/// The most worker threads a configuration may ask for.
+pub const MAX_WORKERS: usize = 64;
 
 /// The mapping used where a side names none: the built-in copy.
 pub const DEFAULT_MAPPING: &str = "fieldsync.copy";
@@ -290,8 +303,10 @@ impl SyncConfig {
         if self.synchronizations.is_empty() {
             problem("synchronizations".into(), "is empty".into());
         }
-        if self.workers == Some(0) {
-            problem("workers".into(), "must be at least 1".into());
+        if let Some(workers) = self.workers {
+            if !(1..=MAX_WORKERS).contains(&workers) {
+                problem("workers".into(), format!("must be 1 to {MAX_WORKERS}"));
+            }
         }
         let mut sync_ids = BTreeSet::new();
         for (index, sync) in self.synchronizations.iter().enumerate() {

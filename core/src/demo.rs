@@ -87,7 +87,7 @@ pub fn config_json(layout: StoreLayout) -> Value {
         "workers": 1,
         "synchronizations": [{
             "id": "support-dev",
-            "a": {"project": SUPPORT, "store": support_store},
+            "a": {"project": SUPPORT, "store": support_store, "issue_type_map": {"Bug": "Incident"}},
             "b": {"project": DEV, "store": dev_store, "issue_type_map": {"Incident": "Bug"}},
             "sync_user": "fieldsync",
             "interval_seconds": 10,

@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use super::{BuiltMapping, EndRuntime, RelationshipRuntime, SideRuntime, SyncRuntime};
 use crate::builtin;
-use crate::config::{ConfigError, ConfigProblem, FieldEnd, MappingChoice, SyncConfig};
+use crate::config::{
+    ConfigError, ConfigProblem, FieldEnd, MappingChoice, SyncConfig, Synchronization,
+};
 use crate::message::Side;
 use crate::registry::MappingRegistry;
 use crate::store::{StoreError, SyncStore};
@@ -62,6 +64,8 @@ pub(super) fn build(
         let Ok([a, b]) = <[SideRuntime; 2]>::try_from(sides) else {
             continue;
         };
+        check_issue_types(sync, &at, [&a, &b], &mut problems);
+        check_targets(sync, &at, &mut problems);
         let mut relationships = Vec::new();
         for (field_index, relationship) in sync.fields.iter().enumerate() {
             let at = format!("{at}.fields[{field_index}]");
@@ -71,6 +75,20 @@ pub(super) fn build(
                 let at = format!("{at}.{}", side.side);
                 let flows_out = relationship.direction.flows_from(side.side);
                 let flows_in = relationship.direction.flows_from(side.side.other());
+                for (used, choice, name) in [
+                    (flows_out, &end.outgoing, "outgoing"),
+                    (flows_in, &end.incoming, "incoming"),
+                ] {
+                    if !used && choice != &MappingChoice::default() {
+                        problems.add(
+                            format!("{at}.{name}"),
+                            format!(
+                                "is never used: the relationship's direction is {}",
+                                relationship.direction
+                            ),
+                        );
+                    }
+                }
                 if let Some(built) =
                     build_end(registry, side, end, flows_out, flows_in, &at, &mut problems)
                 {
@@ -102,6 +120,118 @@ pub(super) fn build(
             file: config.file.clone(),
             problems: problems.0,
         })
+    }
+}
+
+/// Issue types named in filters and maps must exist, and every issue type that can
+/// arrive on a side must be one it can create.
+fn check_issue_types(
+    sync: &Synchronization,
+    at: &str,
+    sides: [&SideRuntime; 2],
+    problems: &mut Problems,
+) {
+    let known = |side: &SideRuntime, issue_type: &str| {
+        side.project.issue_types.iter().any(|t| t == issue_type)
+    };
+    let in_either = |issue_type: &str| sides.iter().any(|side| known(side, issue_type));
+    let all_types = || {
+        sides
+            .iter()
+            .flat_map(|side| side.project.issue_types.iter().map(String::as_str))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (index, issue_type) in sync.issue_types.iter().enumerate() {
+        if !in_either(issue_type) {
+            problems.add(
+                format!("{at}.issue_types[{index}]"),
+                format!(
+                    "neither project has issue type `{issue_type}` (types: {})",
+                    all_types()
+                ),
+            );
+        }
+    }
+    for (index, relationship) in sync.fields.iter().enumerate() {
+        for (type_index, issue_type) in relationship.issue_types.iter().enumerate() {
+            if !in_either(issue_type) {
+                problems.add(
+                    format!("{at}.fields[{index}].issue_types[{type_index}]"),
+                    format!(
+                        "neither project has issue type `{issue_type}` (types: {})",
+                        all_types()
+                    ),
+                );
+            }
+        }
+    }
+    for [source, target] in [[sides[0], sides[1]], [sides[1], sides[0]]] {
+        let flows = sync
+            .fields
+            .iter()
+            .any(|relationship| relationship.direction.flows_from(source.side));
+        let map = &target.issue_type_map;
+        let map_at = format!("{at}.{}.issue_type_map", target.side);
+        for (from, to) in map {
+            if !known(source, from) {
+                problems.add(
+                    map_at.clone(),
+                    format!("project {} has no issue type `{from}`", source.project.key),
+                );
+            }
+            if !known(target, to) {
+                problems.add(
+                    format!("{map_at}.{from}"),
+                    format!("project {} has no issue type `{to}`", target.project.key),
+                );
+            }
+        }
+        if !flows {
+            continue;
+        }
+        for issue_type in &source.project.issue_types {
+            let synced = sync.issue_types.is_empty() || sync.issue_types.contains(issue_type);
+            let created_as = map.get(issue_type).unwrap_or(issue_type);
+            if synced && !map.contains_key(issue_type) && !known(target, created_as) {
+                problems.add(
+                    map_at.clone(),
+                    format!(
+                        "issues of type `{issue_type}` from {} would be created as `{issue_type}`, \
+                         which project {} does not have: map it to one of {} or leave it out with \
+                         `issue_types`",
+                        source.project.key,
+                        target.project.key,
+                        target.project.issue_types.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Two relationships may not write the same target field: which one wins would
+/// depend on message order.
+fn check_targets(sync: &Synchronization, at: &str, problems: &mut Problems) {
+    let mut writers: BTreeMap<(Side, &str), &str> = BTreeMap::new();
+    for (index, relationship) in sync.fields.iter().enumerate() {
+        for target in [Side::A, Side::B] {
+            if !relationship.direction.flows_from(target.other()) {
+                continue;
+            }
+            let field = relationship.end(target).field.as_str();
+            if let Some(first) = writers.insert((target, field), &relationship.id) {
+                problems.add(
+                    format!("{at}.fields[{index}].{target}.field"),
+                    format!(
+                        "field `{field}` is already written by relationship `{first}`; \
+                         one field takes one relationship"
+                    ),
+                );
+            }
+        }
     }
 }
 

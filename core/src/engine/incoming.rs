@@ -26,9 +26,13 @@ struct GroupOutcome {
 }
 
 /// Applies the pending messages sent from `source` to the other side.
+/// `target_cursor` is the target's outgoing cursor from before this round's
+/// outgoing step: target changes after it compete with the messages (see
+/// [`ConflictGuard`]).
 pub(super) fn run(
     sync: &SyncRuntime,
     source: Side,
+    target_cursor: i64,
     workers: usize,
     stop: &AtomicBool,
     report: &mut DirectionReport,
@@ -58,7 +62,7 @@ pub(super) fn run(
         groups[index].push(message);
     }
     let outcomes = map_parallel(groups, workers, |group| {
-        apply_group(sync, source, group, stop)
+        apply_group(sync, source, target_cursor, group, stop)
     });
     for outcome in outcomes {
         report.applied.extend(outcome.applied);
@@ -71,12 +75,14 @@ pub(super) fn run(
 fn apply_group(
     sync: &SyncRuntime,
     source: Side,
+    target_cursor: i64,
     group: Vec<PendingMessage>,
     stop: &AtomicBool,
 ) -> GroupOutcome {
     let source_store = &sync.side(source).store;
     let target_store = &sync.side(source.other()).store;
     let mut outcome = GroupOutcome::default();
+    let mut delivered = Vec::new();
     for pending in group {
         if stop.load(Ordering::SeqCst) {
             break;
@@ -88,32 +94,41 @@ fn apply_group(
             if message.seq <= applied_seq {
                 return Ok(None);
             }
-            apply_message(sync, source, &message, &mut outcome.mappings_called).map(Some)
+            apply_message(
+                sync,
+                source,
+                target_cursor,
+                &message,
+                &mut outcome.mappings_called,
+            )
+            .map(Some)
         });
-        let delivered = match result {
+        match result {
             Ok(applied) => {
                 match applied {
                     Some(applied) => outcome.applied.push(applied),
                     None => outcome.duplicates += 1,
                 }
-                source_store
-                    .message_delivered(pending.row)
-                    .map_err(|error| error.to_string())
+                delivered.push(pending.row);
             }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = delivered {
-            if let Err(store_error) = source_store.message_failed(pending.row, &error) {
-                log::error!("{store_error} (while recording: {error})");
+            Err(error) => {
+                if let Err(store_error) = source_store.message_failed(pending.row, &error) {
+                    log::error!("{store_error} (while recording: {error})");
+                }
+                outcome.failure = Some(IssueFailure {
+                    stage: Stage::Incoming,
+                    issue_key: pending.source_key,
+                    error,
+                });
+                // Later messages of this issue wait behind the failed one.
+                break;
             }
-            outcome.failure = Some(IssueFailure {
-                stage: Stage::Incoming,
-                issue_key: pending.source_key,
-                error,
-            });
-            // Later messages of this issue wait behind the failed one.
-            break;
         }
+    }
+    // One write for the group's marks; should it be lost, the messages come again
+    // and are skipped by their applied sequence numbers.
+    if let Err(error) = source_store.messages_delivered(&delivered) {
+        log::warn!("{error} (marking messages delivered; they will be skipped when seen again)");
     }
     outcome
 }
@@ -121,6 +136,7 @@ fn apply_group(
 fn apply_message(
     sync: &SyncRuntime,
     source: Side,
+    target_cursor: i64,
     message: &IssueSyncMessage,
     mappings_called: &mut usize,
 ) -> Result<AppliedIssue, String> {
@@ -241,6 +257,7 @@ fn apply_message(
             (FlowDirection::Both, Some(changed_at)) => Some(ConflictGuard {
                 changed_at,
                 source_wins_ties: source == Side::A,
+                target_changes_after: target_cursor,
             }),
             _ => None,
         };
@@ -263,6 +280,21 @@ fn apply_message(
         })
         .map_err(|error| format!("updating {key}: {error}"))?;
     collect(&mut changes, &step);
+
+    let source_store = &sync.side(source).store;
+    if !created {
+        // The link written after creation may have been lost (a crash, a busy store):
+        // without it the source would take the next message from this issue for a
+        // new one and create a duplicate.
+        let source_state = source_store
+            .sync_state(&sync.id, &message.source_key)
+            .map_err(store_error)?;
+        if source_state.and_then(|state| state.partner).is_none() {
+            source_store
+                .record_link(&sync.id, &message.source_key, &key)
+                .map_err(store_error)?;
+        }
+    }
     Ok(AppliedIssue {
         source_key: message.source_key.clone(),
         target_key: key,

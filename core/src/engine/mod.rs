@@ -6,9 +6,10 @@
 //! sides are read before either is written, so an edit made on each side of a `both`
 //! relationship meets the other in the incoming step, where the newer change wins:
 //! the source's change time travels in the message, and the target keeps its value
-//! when one of its own users (anyone but the sync user) changed the field later. On a
-//! tie, side A wins. Times come from each store's clock, so two instances should keep
-//! their clocks in sync.
+//! when one of its own users (anyone but the sync user) changed the field later, since
+//! the target last sent. On a tie, side A wins. Both sides compare the same two
+//! change times, so exactly one wins even when the stores' clocks disagree; a target
+//! change already sent in an earlier round never competes (the source saw it first).
 
 mod build;
 mod incoming;
@@ -177,14 +178,12 @@ impl Engine {
         Ok(Engine { syncs, workers })
     }
 
-    /// The shortest interval of all synchronizations: how long `fieldsync sync`
-    /// waits between rounds.
-    pub fn interval(&self) -> Duration {
+    /// Every synchronization's id and interval (how often `fieldsync sync` runs it).
+    pub fn schedule(&self) -> Vec<(String, Duration)> {
         self.syncs
             .iter()
-            .map(|sync| sync.interval)
-            .min()
-            .unwrap_or(Duration::from_secs(60))
+            .map(|sync| (sync.id.clone(), sync.interval))
+            .collect()
     }
 
     /// Runs one full round of every synchronization, both ways.
@@ -195,9 +194,17 @@ impl Engine {
     /// Runs one round; when `stop` is set, the messages in hand are finished and the
     /// rest wait for the next run.
     pub fn run_round_until(&self, stop: &AtomicBool) -> RoundReport {
+        self.run_syncs_until(&|_| true, stop)
+    }
+
+    /// Runs one round of the synchronizations whose id `which` accepts.
+    pub fn run_syncs_until(&self, which: &dyn Fn(&str) -> bool, stop: &AtomicBool) -> RoundReport {
         let started = Instant::now();
         let mut report = RoundReport::default();
-        for sync in &self.syncs {
+        for sync in self.syncs.iter().filter(|sync| which(&sync.id)) {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
             let mut directions: Vec<DirectionReport> = [Side::A, Side::B]
                 .into_iter()
                 .map(|source| DirectionReport {
@@ -212,15 +219,34 @@ impl Engine {
                     failures: Vec::new(),
                 })
                 .collect();
+            // Read before the outgoing step moves them: changes after these positions
+            // are the ones made since each side last sent, which compete with the
+            // messages coming in.
+            let cursors_before = [Side::A, Side::B].map(|side| {
+                sync.side(side)
+                    .store
+                    .cursor(&sync.id, side)
+                    .unwrap_or_default()
+            });
             for direction in &mut directions {
-                outgoing::run(sync, direction.from, self.workers, direction);
+                if !stop.load(Ordering::SeqCst) {
+                    outgoing::run(sync, direction.from, self.workers, direction);
+                }
             }
             for direction in &mut directions {
                 if stop.load(Ordering::SeqCst) {
                     report.interrupted = true;
                     break;
                 }
-                incoming::run(sync, direction.from, self.workers, stop, direction);
+                let target_cursor = cursors_before[index(direction.from.other())];
+                incoming::run(
+                    sync,
+                    direction.from,
+                    target_cursor,
+                    self.workers,
+                    stop,
+                    direction,
+                );
             }
             report.directions.extend(directions);
         }
@@ -234,7 +260,7 @@ impl Engine {
     /// synchronization that sends from its project. Returns what was queued.
     pub fn request_resync(&self, key: &str, fields: &[String]) -> Result<Vec<String>, EngineError> {
         let project = key.rsplit_once('-').map_or("", |(project, _)| project);
-        let mut queued = Vec::new();
+        let mut requests = Vec::new();
         for sync in &self.syncs {
             for source in [Side::A, Side::B] {
                 let side = sync.side(source);
@@ -278,14 +304,21 @@ impl Engine {
                     }
                     chosen
                 };
-                side.store.request_resync(&sync.id, source, key, &chosen)?;
-                queued.push(format!("{}: {}", sync.id, chosen.join(", ")));
+                requests.push((sync, source, chosen));
             }
         }
-        if queued.is_empty() {
+        if requests.is_empty() {
             return Err(EngineError::Resync(format!(
                 "no synchronization sends issues of project `{project}`"
             )));
+        }
+        // Written only once every synchronization accepted the request.
+        let mut queued = Vec::new();
+        for (sync, source, chosen) in requests {
+            sync.side(source)
+                .store
+                .request_resync(&sync.id, source, key, &chosen)?;
+            queued.push(format!("{}: {}", sync.id, chosen.join(", ")));
         }
         Ok(queued)
     }

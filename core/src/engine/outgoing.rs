@@ -76,9 +76,12 @@ fn try_run(
 
     let mut batch = OutgoingBatch {
         sync_id: sync.id.clone(),
-        side: Some(source),
+        side: source,
         cursor: upper,
-        ..OutgoingBatch::default()
+        messages: Vec::new(),
+        failures: Vec::new(),
+        recovered: Vec::new(),
+        resyncs_done: Vec::new(),
     };
     for (candidate, outcome) in outcomes {
         match outcome {

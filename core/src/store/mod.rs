@@ -155,12 +155,12 @@ pub struct ResyncRequest {
 }
 
 /// Everything one outgoing round of one side writes, in one transaction.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OutgoingBatch {
     /// The synchronization.
     pub sync_id: String,
     /// The side whose outgoing queue ran.
-    pub side: Option<Side>,
+    pub side: Side,
     /// The new cursor.
     pub cursor: i64,
     /// The messages built.
@@ -212,6 +212,10 @@ pub struct ConflictGuard {
     pub changed_at: Timestamp,
     /// Whether the source wins when both changed at the same microsecond.
     pub source_wins_ties: bool,
+    /// Only target changes after this history position compete: the ones made
+    /// since the target's outgoing queue last looked. Older ones were sent already,
+    /// so the source's change came after them.
+    pub target_changes_after: i64,
 }
 
 /// One value to write while applying a message.
@@ -313,8 +317,9 @@ pub trait SyncLedger: Send + Sync {
         sync_id: &str,
         source_side: Side,
     ) -> Result<Vec<PendingMessage>, StoreError>;
-    /// Marks an outbox message delivered.
-    fn message_delivered(&self, row: i64) -> Result<(), StoreError>;
+    /// Marks outbox messages delivered. (Marks may lag behind the applies they
+    /// follow: a message delivered again is recognised by its applied sequence number.)
+    fn messages_delivered(&self, rows: &[i64]) -> Result<(), StoreError>;
     /// Records a failed delivery attempt.
     fn message_failed(&self, row: i64, error: &str) -> Result<(), StoreError>;
     /// Messages (of this store's outbox) that failed, for `issue show` and reports.

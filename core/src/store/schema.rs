@@ -58,6 +58,7 @@ CREATE TABLE sync_issues (
     PRIMARY KEY (sync_id, key)
 );
 CREATE INDEX sync_issues_by_partner ON sync_issues(sync_id, partner);
+CREATE INDEX sync_issues_by_key ON sync_issues(key);
 CREATE TABLE outgoing_failures (
     sync_id   TEXT NOT NULL,
     side      TEXT NOT NULL,
@@ -91,6 +92,7 @@ CREATE TABLE outbox (
     last_error  TEXT
 );
 CREATE INDEX outbox_pending ON outbox(sync_id, source_side, delivered_at, row);
+CREATE INDEX outbox_failed ON outbox(source_key) WHERE delivered_at IS NULL AND last_error IS NOT NULL;
 CREATE TABLE applied (
     sync_id    TEXT NOT NULL,
     source_key TEXT NOT NULL,

@@ -17,7 +17,8 @@ use crate::message::{IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
 
 /// The pseudo-field whose history entry records an issue's creation (with its type).
-pub const CREATED_FIELD: &str = "issue_type";
+/// (`=` cannot appear in a field id, so it never mixes with a real field's history.)
+pub const CREATED_FIELD: &str = "=created";
 
 /// A store in one SQLite file (WAL mode, so readers and a writer work side by side).
 ///
@@ -59,15 +60,20 @@ impl SqliteStore {
         connection
             .busy_timeout(Duration::from_secs(10))
             .map_err(sqlite(&location))?;
-        // WAL lets users edit issues while a sync round reads; NORMAL sync is durable
-        // at every checkpoint and only risks the last commits on power loss.
-        connection
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|error| not_a_store(&location, error))?;
-        connection
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sqlite(&location))?;
-        Self::prepare(location, connection)
+        let store = Self::prepare(location, connection)?;
+        // Only now that the file is known to be a store: WAL lets users edit issues
+        // while a sync round reads; NORMAL sync is durable at every checkpoint and only
+        // risks the last commits on power loss.
+        {
+            let connection = store.connection.lock();
+            connection
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(sqlite(&store.location))?;
+            connection
+                .pragma_update(None, "synchronous", "NORMAL")
+                .map_err(sqlite(&store.location))?;
+        }
+        Ok(store)
     }
 
     fn prepare(location: String, connection: Connection) -> Result<Self, StoreError> {
@@ -344,20 +350,22 @@ impl SqliteStore {
         })
     }
 
-    /// When someone other than `author` last changed `field` of `key`.
+    /// When someone other than `author` last changed `field` of `key` after
+    /// history position `after`.
     fn last_change_by_others(
         &self,
         tx: &Transaction<'_>,
         key: &str,
         field: &str,
         author: &str,
+        after: i64,
     ) -> Result<Option<Timestamp>, StoreError> {
         tx.prepare_cached(
             "SELECT time FROM history WHERE issue_key = ?1 AND field = ?2 AND author <> ?3 \
-             ORDER BY seq DESC LIMIT 1",
+             AND seq > ?4 ORDER BY seq DESC LIMIT 1",
         )
         .and_then(|mut stmt| {
-            stmt.query_row(params![key, field, author], |row| row.get(0))
+            stmt.query_row(params![key, field, author, after], |row| row.get(0))
                 .optional()
         })
         .map(|time| time.map(Timestamp))
@@ -711,21 +719,30 @@ impl SyncLedger for SqliteStore {
             })?
             .collect()
         })?;
-        rows.into_iter()
-            .map(|(id, key, relationships)| {
-                let relationships = serde_json::from_str(&relationships)
-                    .map_err(|error| self.corrupt(format!("resync request {id}: {error}")))?;
-                Ok(ResyncRequest {
-                    id,
-                    key,
-                    relationships,
-                })
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, key, relationships)| {
+                match serde_json::from_str(&relationships) {
+                    Ok(relationships) => Some(ResyncRequest {
+                        id,
+                        key,
+                        relationships,
+                    }),
+                    Err(error) => {
+                        // One damaged request must not stop the whole queue.
+                        log::error!(
+                            "{}: resync request {id} for {key} is unreadable, ignored: {error}",
+                            self.location
+                        );
+                        None
+                    }
+                }
             })
-            .collect()
+            .collect())
     }
 
     fn record_outgoing(&self, batch: &OutgoingBatch) -> Result<(), StoreError> {
-        let side = batch.side.unwrap_or(Side::A).as_str();
+        let side = batch.side.as_str();
         let now = Timestamp::now().0;
         self.write(|tx| {
             for message in &batch.messages {
@@ -845,13 +862,19 @@ impl SyncLedger for SqliteStore {
             .collect())
     }
 
-    fn message_delivered(&self, row: i64) -> Result<(), StoreError> {
+    fn messages_delivered(&self, rows: &[i64]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = Timestamp::now().0;
         self.write(|tx| {
-            tx.prepare_cached(
-                "UPDATE outbox SET delivered_at = ?2, last_error = NULL WHERE row = ?1",
-            )
-            .and_then(|mut stmt| stmt.execute(params![row, Timestamp::now().0]))
-            .map_err(self.err())?;
+            for row in rows {
+                tx.prepare_cached(
+                    "UPDATE outbox SET delivered_at = ?2, last_error = NULL WHERE row = ?1",
+                )
+                .and_then(|mut stmt| stmt.execute(params![row, now]))
+                .map_err(self.err())?;
+            }
             Ok(())
         })
     }
@@ -900,7 +923,35 @@ impl SyncLedger for SqliteStore {
         self.write(|tx| {
             let now = Timestamp::now();
             let mut kept_newer = Vec::new();
+            // Checked again inside the transaction, so that a second process on the
+            // same store can neither create a second partner nor apply a message twice.
+            let partner: Option<String> = tx
+                .prepare_cached("SELECT key FROM sync_issues WHERE sync_id = ?1 AND partner = ?2")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![step.sync_id, step.source_key], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(self.err())?;
+            let applied: i64 = tx
+                .prepare_cached("SELECT seq FROM applied WHERE sync_id = ?1 AND source_key = ?2")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![step.sync_id, step.source_key], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(self.err())?
+                .unwrap_or(0);
+            if step.seq <= applied {
+                return Ok(AppliedStep {
+                    key: partner.unwrap_or_default(),
+                    created: false,
+                    changes: Vec::new(),
+                    kept_newer,
+                });
+            }
             let (key, created, changes) = match &step.target {
+                ApplyTarget::Create { .. } if partner.is_some() => {
+                    (partner.unwrap_or_default(), false, Vec::new())
+                }
                 ApplyTarget::Create {
                     project,
                     issue_type,
@@ -921,8 +972,13 @@ impl SyncLedger for SqliteStore {
                     let mut values = BTreeMap::new();
                     for write in &step.writes {
                         if let Some(guard) = &write.guard {
-                            let theirs =
-                                self.last_change_by_others(tx, key, &write.field, step.author)?;
+                            let theirs = self.last_change_by_others(
+                                tx,
+                                key,
+                                &write.field,
+                                step.author,
+                                guard.target_changes_after,
+                            )?;
                             let target_is_newer = theirs.is_some_and(|theirs| {
                                 theirs > guard.changed_at
                                     || (theirs == guard.changed_at && !guard.source_wins_ties)
