@@ -14,15 +14,62 @@ use crate::host;
 /// The files a demo writes, which a new demo in the same folder replaces.
 const DEMO_FILES: &[&str] = &["sync.json", "demo.db", "support.db", "dev.db"];
 
-/// The folder of the running executable: where `cargo build` puts the example
-/// plugins, so the demo finds them without being told.
-pub fn default_plugin_dir() -> Option<PathBuf> {
+/// The library files of the example plugins.
+const EXAMPLE_PLUGINS: &[&str] = &["fieldsync_story_points", "fieldsync_markup"];
+
+/// Where the demo takes its plugins from.
+pub enum DemoPlugins {
+    /// Every plugin in a folder the operator named.
+    Folder(PathBuf),
+    /// Only the example plugins, from the folder of the fieldsync executable, where
+    /// `cargo build` puts them. Only those two files: the folder may hold other
+    /// libraries (after `cargo test`, broken test plugins), and loading runs code.
+    Examples,
+}
+
+impl DemoPlugins {
+    fn describe(&self) -> String {
+        match self {
+            DemoPlugins::Folder(dir) => format!("plugins from {}", dir.display()),
+            DemoPlugins::Examples => format!("example plugins from {}", exe_dir().display()),
+        }
+    }
+
+    fn registry(&self) -> Result<fieldsync_core::MappingRegistry, String> {
+        match self {
+            DemoPlugins::Folder(dir) => host::registry(Some(dir)),
+            DemoPlugins::Examples => {
+                let files: Vec<PathBuf> = EXAMPLE_PLUGINS
+                    .iter()
+                    .map(|name| {
+                        exe_dir().join(format!(
+                            "{}{name}{}",
+                            std::env::consts::DLL_PREFIX,
+                            std::env::consts::DLL_SUFFIX
+                        ))
+                    })
+                    .collect();
+                host::registry_of_files(&files)
+            }
+        }
+    }
+
+    fn flag(&self) -> String {
+        match self {
+            DemoPlugins::Folder(dir) => dir.display().to_string(),
+            DemoPlugins::Examples => exe_dir().display().to_string(),
+        }
+    }
+}
+
+fn exe_dir() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
 }
 
-pub fn run(dir: &Path, plugin_dir: Option<&Path>, layout: StoreLayout) -> Result<u8, String> {
+pub fn run(dir: &Path, plugins: &DemoPlugins, layout: StoreLayout) -> Result<u8, String> {
     remove_previous(dir)?;
     let files = demo::create(dir, layout).map_err(|error| error.to_string())?;
     println!("Demo in {}:", dir.display());
@@ -41,16 +88,15 @@ pub fn run(dir: &Path, plugin_dir: Option<&Path>, layout: StoreLayout) -> Result
         }
     );
     println!("  configuration {}", files.config.display());
-    match plugin_dir {
-        Some(plugins) => println!("  plugins from {}", plugins.display()),
-        None => println!("  no plugin folder"),
-    }
-    let engine = host::engine(&files.config, plugin_dir).map_err(|error| {
+    println!("  {}", plugins.describe());
+    let hint = |error: String| {
         format!(
             "{error}\nThe demo uses the example plugins: build them with `cargo build --release` \
              and run target/release/fieldsync, or pass --plugins DIR."
         )
-    })?;
+    };
+    let registry = plugins.registry().map_err(hint)?;
+    let engine = host::engine_with(&files.config, &registry).map_err(hint)?;
     let support = SqliteStore::open_existing(&files.support_store).map_err(|e| e.to_string())?;
     let dev = SqliteStore::open_existing(&files.dev_store).map_err(|e| e.to_string())?;
 
@@ -83,13 +129,10 @@ pub fn run(dir: &Path, plugin_dir: Option<&Path>, layout: StoreLayout) -> Result
     println!(
         "  fieldsync issue edit {partner_of_1} --set priority=P2 --as amoreau --config {config}"
     );
-    match plugin_dir {
-        Some(plugins) => println!(
-            "  fieldsync sync --once --config {config} --plugins {}",
-            plugins.display()
-        ),
-        None => println!("  fieldsync sync --once --config {config}"),
-    }
+    println!(
+        "  fieldsync sync --once --config {config} --plugins {}",
+        plugins.flag()
+    );
     Ok(0)
 }
 
@@ -118,7 +161,26 @@ fn edit(store: &SqliteStore, key: &str, changes: Value, author: &str) -> Result<
     Ok(())
 }
 
+/// Removes the files of an earlier demo in `dir`, and only if a demo wrote them.
 fn remove_previous(dir: &Path) -> Result<(), String> {
+    let present: Vec<&&str> = DEMO_FILES
+        .iter()
+        .filter(|name| dir.join(name).exists())
+        .collect();
+    if present.is_empty() {
+        return Ok(());
+    }
+    if !dir.join(demo::MARKER).is_file() {
+        return Err(format!(
+            "{} already holds {} and was not set up by `fieldsync demo`: choose another --dir",
+            dir.display(),
+            present
+                .iter()
+                .map(|name| name.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     for name in DEMO_FILES {
         for suffix in ["", "-wal", "-shm"] {
             let path = dir.join(format!("{name}{suffix}"));

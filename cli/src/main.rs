@@ -32,8 +32,8 @@ enum Command {
         /// there are replaced.
         #[arg(long, default_value = "fieldsync-demo", value_name = "DIR")]
         dir: PathBuf,
-        /// The plugin folder (default: the folder of the fieldsync executable, where
-        /// `cargo build` puts the example plugins).
+        /// The plugin folder (default: the two example plugins from the folder of the
+        /// fieldsync executable, where `cargo build` puts them).
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
         /// Keep both projects in one store file instead of one file per instance.
@@ -196,8 +196,11 @@ fn main() -> ExitCode {
             } else {
                 StoreLayout::TwoFiles
             };
-            let plugins = plugins.or_else(demo::default_plugin_dir);
-            demo::run(&dir, plugins.as_deref(), layout)
+            let plugins = match plugins {
+                Some(dir) => demo::DemoPlugins::Folder(dir),
+                None => demo::DemoPlugins::Examples,
+            };
+            demo::run(&dir, &plugins, layout)
         }
         Command::Sync { setup, once, json } => {
             sync::sync(&setup.config, setup.plugins.as_deref(), once, json)

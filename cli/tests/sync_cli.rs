@@ -385,3 +385,35 @@ fn a_running_sync_stops_cleanly_on_ctrl_c() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn the_demo_finds_the_example_plugins_beside_the_program_and_loads_nothing_else() {
+    // Beside the test build of fieldsync lie the broken fixture plugins too, one of
+    // them offering an example mapping id: the demo must load only the examples.
+    let dir = tempfile::tempdir().unwrap();
+    let output = fieldsync(&["demo", "--dir", path(dir.path())]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("example plugins from "));
+    assert!(text(&output.stderr).is_empty(), "{}", text(&output.stderr));
+}
+
+#[test]
+fn the_demo_never_replaces_files_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sync.json"), "{ \"mine\": true }").unwrap();
+    let plugins = plugin_dir(PLUGINS);
+    let output = fieldsync(&[
+        "demo",
+        "--dir",
+        path(dir.path()),
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr)
+        .contains("already holds sync.json and was not set up by `fieldsync demo`"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("sync.json")).unwrap(),
+        "{ \"mine\": true }"
+    );
+}

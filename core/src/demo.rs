@@ -17,6 +17,10 @@ pub const DEV: &str = "DEV";
 /// The user sample issues are created by.
 pub const DEMO_USER: &str = "alice";
 
+/// The file that marks a folder as written by [`create`], so that a new demo may
+/// replace the old one without ever touching files a person put there.
+pub const MARKER: &str = ".fieldsync-demo";
+
 /// Whether both projects share one store file or each has its own (two instances).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreLayout {
@@ -269,6 +273,8 @@ pub fn create(dir: &Path, layout: StoreLayout) -> Result<DemoFiles, DemoError> {
     for issue in sample_dev_issues() {
         dev.create(&issue, "amoreau")?;
     }
+    std::fs::write(dir.join(MARKER), "written by `fieldsync demo`\n")
+        .map_err(|error| DemoError::Io(dir.join(MARKER), error))?;
     let text = serde_json::to_string_pretty(&config_json(layout)).unwrap_or_default();
     std::fs::write(&files.config, text + "\n")
         .map_err(|error| DemoError::Io(files.config.clone(), error))?;
