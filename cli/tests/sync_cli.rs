@@ -203,7 +203,7 @@ fn issues_created_on_the_command_line_are_synced() {
     let output = fieldsync(&[
         "issue",
         "show",
-        &applied["target_key"].as_str().unwrap(),
+        applied["target_key"].as_str().unwrap(),
         "--json",
         "--config",
         &config,

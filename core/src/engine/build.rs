@@ -3,21 +3,18 @@
 //! options). Every problem is reported with its JSON path, all at once.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use fieldsync_plugin_api::Direction;
 use serde_json::Value;
 
-use super::{BuiltMapping, EndRuntime, RelationshipRuntime, SideRuntime, SyncRuntime};
+use super::{BuiltMapping, EndRuntime, RelationshipRuntime, SideRuntime, StoreOpener, SyncRuntime};
 use crate::builtin;
 use crate::config::{
     ConfigError, ConfigProblem, FieldEnd, MappingChoice, SyncConfig, Synchronization,
 };
 use crate::message::Side;
 use crate::registry::MappingRegistry;
-use crate::store::{StoreError, SyncStore};
 
 struct Problems(Vec<ConfigProblem>);
 
@@ -33,7 +30,7 @@ impl Problems {
 pub(super) fn build(
     config: &SyncConfig,
     registry: &MappingRegistry,
-    open: &mut dyn FnMut(&Path) -> Result<Arc<dyn SyncStore>, StoreError>,
+    open: &mut StoreOpener<'_>,
 ) -> Result<Vec<SyncRuntime>, ConfigError> {
     let mut problems = Problems(Vec::new());
     let mut syncs = Vec::new();

@@ -48,6 +48,9 @@ pub enum EngineError {
     Resync(String),
 }
 
+/// Opens the store at a configured path (resolved against the configuration's folder).
+pub type StoreOpener<'a> = dyn FnMut(&Path) -> Result<Arc<dyn SyncStore>, StoreError> + 'a;
+
 /// A configured, ready-to-run sync.
 pub struct Engine {
     syncs: Vec<SyncRuntime>,
@@ -169,7 +172,7 @@ impl Engine {
     pub fn with_stores(
         config: &SyncConfig,
         registry: &MappingRegistry,
-        open: &mut dyn FnMut(&Path) -> Result<Arc<dyn SyncStore>, StoreError>,
+        open: &mut StoreOpener<'_>,
     ) -> Result<Engine, EngineError> {
         let syncs = build::build(config, registry, open)?;
         let workers = config.workers.unwrap_or_else(|| {
