@@ -272,7 +272,11 @@ impl SyncConfig {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let mut config: SyncConfig =
             serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-                let path = error.path().to_string();
+                // A syntax error has no path ("?"): the line and column say where.
+                let path = match error.path().to_string() {
+                    path if path == "?" => ".".to_owned(),
+                    path => path,
+                };
                 ConfigError::single(file, path, error.into_inner().to_string())
             })?;
         config.file = file.to_owned();
@@ -404,7 +408,7 @@ mod tests {
         let bad = GOOD.replace(r#""field": "title""#, r#""feild": "title""#);
         let error = parse(&bad).unwrap_err();
         assert!(
-            error.starts_with("sync.json: synchronizations[0].fields[0].b: unknown field `feild`"),
+            error.starts_with("sync.json: synchronizations[0].fields[0].b.feild: unknown field `feild`, expected one of `field`"),
             "{error}"
         );
         let error = parse("{ not json").unwrap_err();
