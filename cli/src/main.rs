@@ -4,6 +4,7 @@ mod demo;
 mod host;
 mod issue;
 mod plugins;
+mod project;
 mod sync;
 mod table;
 
@@ -65,9 +66,52 @@ enum Command {
     /// Act as a user of a project: create, edit and show issues.
     #[command(subcommand)]
     Issue(IssueCommand),
+    /// Declare the projects of a store.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Declare the users of a store's instance (matched across instances by e-mail).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Inspect plugin libraries.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Add a project from a JSON definition (key, name, issue_types, fields with id,
+    /// name and type, create_screen); the store file is created if it does not exist.
+    Add {
+        /// The store file.
+        #[arg(long, env = "FIELDSYNC_STORE", value_name = "FILE")]
+        store: PathBuf,
+        /// The project definition (JSON).
+        definition: PathBuf,
+    },
+    /// List the projects of a store and their fields.
+    List {
+        /// The store file.
+        #[arg(long, env = "FIELDSYNC_STORE", value_name = "FILE")]
+        store: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add or replace a user.
+    Add {
+        /// The store file.
+        #[arg(long, env = "FIELDSYNC_STORE", value_name = "FILE")]
+        store: PathBuf,
+        /// Login name: what user fields hold.
+        username: String,
+        /// E-mail address.
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
 }
 
 /// The configuration and plugins a sync runs with.
@@ -224,6 +268,16 @@ fn main() -> ExitCode {
         Command::Issue(IssueCommand::Show { key, json, store }) => {
             issue::show(&store.choice(), &key, json)
         }
+        Command::Project(ProjectCommand::Add { store, definition }) => {
+            project::add(&store, &definition)
+        }
+        Command::Project(ProjectCommand::List { store }) => project::list(&store),
+        Command::User(UserCommand::Add {
+            store,
+            username,
+            email,
+            name,
+        }) => project::add_user(&store, &username, &email, &name),
         Command::Plugins(PluginsCommand::List { dir, json }) => plugins::list(&dir, json),
         Command::Plugins(PluginsCommand::Check { file, json }) => plugins::check(&file, json),
     };

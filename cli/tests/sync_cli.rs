@@ -417,3 +417,95 @@ fn the_demo_never_replaces_files_it_did_not_write() {
         "{ \"mine\": true }"
     );
 }
+
+#[test]
+fn an_operator_sets_up_stores_by_hand_and_syncs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let project = |key: &str| {
+        serde_json::json!({"key": key, "name": format!("Project {key}"), "issue_types": ["Task"],
+            "fields": [{"id": "summary", "type": "text"}, {"id": "owner", "type": "user"}],
+            "create_screen": ["summary"]})
+        .to_string()
+    };
+    std::fs::write(root.join("a.json"), project("A")).unwrap();
+    std::fs::write(root.join("b.json"), project("B")).unwrap();
+    let a_store = root.join("a.db");
+    let b_store = root.join("b.db");
+    for (store, definition) in [(&a_store, "a.json"), (&b_store, "b.json")] {
+        let output = fieldsync(&[
+            "project",
+            "add",
+            "--store",
+            path(store),
+            path(&root.join(definition)),
+        ]);
+        assert_eq!(output.status.code(), Some(0));
+    }
+    fieldsync(&[
+        "user",
+        "add",
+        "--store",
+        path(&a_store),
+        "ann",
+        "--email",
+        "ann@example.com",
+    ]);
+    fieldsync(&[
+        "user",
+        "add",
+        "--store",
+        path(&b_store),
+        "a.smith",
+        "--email",
+        "ANN@example.com",
+    ]);
+    let output = fieldsync(&["project", "list", "--store", path(&a_store)]);
+    assert!(text(&output.stdout)
+        .lines()
+        .any(|l| l.starts_with("A ") && l.contains("summary") && l.contains("yes")));
+
+    let config = serde_json::json!({"synchronizations": [{
+    "id": "a-b", "a": {"project": "A", "store": "a.db"}, "b": {"project": "B", "store": "b.db"},
+    "fields": [
+        {"id": "summary", "direction": "both", "a": {"field": "summary"}, "b": {"field": "summary"}},
+        {"id": "owner", "direction": "a-to-b",
+         "a": {"field": "owner", "outgoing": {"mapping": "fieldsync.user-map", "options": {"by": "email"}}},
+         "b": {"field": "owner", "incoming": {"mapping": "fieldsync.user-map", "options": {"by": "email"}}}}
+    ]}]});
+    let config_file = root.join("sync.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let config = path(&config_file);
+    fieldsync(&[
+        "issue",
+        "create",
+        "--project",
+        "A",
+        "--type",
+        "Task",
+        "--set",
+        "summary=Hello",
+        "--set",
+        "owner=ann",
+        "--as",
+        "ann",
+        "--config",
+        config,
+    ]);
+    let output = fieldsync(&["sync", "--once", "--config", config]);
+    assert_eq!(output.status.code(), Some(0));
+    let output = fieldsync(&["issue", "show", "B-1", "--json", "--config", config]);
+    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown["fields"]["summary"], "Hello");
+    assert_eq!(shown["fields"]["owner"], "a.smith");
+
+    let bad = root.join("bad.json");
+    std::fs::write(&bad, r#"{"key": "C", "issue_types": ["Task"], "fields": [{"id": "x", "type": "text", "colour": 1}]}"#).unwrap();
+    let output = fieldsync(&["project", "add", "--store", path(&a_store), path(&bad)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("bad.json: fields[0].colour: unknown field `colour`"),
+        "{}",
+        text(&output.stderr)
+    );
+}
