@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use fieldsync_tests::plugin_dir;
+use fieldsync_tests::{copy_library, plugin_dir};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -388,12 +388,27 @@ fn a_running_sync_stops_cleanly_on_ctrl_c() {
 
 #[test]
 fn the_demo_finds_the_example_plugins_beside_the_program_and_loads_nothing_else() {
-    // Beside the test build of fieldsync lie the broken fixture plugins too, one of
-    // them offering an example mapping id: the demo must load only the examples.
+    // A program folder as `cargo build` leaves it, plus a broken plugin that offers
+    // an example mapping id too: the demo must load only the two examples.
+    let program_dir = tempfile::tempdir().unwrap();
+    let program = program_dir.path().join("fieldsync");
+    std::fs::copy(env!("CARGO_BIN_EXE_fieldsync"), &program).unwrap();
+    for name in [
+        "fieldsync-story-points",
+        "fieldsync-markup",
+        "fixture-impostor",
+    ] {
+        copy_library(name, program_dir.path(), None);
+    }
     let dir = tempfile::tempdir().unwrap();
-    let output = fieldsync(&["demo", "--dir", path(dir.path())]);
+    let output = Command::new(&program)
+        .args(["demo", "--dir", path(dir.path())])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("example plugins from "));
+    assert!(text(&output.stdout).contains("4 issues created"));
     assert!(text(&output.stderr).is_empty(), "{}", text(&output.stderr));
 }
 
