@@ -21,43 +21,37 @@ const EXAMPLE_PLUGINS: &[&str] = &["fieldsync_story_points", "fieldsync_markup"]
 pub enum DemoPlugins {
     /// Every plugin in a folder the operator named.
     Folder(PathBuf),
-    /// Only the example plugins, from the folder of the fieldsync executable, where
-    /// `cargo build` puts them. Only those two files: the folder may hold other
-    /// libraries (after `cargo test`, broken test plugins), and loading runs code.
+    /// The example plugins from the folder of the fieldsync executable, where
+    /// `cargo build` puts them, copied into the demo's own `plugins` folder. Only
+    /// those two files: the program's folder may hold other libraries (after
+    /// `cargo test`, broken test plugins), and loading one runs its code.
     Examples,
 }
 
 impl DemoPlugins {
-    fn describe(&self) -> String {
+    /// The plugin folder the demo runs with, filled first when it is the demo's own.
+    fn folder(&self, demo_dir: &Path) -> Result<PathBuf, String> {
         match self {
-            DemoPlugins::Folder(dir) => format!("plugins from {}", dir.display()),
-            DemoPlugins::Examples => format!("example plugins from {}", exe_dir().display()),
-        }
-    }
-
-    fn registry(&self) -> Result<fieldsync_core::MappingRegistry, String> {
-        match self {
-            DemoPlugins::Folder(dir) => host::registry(Some(dir)),
+            DemoPlugins::Folder(dir) => Ok(dir.clone()),
             DemoPlugins::Examples => {
-                let files: Vec<PathBuf> = EXAMPLE_PLUGINS
-                    .iter()
-                    .map(|name| {
-                        exe_dir().join(format!(
-                            "{}{name}{}",
-                            std::env::consts::DLL_PREFIX,
-                            std::env::consts::DLL_SUFFIX
-                        ))
-                    })
-                    .collect();
-                host::registry_of_files(&files)
+                let folder = demo_dir.join("plugins");
+                std::fs::create_dir_all(&folder)
+                    .map_err(|error| format!("{}: {error}", folder.display()))?;
+                for name in EXAMPLE_PLUGINS {
+                    let file = format!(
+                        "{}{name}{}",
+                        std::env::consts::DLL_PREFIX,
+                        std::env::consts::DLL_SUFFIX
+                    );
+                    let source = exe_dir().join(&file);
+                    // Copy, then rename: a library is never rewritten in place.
+                    let partial = folder.join(format!(".{file}.partial"));
+                    std::fs::copy(&source, &partial)
+                        .and_then(|_| std::fs::rename(&partial, folder.join(&file)))
+                        .map_err(|error| format!("{}: {error}", source.display()))?;
+                }
+                Ok(folder)
             }
-        }
-    }
-
-    fn flag(&self) -> String {
-        match self {
-            DemoPlugins::Folder(dir) => dir.display().to_string(),
-            DemoPlugins::Examples => exe_dir().display().to_string(),
         }
     }
 }
@@ -88,15 +82,15 @@ pub fn run(dir: &Path, plugins: &DemoPlugins, layout: StoreLayout) -> Result<u8,
         }
     );
     println!("  configuration {}", files.config.display());
-    println!("  {}", plugins.describe());
     let hint = |error: String| {
         format!(
             "{error}\nThe demo uses the example plugins: build them with `cargo build --release` \
              and run target/release/fieldsync, or pass --plugins DIR."
         )
     };
-    let registry = plugins.registry().map_err(hint)?;
-    let engine = host::engine_with(&files.config, &registry).map_err(hint)?;
+    let plugin_dir = plugins.folder(dir).map_err(hint)?;
+    println!("  plugins from {}", plugin_dir.display());
+    let engine = host::engine(&files.config, Some(&plugin_dir)).map_err(hint)?;
     let support = SqliteStore::open_existing(&files.support_store).map_err(|e| e.to_string())?;
     let dev = SqliteStore::open_existing(&files.dev_store).map_err(|e| e.to_string())?;
 
@@ -131,7 +125,7 @@ pub fn run(dir: &Path, plugins: &DemoPlugins, layout: StoreLayout) -> Result<u8,
     );
     println!(
         "  fieldsync sync --once --config {config} --plugins {}",
-        plugins.flag()
+        plugin_dir.display()
     );
     Ok(0)
 }

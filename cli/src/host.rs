@@ -1,7 +1,6 @@
 //! Wires the loader into the engine: built-in mappings plus the plugins of a folder.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 use fieldsync_core::builtin::builtin_plugin;
 use fieldsync_core::config::SyncConfig;
@@ -37,29 +36,8 @@ pub fn registry(plugin_dir: Option<&Path>) -> Result<MappingRegistry, String> {
     Ok(registry)
 }
 
-/// The registry of the built-ins and the plugin files named, each loaded on its
-/// own: for the demo, which must not load whatever else shares its folder.
-pub fn registry_of_files(files: &[PathBuf]) -> Result<MappingRegistry, String> {
-    let mut registry = registry(None)?;
-    let loader = PluginLoader::new();
-    for file in files {
-        let plugin = loader
-            .load_file(file)
-            .map_err(|error| format!("{}: {error}", file.display()))?;
-        registry
-            .register_plugin(Arc::new(plugin))
-            .map_err(|error| error.to_string())?;
-    }
-    Ok(registry)
-}
-
 /// Reads the configuration and builds the engine, or says what is wrong.
 pub fn engine(config: &Path, plugin_dir: Option<&Path>) -> Result<Engine, String> {
-    engine_with(config, &registry(plugin_dir)?)
-}
-
-/// Reads the configuration and builds the engine on `registry`.
-pub fn engine_with(config: &Path, registry: &MappingRegistry) -> Result<Engine, String> {
     let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
-    Engine::new(&config, registry).map_err(|error| error.to_string())
+    Engine::new(&config, &registry(plugin_dir)?).map_err(|error| error.to_string())
 }

@@ -196,6 +196,8 @@ struct SyncStatusJson {
     last_sent: Option<String>,
     last_sent_seq: i64,
     last_received: Option<String>,
+    /// Why the issue's changes could not be sent (retried every round).
+    send_failure: Option<String>,
     failed_messages: Vec<FailedJson>,
 }
 
@@ -218,9 +220,28 @@ pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, Strin
     let failed = store
         .failed_messages(Some(key))
         .map_err(|error| error.to_string())?;
+    let send_failures = store
+        .outgoing_failures_of(key)
+        .map_err(|error| error.to_string())?;
+    let mut states = states;
+    for (sync_id, _) in &send_failures {
+        // An issue that failed before its first message has no state yet.
+        if !states.iter().any(|(id, _)| id == sync_id) {
+            states.push((sync_id.clone(), IssueSyncState::default()));
+        }
+    }
     let sync: Vec<SyncStatusJson> = states
         .into_iter()
-        .map(|(sync_id, state)| status_json(sync_id, state, &failed))
+        .map(|(sync_id, state)| {
+            let send_failure = send_failures
+                .iter()
+                .find(|(id, _)| id == &sync_id)
+                .map(|(_, failure)| failure.error.clone());
+            SyncStatusJson {
+                send_failure,
+                ..status_json(sync_id, state, &failed)
+            }
+        })
         .collect();
     if json {
         let text = serde_json::to_string_pretty(&ShowJson {
@@ -260,6 +281,9 @@ pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, Strin
             status.last_sent.as_deref().unwrap_or("never"),
             status.last_received.as_deref().unwrap_or("never"),
         );
+        if let Some(error) = &status.send_failure {
+            println!("  FAILED to send (retried every round): {error}");
+        }
         for failed in &status.failed_messages {
             println!(
                 "  FAILED message {} ({} attempts): {}",
@@ -288,6 +312,7 @@ fn status_json(sync_id: String, state: IssueSyncState, failed: &[FailedMessage])
             .map(|time| format!("{time} (message {})", state.last_sent_seq)),
         last_sent_seq: state.last_sent_seq,
         last_received: state.last_received_at.map(|time| time.to_string()),
+        send_failure: None,
     }
 }
 

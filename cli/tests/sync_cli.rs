@@ -407,7 +407,8 @@ fn the_demo_finds_the_example_plugins_beside_the_program_and_loads_nothing_else(
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert!(text(&output.stdout).contains("example plugins from "));
+    assert!(dir.path().join("plugins/libfieldsync_markup.so").is_file());
+    assert!(!dir.path().join("plugins/libfixture_impostor.so").exists());
     assert!(text(&output.stdout).contains("4 issues created"));
     assert!(text(&output.stderr).is_empty(), "{}", text(&output.stderr));
 }
@@ -522,5 +523,49 @@ fn an_operator_sets_up_stores_by_hand_and_syncs_them() {
         text(&output.stderr).contains("bad.json: fields[0].colour: unknown field `colour`"),
         "{}",
         text(&output.stderr)
+    );
+}
+
+#[test]
+fn issue_show_says_why_an_issue_cannot_be_sent() {
+    let (dir, plugins, _) = demo();
+    let config_file = dir.path().join("numbers.json");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sync.json")).unwrap())
+            .unwrap();
+    let summary = &mut config["synchronizations"][0]["fields"][0];
+    summary["direction"] = serde_json::json!("a-to-b");
+    summary["a"] =
+        serde_json::json!({"field": "summary", "outgoing": {"mapping": "fieldsync.number"}});
+    summary["b"] = serde_json::json!({"field": "title"});
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let config = path(&config_file);
+    fieldsync(&[
+        "issue",
+        "edit",
+        "SUP-1",
+        "--set",
+        "summary=not a number",
+        "--as",
+        "alice",
+        "--config",
+        config,
+    ]);
+    let output = fieldsync(&[
+        "sync",
+        "--once",
+        "--config",
+        config,
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "a failed issue");
+    let output = fieldsync(&["issue", "show", "SUP-1", "--config", config]);
+    let out = text(&output.stdout);
+    assert!(
+        out.contains(
+            "FAILED to send (retried every round): relationship `summary` (A.summary → B.title)"
+        ),
+        "{out}"
     );
 }

@@ -73,6 +73,13 @@ pub struct IssueSyncMessage {
     pub is_new: bool,
     /// Relationship id → data.
     pub entries: BTreeMap<String, Entry>,
+    /// The source store's history position up to which this message reports changes.
+    #[serde(default)]
+    pub covers_history_to: i64,
+    /// How many of the partner's messages the source issue had applied when this was
+    /// built: the partner changes the source had seen (see the conflict rule).
+    #[serde(default)]
+    pub partner_messages_applied: i64,
     /// When the outgoing queue built it.
     pub sent_at: Timestamp,
 }

@@ -741,3 +741,58 @@ fn issue_types_and_field_targets_are_checked_against_the_projects() {
         assert!(error.contains(&expected), "missing `{expected}` in:\n{error}");
     }
 }
+
+#[test]
+fn a_message_held_up_for_rounds_never_overwrites_a_newer_edit_it_had_not_seen() {
+    // Without the value map's `keep`, an unknown dev state fails the dev → support
+    // message, while support → dev keeps flowing.
+    let strict = |config: &mut Value| {
+        let options = &mut config["synchronizations"][0]["fields"][6]["a"]["incoming"]["options"];
+        options.as_object_mut().unwrap().remove("unmapped");
+    };
+    let setup = setup_with(StoreLayout::TwoFiles, strict);
+    round(&setup);
+    let dev_key = partner(&setup, "SUP-1").key;
+    edit(
+        &setup.dev,
+        &dev_key,
+        json!({"title": "Older, from dev", "state": "Weird"}),
+        "amoreau",
+    );
+    edit(
+        &setup.support,
+        "SUP-1",
+        json!({"summary": "Newer, from support"}),
+        "alice",
+    );
+    let report = round(&setup);
+    assert_eq!(report.failures().count(), 1, "{report}");
+    assert_eq!(
+        issue(&setup.dev, &dev_key).value("title"),
+        &json!("Newer, from support")
+    );
+
+    // Rounds later the held-up message goes through: it must not win.
+    round(&setup);
+    let mut config = demo::config_json(StoreLayout::TwoFiles);
+    strict(&mut config);
+    config["synchronizations"][0]["fields"][6]["a"]["incoming"]["options"]["unmapped"] =
+        json!("keep");
+    std::fs::write(&setup.files.config, config.to_string()).unwrap();
+    let fixed = engine(&setup.files.config, setup._plugins.path()).unwrap();
+    let report = fixed.run_round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(
+        issue(&setup.support, "SUP-1").value("status"),
+        &json!("Weird")
+    );
+    assert_eq!(
+        issue(&setup.support, "SUP-1").value("summary"),
+        &json!("Newer, from support")
+    );
+    assert_eq!(
+        issue(&setup.dev, &dev_key).value("title"),
+        &json!("Newer, from support")
+    );
+    assert_eq!(fixed.run_round().messages_sent(), 0);
+}

@@ -23,16 +23,14 @@ struct GroupOutcome {
     duplicates: usize,
     mappings_called: usize,
     failure: Option<IssueFailure>,
+    /// Outbox rows to mark delivered.
+    delivered: Vec<i64>,
 }
 
 /// Applies the pending messages sent from `source` to the other side.
-/// `target_cursor` is the target's outgoing cursor from before this round's
-/// outgoing step: target changes after it compete with the messages (see
-/// [`ConflictGuard`]).
 pub(super) fn run(
     sync: &SyncRuntime,
     source: Side,
-    target_cursor: i64,
     workers: usize,
     stop: &AtomicBool,
     report: &mut DirectionReport,
@@ -62,27 +60,32 @@ pub(super) fn run(
         groups[index].push(message);
     }
     let outcomes = map_parallel(groups, workers, |group| {
-        apply_group(sync, source, target_cursor, group, stop)
+        apply_group(sync, source, group, stop)
     });
+    let mut delivered = Vec::new();
     for outcome in outcomes {
         report.applied.extend(outcome.applied);
         report.duplicates_skipped += outcome.duplicates;
         report.mappings_called += outcome.mappings_called;
         report.failures.extend(outcome.failure);
+        delivered.extend(outcome.delivered);
+    }
+    // One write for all the marks; should it be lost, the messages come again and are
+    // skipped by their applied sequence numbers.
+    if let Err(error) = sync.side(source).store.messages_delivered(&delivered) {
+        log::warn!("{error} (marking messages delivered; they will be skipped when seen again)");
     }
 }
 
 fn apply_group(
     sync: &SyncRuntime,
     source: Side,
-    target_cursor: i64,
     group: Vec<PendingMessage>,
     stop: &AtomicBool,
 ) -> GroupOutcome {
     let source_store = &sync.side(source).store;
     let target_store = &sync.side(source.other()).store;
     let mut outcome = GroupOutcome::default();
-    let mut delivered = Vec::new();
     for pending in group {
         if stop.load(Ordering::SeqCst) {
             break;
@@ -94,14 +97,7 @@ fn apply_group(
             if message.seq <= applied_seq {
                 return Ok(None);
             }
-            apply_message(
-                sync,
-                source,
-                target_cursor,
-                &message,
-                &mut outcome.mappings_called,
-            )
-            .map(Some)
+            apply_message(sync, source, &message, &mut outcome.mappings_called)
         });
         match result {
             Ok(applied) => {
@@ -109,7 +105,7 @@ fn apply_group(
                     Some(applied) => outcome.applied.push(applied),
                     None => outcome.duplicates += 1,
                 }
-                delivered.push(pending.row);
+                outcome.delivered.push(pending.row);
             }
             Err(error) => {
                 if let Err(store_error) = source_store.message_failed(pending.row, &error) {
@@ -125,21 +121,15 @@ fn apply_group(
             }
         }
     }
-    // One write for the group's marks; should it be lost, the messages come again
-    // and are skipped by their applied sequence numbers.
-    if let Err(error) = source_store.messages_delivered(&delivered) {
-        log::warn!("{error} (marking messages delivered; they will be skipped when seen again)");
-    }
     outcome
 }
 
 fn apply_message(
     sync: &SyncRuntime,
     source: Side,
-    target_cursor: i64,
     message: &IssueSyncMessage,
     mappings_called: &mut usize,
-) -> Result<AppliedIssue, String> {
+) -> Result<Option<AppliedIssue>, String> {
     let target_side = sync.side(source.other());
     let target = source.other();
     let entries = relationships_of(sync, source, message)?;
@@ -206,8 +196,11 @@ fn apply_message(
                 .store
                 .record_link(&sync.id, &message.source_key, &step.key)
                 .map_err(store_error)?;
+            if step.already_applied {
+                return Ok(None);
+            }
             collect(&mut changes, &step);
-            (step.key, true)
+            (step.key, step.created)
         }
     };
 
@@ -227,6 +220,21 @@ fn apply_message(
         issue_type: issue.issue_type.clone(),
     };
     let fields: &dyn IssueFields = &issue.fields;
+    // Target changes after this history position had not reached the source when it
+    // built the message: only they compete with it.
+    let unseen_after = match message.partner_messages_applied {
+        0 => 0,
+        seen => target_side
+            .store
+            .message_covers(&sync.id, &key, seen)
+            .map_err(store_error)?
+            .unwrap_or(0),
+    };
+    // A target value that this relationship never sends back must not be kept, or
+    // the two sides would stay apart.
+    let flows_back = |relationship: &RelationshipRuntime| {
+        sync.syncs_issue_type(&issue.issue_type) && relationship.applies_to(&issue.issue_type)
+    };
     let mut writes = Vec::new();
     for (relationship, entry) in &entries {
         if on_create.contains(relationship.id.as_str()) {
@@ -254,11 +262,13 @@ fn apply_message(
             continue;
         }
         let guard = match (relationship.direction, entry.changed_at) {
-            (FlowDirection::Both, Some(changed_at)) => Some(ConflictGuard {
-                changed_at,
-                source_wins_ties: source == Side::A,
-                target_changes_after: target_cursor,
-            }),
+            (FlowDirection::Both, Some(changed_at)) if flows_back(relationship) => {
+                Some(ConflictGuard {
+                    changed_at,
+                    source_wins_ties: source == Side::A,
+                    target_changes_after: unseen_after,
+                })
+            }
             _ => None,
         };
         writes.push(FieldWrite {
@@ -279,6 +289,9 @@ fn apply_message(
             completes_message: true,
         })
         .map_err(|error| format!("updating {key}: {error}"))?;
+    if step.already_applied {
+        return Ok(None);
+    }
     collect(&mut changes, &step);
 
     let source_store = &sync.side(source).store;
@@ -295,13 +308,13 @@ fn apply_message(
                 .map_err(store_error)?;
         }
     }
-    Ok(AppliedIssue {
+    Ok(Some(AppliedIssue {
         source_key: message.source_key.clone(),
         target_key: key,
         created,
         changes,
         kept_newer: step.kept_newer,
-    })
+    }))
 }
 
 /// The relationship of every entry; a message naming an unknown relationship, or

@@ -6,10 +6,14 @@
 //! sides are read before either is written, so an edit made on each side of a `both`
 //! relationship meets the other in the incoming step, where the newer change wins:
 //! the source's change time travels in the message, and the target keeps its value
-//! when one of its own users (anyone but the sync user) changed the field later, since
-//! the target last sent. On a tie, side A wins. Both sides compare the same two
-//! change times, so exactly one wins even when the stores' clocks disagree; a target
-//! change already sent in an earlier round never competes (the source saw it first).
+//! when one of its own users (anyone but the sync user) changed the field later and
+//! the source had not seen that change when it built the message. On a tie, side A
+//! wins. "Seen" is exact, not a matter of clocks: each message says how many of the
+//! partner's messages its issue had applied, and each side remembers up to which
+//! history position each of its own messages reported. A target change the source
+//! had already applied is older than the source's change whatever the clocks say;
+//! one it had not seen competes, and both sides compare the same two change times,
+//! so exactly one wins.
 
 mod build;
 mod incoming;
@@ -222,15 +226,6 @@ impl Engine {
                     failures: Vec::new(),
                 })
                 .collect();
-            // Read before the outgoing step moves them: changes after these positions
-            // are the ones made since each side last sent, which compete with the
-            // messages coming in.
-            let cursors_before = [Side::A, Side::B].map(|side| {
-                sync.side(side)
-                    .store
-                    .cursor(&sync.id, side)
-                    .unwrap_or_default()
-            });
             for direction in &mut directions {
                 if !stop.load(Ordering::SeqCst) {
                     outgoing::run(sync, direction.from, self.workers, direction);
@@ -241,15 +236,7 @@ impl Engine {
                     report.interrupted = true;
                     break;
                 }
-                let target_cursor = cursors_before[index(direction.from.other())];
-                incoming::run(
-                    sync,
-                    direction.from,
-                    target_cursor,
-                    self.workers,
-                    stop,
-                    direction,
-                );
+                incoming::run(sync, direction.from, self.workers, stop, direction);
             }
             report.directions.extend(directions);
         }

@@ -223,6 +223,10 @@ fn try_build_message(
         return Ok(Outcome::Nothing);
     }
     let seq = state.last_sent_seq + 1;
+    let partner_messages_applied = match &state.partner {
+        Some(partner) => store.applied_seq(&sync.id, partner)?,
+        None => 0,
+    };
     Ok(Outcome::Message {
         message: Box::new(IssueSyncMessage {
             id: IssueSyncMessage::make_id(&sync.id, &issue.key, seq),
@@ -233,6 +237,8 @@ fn try_build_message(
             seq,
             is_new,
             entries,
+            covers_history_to: upper,
+            partner_messages_applied,
             sent_at: Timestamp::now(),
         }),
         mappings_called,

@@ -212,9 +212,9 @@ pub struct ConflictGuard {
     pub changed_at: Timestamp,
     /// Whether the source wins when both changed at the same microsecond.
     pub source_wins_ties: bool,
-    /// Only target changes after this history position compete: the ones made
-    /// since the target's outgoing queue last looked. Older ones were sent already,
-    /// so the source's change came after them.
+    /// Only target changes after this history position compete: the ones the source
+    /// had not seen when it built the message. Older ones reached the source before,
+    /// so its change came after them.
     pub target_changes_after: i64,
 }
 
@@ -273,6 +273,8 @@ pub struct AppliedStep {
     pub changes: Vec<HistoryEntry>,
     /// Fields left alone because the target changed them after the source did.
     pub kept_newer: Vec<String>,
+    /// The message had been applied already (by another run): nothing was written.
+    pub already_applied: bool,
 }
 
 /// What the engine keeps beside the issues.
@@ -299,6 +301,9 @@ pub trait SyncLedger: Send + Sync {
         sync_id: &str,
         side: Side,
     ) -> Result<Vec<OutgoingFailure>, StoreError>;
+    /// The outgoing failure of one issue in every synchronization, by sync id.
+    fn outgoing_failures_of(&self, key: &str)
+        -> Result<Vec<(String, OutgoingFailure)>, StoreError>;
     /// Asks for some relationships of an issue to be sent again.
     fn request_resync(
         &self,
@@ -317,6 +322,10 @@ pub trait SyncLedger: Send + Sync {
         sync_id: &str,
         source_side: Side,
     ) -> Result<Vec<PendingMessage>, StoreError>;
+    /// Up to which history position of this store the message `seq` about `key`
+    /// reported changes (`None` when there is no such message).
+    fn message_covers(&self, sync_id: &str, key: &str, seq: i64)
+        -> Result<Option<i64>, StoreError>;
     /// Marks outbox messages delivered. (Marks may lag behind the applies they
     /// follow: a message delivered again is recognised by its applied sequence number.)
     fn messages_delivered(&self, rows: &[i64]) -> Result<(), StoreError>;

@@ -85,6 +85,7 @@ CREATE TABLE outbox (
     source_side TEXT NOT NULL,
     source_key  TEXT NOT NULL,
     seq         INTEGER NOT NULL,
+    covers      INTEGER NOT NULL,
     body        TEXT NOT NULL,
     created_at  INTEGER NOT NULL,
     delivered_at INTEGER,

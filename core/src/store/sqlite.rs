@@ -683,6 +683,26 @@ impl SyncLedger for SqliteStore {
         })
     }
 
+    fn outgoing_failures_of(
+        &self,
+        key: &str,
+    ) -> Result<Vec<(String, OutgoingFailure)>, StoreError> {
+        self.read(|c| {
+            c.prepare("SELECT sync_id, since_seq, error FROM outgoing_failures WHERE key = ?1")?
+                .query_map([key], |row| {
+                    Ok((
+                        row.get(0)?,
+                        OutgoingFailure {
+                            key: key.to_owned(),
+                            since_seq: row.get(1)?,
+                            error: row.get(2)?,
+                        },
+                    ))
+                })?
+                .collect()
+        })
+    }
+
     fn request_resync(
         &self,
         sync_id: &str,
@@ -749,8 +769,8 @@ impl SyncLedger for SqliteStore {
                 let body = serde_json::to_string(message)
                     .map_err(|error| self.invalid(format!("message {}: {error}", message.id)))?;
                 tx.prepare_cached(
-                    "INSERT INTO outbox (message_id, sync_id, source_side, source_key, seq, body, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO outbox (message_id, sync_id, source_side, source_key, seq, covers, body, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -759,6 +779,7 @@ impl SyncLedger for SqliteStore {
                         side,
                         message.source_key,
                         message.seq,
+                        message.covers_history_to,
                         body,
                         now
                     ])
@@ -862,6 +883,20 @@ impl SyncLedger for SqliteStore {
             .collect())
     }
 
+    fn message_covers(
+        &self,
+        sync_id: &str,
+        key: &str,
+        seq: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let message_id = IssueSyncMessage::make_id(sync_id, key, seq);
+        self.read(|c| {
+            c.prepare_cached("SELECT covers FROM outbox WHERE message_id = ?1")?
+                .query_row([message_id], |row| row.get(0))
+                .optional()
+        })
+    }
+
     fn messages_delivered(&self, rows: &[i64]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
@@ -946,6 +981,7 @@ impl SyncLedger for SqliteStore {
                     created: false,
                     changes: Vec::new(),
                     kept_newer,
+                    already_applied: true,
                 });
             }
             let (key, created, changes) = match &step.target {
@@ -1008,6 +1044,7 @@ impl SyncLedger for SqliteStore {
                 created,
                 changes,
                 kept_newer,
+                already_applied: false,
             })
         })
     }
