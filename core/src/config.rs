@@ -6,7 +6,7 @@
 //!     "id": "support-dev",
 //!     "a": { "project": "SUP", "store": "support.db" },
 //!     "b": { "project": "DEV", "store": "dev.db", "issue_type_map": { "Incident": "Bug" } },
-//!     "issue_types": ["Incident", "Task"],
+//!     "issue_types": ["Incident", "Bug", "Task"],
 //!     "sync_user": "fieldsync",
 //!     "interval_seconds": 30,
 //!     "fields": [

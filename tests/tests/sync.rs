@@ -740,6 +740,15 @@ fn issue_types_and_field_targets_are_checked_against_the_projects() {
     ] {
         assert!(error.contains(&expected), "missing `{expected}` in:\n{error}");
     }
+
+    let mut config = demo::config_json(StoreLayout::TwoFiles);
+    config["synchronizations"][0]["issue_types"] = json!(["Incident", "Task"]);
+    std::fs::write(&files.config, config.to_string()).unwrap();
+    let error = engine(&files.config, plugins.path()).unwrap_err();
+    assert_eq!(
+        error,
+        format!("{file}: synchronizations[0].b.issue_type_map.Incident: issues created as `Bug` on DEV would never sync back: `issue_types` has `Incident` but not `Bug`")
+    );
 }
 
 #[test]

@@ -173,6 +173,17 @@ fn check_issue_types(
         let map = &target.issue_type_map;
         let map_at = format!("{at}.{}.issue_type_map", target.side);
         for (from, to) in map {
+            let filtered = !sync.issue_types.is_empty();
+            if filtered && sync.issue_types.contains(from) && !sync.issue_types.contains(to) {
+                problems.add(
+                    format!("{map_at}.{from}"),
+                    format!(
+                        "issues created as `{to}` on {} would never sync back: `issue_types` \
+                         has `{from}` but not `{to}`",
+                        target.project.key
+                    ),
+                );
+            }
             if !known(source, from) {
                 problems.add(
                     map_at.clone(),
