@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use fieldsync_core::config::SyncConfig;
 use fieldsync_core::model::{preview, Issue, NewIssue, ProjectDef};
-use fieldsync_core::store::{FailedMessage, IssueSyncState};
+use fieldsync_core::store::{create_and_edit, FailedMessage, IssueSyncState};
 use fieldsync_core::{IssueStore, SqliteStore, SyncLedger};
 use fieldsync_plugin_api::FieldType;
 use serde::Serialize;
@@ -137,16 +137,16 @@ pub fn create(
     let store = choice.open(project)?;
     let definition = store.project(project).map_err(|error| error.to_string())?;
     let fields = parse_assignments(&definition, assignments)?;
-    let issue = store
-        .create(
-            &NewIssue {
-                project: project.to_owned(),
-                issue_type: issue_type.to_owned(),
-                fields,
-            },
-            author,
-        )
-        .map_err(|error| error.to_string())?;
+    let issue = create_and_edit(
+        &store,
+        &NewIssue {
+            project: project.to_owned(),
+            issue_type: issue_type.to_owned(),
+            fields,
+        },
+        author,
+    )
+    .map_err(|error| error.to_string())?;
     println!("created {}", issue.key);
     Ok(0)
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::model::{NewIssue, ProjectDef, User};
-use crate::store::{IssueStore, SqliteStore, StoreError};
+use crate::store::{create_and_edit, IssueStore, SqliteStore, StoreError};
 
 /// Key of the support project (side A).
 pub const SUPPORT: &str = "SUP";
@@ -268,10 +268,10 @@ pub fn create(dir: &Path, layout: StoreLayout) -> Result<DemoFiles, DemoError> {
         }
     }
     for issue in sample_support_issues() {
-        support.create(&issue, DEMO_USER)?;
+        create_and_edit(&support, &issue, DEMO_USER)?;
     }
     for issue in sample_dev_issues() {
-        dev.create(&issue, "amoreau")?;
+        create_and_edit(dev, &issue, "amoreau")?;
     }
     std::fs::write(dir.join(MARKER), "written by `fieldsync demo`\n")
         .map_err(|error| DemoError::Io(dir.join(MARKER), error))?;

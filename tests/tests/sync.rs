@@ -555,17 +555,12 @@ fn many_issues_on_several_workers_all_arrive() {
     });
     for n in 0..120 {
         let fields = json!({"summary": format!("issue {n}"), "points": n % 13, "labels": [format!("l{}", n % 5)]});
-        setup
-            .support
-            .create(
-                &fieldsync_core::model::NewIssue {
-                    project: "SUP".into(),
-                    issue_type: "Task".into(),
-                    fields: serde_json::from_value(fields).unwrap(),
-                },
-                "alice",
-            )
-            .unwrap();
+        let issue = fieldsync_core::model::NewIssue {
+            project: "SUP".into(),
+            issue_type: "Task".into(),
+            fields: serde_json::from_value(fields).unwrap(),
+        };
+        fieldsync_core::store::create_and_edit(&setup.support, &issue, "alice").unwrap();
     }
     let report = round(&setup);
     assert_eq!(report.created(), 124);
@@ -804,4 +799,32 @@ fn a_message_held_up_for_rounds_never_overwrites_a_newer_edit_it_had_not_seen() 
         &json!("Newer, from support")
     );
     assert_eq!(fixed.run_round().messages_sent(), 0);
+}
+
+#[test]
+fn only_create_screen_fields_may_be_set_when_creating() {
+    let setup = setup(StoreLayout::TwoFiles);
+    let issue = fieldsync_core::model::NewIssue {
+        project: "SUP".into(),
+        issue_type: "Task".into(),
+        fields: serde_json::from_value(json!({"summary": "x", "points": 3})).unwrap(),
+    };
+    let error = setup
+        .support
+        .create(&issue, "alice")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.ends_with("field `points` is not on the create screen of SUP Task issues (summary, description, priority, labels): set it once the issue exists"),
+        "{error}"
+    );
+    let created = fieldsync_core::store::create_and_edit(&setup.support, &issue, "alice").unwrap();
+    assert_eq!(created.value("points"), &json!(3));
+    let history = setup.support.history_since(&created.key, 0).unwrap();
+    let fields: Vec<&str> = history.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["=created", "summary", "points"],
+        "created, then edited"
+    );
 }

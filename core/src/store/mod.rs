@@ -108,6 +108,7 @@ pub trait IssueStore: Send + Sync {
     /// Every issue of a project, by number.
     fn issues(&self, project: &str) -> Result<Vec<Issue>, StoreError>;
     /// Creates an issue; every initial value is recorded in its history by `author`.
+    /// Only fields on the create screen may be set (see [`create_and_edit`]).
     fn create(&self, issue: &NewIssue, author: &str) -> Result<Issue, StoreError>;
     /// Sets fields (`null` clears one); only values that differ are written and
     /// recorded. Returns the recorded changes.
@@ -275,6 +276,38 @@ pub struct AppliedStep {
     pub kept_newer: Vec<String>,
     /// The message had been applied already (by another run): nothing was written.
     pub already_applied: bool,
+}
+
+/// Creates an issue the way a person does: the fields on the create screen with the
+/// issue, every other field by an edit right after, both by `author`.
+pub fn create_and_edit(
+    store: &dyn IssueStore,
+    issue: &NewIssue,
+    author: &str,
+) -> Result<Issue, StoreError> {
+    let screen = store.create_screen(&issue.project, &issue.issue_type)?;
+    let (on_screen, later): (BTreeMap<String, Value>, BTreeMap<String, Value>) = issue
+        .fields
+        .clone()
+        .into_iter()
+        .partition(|(field, _)| screen.contains(field));
+    let created = store.create(
+        &NewIssue {
+            fields: on_screen,
+            ..issue.clone()
+        },
+        author,
+    )?;
+    if later.is_empty() {
+        return Ok(created);
+    }
+    store.update(&created.key, &later, author)?;
+    store
+        .get(&created.key)?
+        .ok_or_else(|| StoreError::NotFound {
+            store: store.location().to_owned(),
+            what: format!("issue `{}`", created.key),
+        })
 }
 
 /// What the engine keeps beside the issues.

@@ -207,10 +207,20 @@ impl SqliteStore {
                 project.issue_types.join(", ")
             )));
         }
+        let screen = project.create_screen(&issue.issue_type);
         for (field, value) in &issue.fields {
             project
                 .check_value(field, value)
                 .map_err(|message| self.invalid(message))?;
+            if !value.is_null() && !screen.contains(field) {
+                return Err(self.invalid(format!(
+                    "field `{field}` is not on the create screen of {} {} issues ({}): \
+                     set it once the issue exists",
+                    project.key,
+                    issue.issue_type,
+                    screen.join(", ")
+                )));
+            }
         }
         let number: i64 = tx
             .query_row(
