@@ -35,14 +35,20 @@ impl DemoPlugins {
             DemoPlugins::Folder(dir) => Ok(dir.clone()),
             DemoPlugins::Examples => {
                 let folder = demo_dir.join("plugins");
+                let files: Vec<String> = EXAMPLE_PLUGINS
+                    .iter()
+                    .map(|name| {
+                        format!(
+                            "{}{name}{}",
+                            std::env::consts::DLL_PREFIX,
+                            std::env::consts::DLL_SUFFIX
+                        )
+                    })
+                    .collect();
+                refuse_foreign_files(&folder, &files)?;
                 std::fs::create_dir_all(&folder)
                     .map_err(|error| format!("{}: {error}", folder.display()))?;
-                for name in EXAMPLE_PLUGINS {
-                    let file = format!(
-                        "{}{name}{}",
-                        std::env::consts::DLL_PREFIX,
-                        std::env::consts::DLL_SUFFIX
-                    );
+                for file in &files {
                     let source = exe_dir().join(&file);
                     // Copy, then rename: a library is never rewritten in place.
                     let partial = folder.join(format!(".{file}.partial"));
@@ -54,6 +60,23 @@ impl DemoPlugins {
             }
         }
     }
+}
+
+/// The demo's plugin folder is loaded whole: it may hold nothing but the examples.
+fn refuse_foreign_files(folder: &Path, allowed: &[String]) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !allowed.contains(&name) && !name.ends_with(".partial") {
+            return Err(format!(
+                "{} holds `{name}`, which the demo did not put there: choose another --dir",
+                folder.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn exe_dir() -> PathBuf {

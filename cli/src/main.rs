@@ -29,12 +29,12 @@ struct Cli {
 enum Command {
     /// Set up two sample projects, sync them both ways and show what happened.
     Demo {
-        /// Where to write the demo's stores and configuration; demo files already
-        /// there are replaced.
+        /// Where to write the demo's stores, configuration and `plugins/` folder; the
+        /// files of an earlier demo there are replaced, nothing else is touched.
         #[arg(long, default_value = "fieldsync-demo", value_name = "DIR")]
         dir: PathBuf,
-        /// The plugin folder (default: the two example plugins from the folder of the
-        /// fieldsync executable, where `cargo build` puts them).
+        /// The plugin folder (default: the two example plugins, copied from beside the
+        /// fieldsync executable, where `cargo build` puts them, into DIR/plugins).
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
         /// Keep both projects in one store file instead of one file per instance.

@@ -414,6 +414,21 @@ fn the_demo_finds_the_example_plugins_beside_the_program_and_loads_nothing_else(
 }
 
 #[test]
+fn the_demo_loads_no_library_it_did_not_put_into_its_plugin_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    copy_library("fixture-impostor", &dir.path().join("plugins"), None);
+    let output = fieldsync(&["demo", "--dir", path(dir.path())]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr)
+            .contains("holds `libfixture_impostor.so`, which the demo did not put there"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
 fn the_demo_never_replaces_files_it_did_not_write() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("sync.json"), "{ \"mine\": true }").unwrap();

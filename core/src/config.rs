@@ -4,7 +4,7 @@
 //! {
 //!   "synchronizations": [{
 //!     "id": "support-dev",
-//!     "a": { "project": "SUP", "store": "support.db" },
+//!     "a": { "project": "SUP", "store": "support.db", "issue_type_map": { "Bug": "Incident" } },
 //!     "b": { "project": "DEV", "store": "dev.db", "issue_type_map": { "Incident": "Bug" } },
 //!     "issue_types": ["Incident", "Bug", "Task"],
 //!     "sync_user": "fieldsync",

@@ -15,7 +15,7 @@ const PLUGINS: &[&str] = &["fieldsync-story-points", "fieldsync-markup"];
 
 struct Setup {
     _dir: TempDir,
-    _plugins: TempDir,
+    plugins: TempDir,
     files: DemoFiles,
     engine: Engine,
     support: SqliteStore,
@@ -39,7 +39,7 @@ fn setup_with(layout: StoreLayout, edit: impl FnOnce(&mut Value)) -> Setup {
         support: SqliteStore::open_existing(&files.support_store).unwrap(),
         dev: SqliteStore::open_existing(&files.dev_store).unwrap(),
         _dir: dir,
-        _plugins: plugins,
+        plugins,
         files,
         engine,
     }
@@ -256,73 +256,79 @@ fn set_change_time(store_file: &Path, key: &str, field: &str, micros: i64) {
 
 #[test]
 fn a_change_already_synced_never_beats_a_later_one_whatever_the_clocks_say() {
-    let setup = setup(StoreLayout::TwoFiles);
-    round(&setup);
-    let dev_key = partner(&setup, "SUP-1").key;
-    edit(
-        &setup.dev,
-        &dev_key,
-        json!({"title": "From dev"}),
-        "amoreau",
-    );
-    round(&setup);
-    assert_eq!(
-        issue(&setup.support, "SUP-1").value("summary"),
-        &json!("From dev")
-    );
-    // Later, support edits the field, but its clock is an hour behind dev's.
-    edit(
-        &setup.support,
-        "SUP-1",
-        json!({"summary": "From support"}),
-        "alice",
-    );
-    let dev_history = setup.dev.history_since(&dev_key, 0).unwrap();
-    let dev_change = dev_history
-        .iter()
-        .rev()
-        .find(|e| e.field == "title")
-        .unwrap()
-        .time
-        .0;
-    set_change_time(
-        &setup.files.support_store,
-        "SUP-1",
-        "summary",
-        dev_change - 3_600_000_000,
-    );
-    round(&setup);
-    assert_eq!(
-        issue(&setup.dev, &dev_key).value("title"),
-        &json!("From support")
-    );
-    assert_eq!(
-        issue(&setup.support, "SUP-1").value("summary"),
-        &json!("From support")
-    );
+    // One file or two: the outbox lookup of the conflict rule must hold in both.
+    for layout in [StoreLayout::TwoFiles, StoreLayout::OneFile] {
+        let setup = setup(layout);
+        round(&setup);
+        let dev_key = partner(&setup, "SUP-1").key;
+        edit(
+            &setup.dev,
+            &dev_key,
+            json!({"title": "From dev"}),
+            "amoreau",
+        );
+        round(&setup);
+        assert_eq!(
+            issue(&setup.support, "SUP-1").value("summary"),
+            &json!("From dev")
+        );
+        // Later, support edits the field, but its clock is an hour behind dev's.
+        edit(
+            &setup.support,
+            "SUP-1",
+            json!({"summary": "From support"}),
+            "alice",
+        );
+        let dev_history = setup.dev.history_since(&dev_key, 0).unwrap();
+        let dev_change = dev_history
+            .iter()
+            .rev()
+            .find(|e| e.field == "title")
+            .unwrap()
+            .time
+            .0;
+        set_change_time(
+            &setup.files.support_store,
+            "SUP-1",
+            "summary",
+            dev_change - 3_600_000_000,
+        );
+        round(&setup);
+        assert_eq!(
+            issue(&setup.dev, &dev_key).value("title"),
+            &json!("From support")
+        );
+        assert_eq!(
+            issue(&setup.support, "SUP-1").value("summary"),
+            &json!("From support")
+        );
+    }
 }
 
 #[test]
 fn on_an_exact_tie_side_a_wins() {
-    let setup = setup(StoreLayout::TwoFiles);
-    round(&setup);
-    let dev_key = partner(&setup, "SUP-1").key;
-    edit(
-        &setup.support,
-        "SUP-1",
-        json!({"summary": "A says"}),
-        "alice",
-    );
-    edit(&setup.dev, &dev_key, json!({"title": "B says"}), "amoreau");
-    set_change_time(&setup.files.support_store, "SUP-1", "summary", 1_000);
-    set_change_time(&setup.files.dev_store, &dev_key, "title", 1_000);
-    round(&setup);
-    assert_eq!(
-        issue(&setup.support, "SUP-1").value("summary"),
-        &json!("A says")
-    );
-    assert_eq!(issue(&setup.dev, &dev_key).value("title"), &json!("A says"));
-    assert_eq!(round(&setup).messages_sent(), 0);
+    // One file or two: the outbox lookup of the conflict rule must hold in both.
+    for layout in [StoreLayout::TwoFiles, StoreLayout::OneFile] {
+        let setup = setup(layout);
+        round(&setup);
+        let dev_key = partner(&setup, "SUP-1").key;
+        edit(
+            &setup.support,
+            "SUP-1",
+            json!({"summary": "A says"}),
+            "alice",
+        );
+        edit(&setup.dev, &dev_key, json!({"title": "B says"}), "amoreau");
+        set_change_time(&setup.files.support_store, "SUP-1", "summary", 1_000);
+        set_change_time(&setup.files.dev_store, &dev_key, "title", 1_000);
+        round(&setup);
+        assert_eq!(
+            issue(&setup.support, "SUP-1").value("summary"),
+            &json!("A says")
+        );
+        assert_eq!(issue(&setup.dev, &dev_key).value("title"), &json!("A says"));
+        assert_eq!(round(&setup).messages_sent(), 0);
+    }
 }
 
 #[test]
@@ -450,7 +456,7 @@ fn a_mapping_error_fails_one_issue_and_the_others_keep_syncing() {
         json!("keep");
     without_default(&mut config);
     std::fs::write(&setup.files.config, config.to_string()).unwrap();
-    let fixed = engine(&setup.files.config, setup._plugins.path()).unwrap();
+    let fixed = engine(&setup.files.config, setup.plugins.path()).unwrap();
     let report = fixed.run_round();
     assert_eq!(report.failures().count(), 0, "{report}");
     assert_eq!(
@@ -666,7 +672,7 @@ fn an_issue_created_before_its_update_step_failed_is_never_created_twice() {
     config["synchronizations"][0]["fields"][3]["a"]["incoming"]["options"] = json!({"scale": [
         {"size": "S", "up_to": 3}, {"size": "M", "up_to": 8}, {"size": "XXL", "points": 40}]});
     std::fs::write(&setup.files.config, config.to_string()).unwrap();
-    let fixed = engine(&setup.files.config, setup._plugins.path()).unwrap();
+    let fixed = engine(&setup.files.config, setup.plugins.path()).unwrap();
     let report = fixed.run_round();
     assert_eq!(report.failures().count(), 0, "{report}");
     assert_eq!(setup.support.issues("SUP").unwrap().len(), 4);
@@ -783,7 +789,7 @@ fn a_message_held_up_for_rounds_never_overwrites_a_newer_edit_it_had_not_seen() 
     config["synchronizations"][0]["fields"][6]["a"]["incoming"]["options"]["unmapped"] =
         json!("keep");
     std::fs::write(&setup.files.config, config.to_string()).unwrap();
-    let fixed = engine(&setup.files.config, setup._plugins.path()).unwrap();
+    let fixed = engine(&setup.files.config, setup.plugins.path()).unwrap();
     let report = fixed.run_round();
     assert_eq!(report.failures().count(), 0, "{report}");
     assert_eq!(
@@ -817,6 +823,21 @@ fn only_create_screen_fields_may_be_set_when_creating() {
     assert!(
         error.ends_with("field `points` is not on the create screen of SUP Task issues (summary, description, priority, labels): set it once the issue exists"),
         "{error}"
+    );
+    let mut bad = issue.clone();
+    bad.fields.insert("points".into(), json!("three"));
+    let before = setup.support.issues("SUP").unwrap().len();
+    let error = fieldsync_core::store::create_and_edit(&setup.support, &bad, "alice").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("field `points` of project SUP is of type `number`"),
+        "{error}"
+    );
+    assert_eq!(
+        setup.support.issues("SUP").unwrap().len(),
+        before,
+        "nothing half-made"
     );
     let created = fieldsync_core::store::create_and_edit(&setup.support, &issue, "alice").unwrap();
     assert_eq!(created.value("points"), &json!(3));

@@ -172,8 +172,8 @@ fn check_issue_types(
             .any(|relationship| relationship.direction.flows_from(source.side));
         let map = &target.issue_type_map;
         let map_at = format!("{at}.{}.issue_type_map", target.side);
+        let filtered = !sync.issue_types.is_empty();
         for (from, to) in map {
-            let filtered = !sync.issue_types.is_empty();
             if filtered && sync.issue_types.contains(from) && !sync.issue_types.contains(to) {
                 problems.add(
                     format!("{map_at}.{from}"),
@@ -202,8 +202,7 @@ fn check_issue_types(
         }
         for issue_type in &source.project.issue_types {
             let synced = sync.issue_types.is_empty() || sync.issue_types.contains(issue_type);
-            let created_as = map.get(issue_type).unwrap_or(issue_type);
-            if synced && !map.contains_key(issue_type) && !known(target, created_as) {
+            if synced && !map.contains_key(issue_type) && !known(target, issue_type) {
                 problems.add(
                     map_at.clone(),
                     format!(

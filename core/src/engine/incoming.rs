@@ -192,13 +192,13 @@ fn apply_message(
                 .map_err(|error| {
                     format!("creating the partner of {}: {error}", message.source_key)
                 })?;
+            if step.already_applied {
+                return Ok(None);
+            }
             sync.side(source)
                 .store
                 .record_link(&sync.id, &message.source_key, &step.key)
                 .map_err(store_error)?;
-            if step.already_applied {
-                return Ok(None);
-            }
             collect(&mut changes, &step);
             (step.key, step.created)
         }
@@ -224,11 +224,22 @@ fn apply_message(
     // built the message: only they compete with it.
     let unseen_after = match message.partner_messages_applied {
         0 => 0,
-        seen => target_side
+        seen => match target_side
             .store
             .message_covers(&sync.id, &key, seen)
             .map_err(store_error)?
-            .unwrap_or(0),
+        {
+            Some(position) => position,
+            None => {
+                log::warn!(
+                    "{}: no record of message {seen} of {key}; every change on {key} \
+                     competes with {} by time alone",
+                    target_side.store.location(),
+                    message.id
+                );
+                0
+            }
+        },
     };
     // A target value that this relationship never sends back must not be kept, or
     // the two sides would stay apart.

@@ -285,7 +285,18 @@ pub fn create_and_edit(
     issue: &NewIssue,
     author: &str,
 ) -> Result<Issue, StoreError> {
-    let screen = store.create_screen(&issue.project, &issue.issue_type)?;
+    let project = store.project(&issue.project)?;
+    // Every value is checked before anything is written: a bad one must not leave
+    // a half-made issue behind.
+    for (field, value) in &issue.fields {
+        project
+            .check_value(field, value)
+            .map_err(|message| StoreError::Invalid {
+                store: store.location().to_owned(),
+                message,
+            })?;
+    }
+    let screen = project.create_screen(&issue.issue_type).to_vec();
     let (on_screen, later): (BTreeMap<String, Value>, BTreeMap<String, Value>) = issue
         .fields
         .clone()
