@@ -49,11 +49,11 @@ impl DemoPlugins {
                 std::fs::create_dir_all(&folder)
                     .map_err(|error| format!("{}: {error}", folder.display()))?;
                 for file in &files {
-                    let source = exe_dir().join(&file);
+                    let source = exe_dir().join(file);
                     // Copy, then rename: a library is never rewritten in place.
                     let partial = folder.join(format!(".{file}.partial"));
                     std::fs::copy(&source, &partial)
-                        .and_then(|_| std::fs::rename(&partial, folder.join(&file)))
+                        .and_then(|_| std::fs::rename(&partial, folder.join(file)))
                         .map_err(|error| format!("{}: {error}", source.display()))?;
                 }
                 Ok(folder)
