@@ -163,27 +163,32 @@ fn changed_keys() -> impl Iterator<Item = (usize, String)> {
     (0..CHANGED).map(|i| (i * 100, format!("A-{}", i * 100 + 1)))
 }
 
-fn initial_sync(c: &mut Criterion) {
-    let template = Template::new();
-    let mut group = c.benchmark_group("initial sync 10k issues x 10 fields");
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(30));
-    group.throughput(Throughput::Elements(ISSUES as u64));
-    group.bench_function("baseline: store writes the issues directly", |b| {
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// Times `write` on B of a fresh copy of `template`, once per iteration.
+fn bench_baseline(
+    group: &mut Group<'_>,
+    name: &str,
+    template: &Template,
+    write: impl Fn(&SqliteStore),
+) {
+    group.bench_function(name, |b| {
         b.iter_custom(|iterations| {
             let mut total = Duration::ZERO;
             for _ in 0..iterations {
                 let dir = template.copy();
                 let target = store(dir.path(), "b.db");
                 let started = Instant::now();
-                for n in 0..ISSUES {
-                    create_and_edit(&target, &new_issue("B", n), "fieldsync").expect("create");
-                }
+                write(&target);
                 total += started.elapsed();
             }
             total
         })
     });
+}
+
+/// Times one engine round on a fresh copy of `template`, checking it sent `messages`.
+fn bench_round(group: &mut Group<'_>, template: &Template, messages: usize) {
     group.bench_function("fieldsync round A -> B", |b| {
         b.iter_custom(|iterations| {
             let mut total = Duration::ZERO;
@@ -193,11 +198,30 @@ fn initial_sync(c: &mut Criterion) {
                 let started = Instant::now();
                 let report = engine.run_round();
                 total += started.elapsed();
-                check_round(&report, ISSUES);
+                check_round(&report, messages);
             }
             total
         })
     });
+}
+
+fn initial_sync(c: &mut Criterion) {
+    let template = Template::new();
+    let mut group = c.benchmark_group("initial sync 10k issues x 10 fields");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(30));
+    group.throughput(Throughput::Elements(ISSUES as u64));
+    bench_baseline(
+        &mut group,
+        "baseline: store writes the issues directly",
+        &template,
+        |target| {
+            for n in 0..ISSUES {
+                create_and_edit(target, &new_issue("B", n), "fieldsync").expect("create");
+            }
+        },
+    );
+    bench_round(&mut group, &template, ISSUES);
     group.finish();
 }
 
@@ -233,36 +257,18 @@ fn incremental_sync(c: &mut Criterion, name: &str, rounds_before: usize) {
     let mut group = c.benchmark_group(name);
     group.sample_size(10);
     group.throughput(Throughput::Elements(CHANGED as u64));
-    group.bench_function("baseline: store writes the edits directly", |b| {
-        b.iter_custom(|iterations| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iterations {
-                let dir = template.copy();
-                let target = store(dir.path(), "b.db");
-                let started = Instant::now();
-                for (n, key) in changed_keys() {
-                    let key = key.replace("A-", "B-");
-                    target.update(&key, &edits(n), "fieldsync").expect("update");
-                }
-                total += started.elapsed();
+    bench_baseline(
+        &mut group,
+        "baseline: store writes the edits directly",
+        &template,
+        |target| {
+            for (n, key) in changed_keys() {
+                let key = key.replace("A-", "B-");
+                target.update(&key, &edits(n), "fieldsync").expect("update");
             }
-            total
-        })
-    });
-    group.bench_function("fieldsync round A -> B", |b| {
-        b.iter_custom(|iterations| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iterations {
-                let dir = template.copy();
-                let engine = engine(dir.path());
-                let started = Instant::now();
-                let report = engine.run_round();
-                total += started.elapsed();
-                check_round(&report, CHANGED);
-            }
-            total
-        })
-    });
+        },
+    );
+    bench_round(&mut group, &template, CHANGED);
     group.finish();
 }
 
