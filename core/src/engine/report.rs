@@ -117,6 +117,15 @@ pub struct IssueFailure {
     pub error: String,
 }
 
+/// `1 message`, `2 messages`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 impl fmt::Display for RoundReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for direction in &self.directions {
@@ -124,9 +133,9 @@ impl fmt::Display for RoundReport {
         }
         write!(
             f,
-            "round: {} messages, {} issues created, {} updated, {} failed in {} ms{}",
-            self.messages_sent(),
-            self.created(),
+            "round: {}, {} created, {} updated, {} failed in {} ms{}",
+            count(self.messages_sent(), "message"),
+            count(self.created(), "issue"),
             self.applied()
                 .filter(|issue| !issue.created && !issue.changes.is_empty())
                 .count(),
@@ -148,8 +157,11 @@ impl fmt::Display for DirectionReport {
         }
         writeln!(
             f,
-            "[{}] {} → {}: {} messages sent",
-            self.sync_id, self.from_project, self.to_project, self.messages_sent
+            "[{}] {} → {}: {} sent",
+            self.sync_id,
+            self.from_project,
+            self.to_project,
+            count(self.messages_sent, "message")
         )?;
         for issue in &self.applied {
             let verb = if issue.created { "created" } else { "updated" };

@@ -25,8 +25,7 @@ CREATE TABLE issues (
     issue_type TEXT NOT NULL,
     fields     TEXT NOT NULL,
     created    INTEGER NOT NULL,
-    updated    INTEGER NOT NULL,
-    last_seq   INTEGER NOT NULL
+    updated    INTEGER NOT NULL
 );
 CREATE INDEX issues_by_number ON issues(project, number);
 CREATE TABLE history (

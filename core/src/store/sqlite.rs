@@ -252,10 +252,9 @@ impl SqliteStore {
         for (field, value) in &fields {
             changes.push(self.record(tx, &key, now, author, field, &Value::Null, value)?);
         }
-        let last_seq = changes.last().map_or(0, |entry| entry.seq);
         tx.prepare_cached(
-            "INSERT INTO issues (key, project, number, issue_type, fields, created, updated, last_seq) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+            "INSERT INTO issues (key, project, number, issue_type, fields, created, updated) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -264,8 +263,7 @@ impl SqliteStore {
                 number,
                 issue.issue_type,
                 to_json(&fields),
-                now.0,
-                last_seq
+                now.0
             ])
         })
         .map_err(self.err())?;
@@ -314,14 +312,10 @@ impl SqliteStore {
                 issue.fields.insert(field.clone(), value.clone());
             }
         }
-        if let Some(last) = recorded.last() {
-            tx.prepare_cached(
-                "UPDATE issues SET fields = ?2, updated = ?3, last_seq = ?4 WHERE key = ?1",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![key, to_json(&issue.fields), now.0, last.seq])
-            })
-            .map_err(self.err())?;
+        if !recorded.is_empty() {
+            tx.prepare_cached("UPDATE issues SET fields = ?2, updated = ?3 WHERE key = ?1")
+                .and_then(|mut stmt| stmt.execute(params![key, to_json(&issue.fields), now.0]))
+                .map_err(self.err())?;
         }
         Ok(recorded)
     }
