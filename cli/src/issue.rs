@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use fieldsync_core::config::SyncConfig;
-use fieldsync_core::model::{preview, Issue, NewIssue, ProjectDef};
+use fieldsync_core::model::{preview, project_of_key, Issue, NewIssue, ProjectDef};
 use fieldsync_core::store::{create_and_edit, FailedMessage, IssueSyncState};
 use fieldsync_core::{IssueStore, SqliteStore, SyncLedger};
 use fieldsync_plugin_api::FieldType;
@@ -54,10 +54,7 @@ impl StoreChoice<'_> {
 }
 
 fn project_of(key: &str) -> Result<&str, String> {
-    key.rsplit_once('-')
-        .map(|(project, _)| project)
-        .filter(|project| !project.is_empty())
-        .ok_or_else(|| format!("`{key}` is not an issue key like `SUP-12`"))
+    project_of_key(key).ok_or_else(|| format!("`{key}` is not an issue key like `SUP-12`"))
 }
 
 /// Parses `field=value` assignments by the field types of `project`. An empty value

@@ -125,6 +125,19 @@ struct SyncSetup {
     plugins: Option<PathBuf>,
 }
 
+/// Who makes a change from the command line.
+#[derive(clap::Args)]
+struct Author {
+    /// The user making the change (changes by the sync user are never synced).
+    #[arg(
+        long = "as",
+        env = "FIELDSYNC_USER",
+        default_value = "cli",
+        value_name = "USER"
+    )]
+    name: String,
+}
+
 /// Where the issue commands find the project's store.
 #[derive(clap::Args)]
 struct StoreArgs {
@@ -158,14 +171,8 @@ enum IssueCommand {
         /// FIELD=VALUE (repeatable); lists are comma-separated.
         #[arg(long = "set", value_name = "FIELD=VALUE")]
         set: Vec<String>,
-        /// The user making the change (changes by the sync user are never synced).
-        #[arg(
-            long = "as",
-            env = "FIELDSYNC_USER",
-            default_value = "cli",
-            value_name = "USER"
-        )]
-        author: String,
+        #[command(flatten)]
+        author: Author,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -176,14 +183,8 @@ enum IssueCommand {
         /// FIELD=VALUE (repeatable); lists are comma-separated.
         #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
         set: Vec<String>,
-        /// The user making the change (changes by the sync user are never synced).
-        #[arg(
-            long = "as",
-            env = "FIELDSYNC_USER",
-            default_value = "cli",
-            value_name = "USER"
-        )]
-        author: String,
+        #[command(flatten)]
+        author: Author,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -258,13 +259,13 @@ fn main() -> ExitCode {
             set,
             author,
             store,
-        }) => issue::create(&store.choice(), &project, &issue_type, &set, &author),
+        }) => issue::create(&store.choice(), &project, &issue_type, &set, &author.name),
         Command::Issue(IssueCommand::Edit {
             key,
             set,
             author,
             store,
-        }) => issue::edit(&store.choice(), &key, &set, &author),
+        }) => issue::edit(&store.choice(), &key, &set, &author.name),
         Command::Issue(IssueCommand::Show { key, json, store }) => {
             issue::show(&store.choice(), &key, json)
         }

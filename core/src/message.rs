@@ -76,6 +76,11 @@ pub struct IssueSyncMessage {
     /// The source store's history position up to which this message reports changes.
     #[serde(default)]
     pub covers_history_to: i64,
+    /// Whether the source store had the link to the partner issue when this was built
+    /// (when not, the target records it again: a link lost in a crash must not
+    /// make the source create a second partner).
+    #[serde(default)]
+    pub source_has_partner: bool,
     /// How many of the partner's messages the source issue had applied when this was
     /// built: the partner changes the source had seen (see the conflict rule).
     #[serde(default)]

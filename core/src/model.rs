@@ -223,6 +223,14 @@ pub fn preview(value: &Value) -> String {
     }
 }
 
+/// The project key of an issue key (`SUP` of `SUP-12`), or `None` when `key` does
+/// not look like one.
+pub fn project_of_key(key: &str) -> Option<&str> {
+    key.rsplit_once('-')
+        .map(|(project, _)| project)
+        .filter(|project| !project.is_empty())
+}
+
 /// A user of an issue tracker instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {

@@ -305,19 +305,14 @@ fn apply_message(
     }
     collect(&mut changes, &step);
 
-    let source_store = &sync.side(source).store;
-    if !created {
+    if !created && !message.source_has_partner {
         // The link written after creation may have been lost (a crash, a busy store):
         // without it the source would take the next message from this issue for a
         // new one and create a duplicate.
-        let source_state = source_store
-            .sync_state(&sync.id, &message.source_key)
+        sync.side(source)
+            .store
+            .record_link(&sync.id, &message.source_key, &key)
             .map_err(store_error)?;
-        if source_state.and_then(|state| state.partner).is_none() {
-            source_store
-                .record_link(&sync.id, &message.source_key, &key)
-                .map_err(store_error)?;
-        }
     }
     Ok(Some(AppliedIssue {
         source_key: message.source_key.clone(),

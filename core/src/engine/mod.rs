@@ -32,7 +32,7 @@ use thiserror::Error;
 
 use crate::config::{ConfigError, FlowDirection, SyncConfig};
 use crate::message::Side;
-use crate::model::ProjectDef;
+use crate::model::{project_of_key, ProjectDef};
 use crate::registry::MappingRegistry;
 use crate::store::{SqliteStore, StoreError, SyncStore};
 
@@ -249,7 +249,7 @@ impl Engine {
     /// relationship ids; all of its relationships when empty) in every
     /// synchronization that sends from its project. Returns what was queued.
     pub fn request_resync(&self, key: &str, fields: &[String]) -> Result<Vec<String>, EngineError> {
-        let project = key.rsplit_once('-').map_or("", |(project, _)| project);
+        let project = project_of_key(key).unwrap_or_default();
         let mut requests = Vec::new();
         for sync in &self.syncs {
             for source in [Side::A, Side::B] {

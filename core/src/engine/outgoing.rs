@@ -238,6 +238,7 @@ fn try_build_message(
             is_new,
             entries,
             covers_history_to: upper,
+            source_has_partner: state.partner.is_some(),
             partner_messages_applied,
             sent_at: Timestamp::now(),
         }),
