@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use fieldsync_core::config::SyncConfig;
 use fieldsync_core::model::{preview, project_of_key, Issue, NewIssue, ProjectDef};
-use fieldsync_core::store::{create_and_edit, FailedMessage, IssueSyncState};
+use fieldsync_core::store::{create_and_edit, ErrorQuery, ErrorRecord, FailedStep, IssueSyncState};
 use fieldsync_core::{IssueStore, SqliteStore, SyncLedger};
 use fieldsync_plugin_api::FieldType;
 use serde::Serialize;
@@ -193,16 +193,8 @@ struct SyncStatusJson {
     last_sent: Option<String>,
     last_sent_seq: i64,
     last_received: Option<String>,
-    /// Why the issue's changes could not be sent (retried every round).
-    send_failure: Option<String>,
-    failed_messages: Vec<FailedJson>,
-}
-
-#[derive(Serialize)]
-struct FailedJson {
-    message: String,
-    attempts: i64,
-    error: String,
+    /// Failed sends and applies of this issue, retrying or parked.
+    errors: Vec<ErrorRecord>,
 }
 
 /// `fieldsync issue show`: the fields and the sync status.
@@ -213,32 +205,22 @@ pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, Strin
         .get(key)
         .map_err(|error| error.to_string())?
         .ok_or_else(|| format!("{}: no issue `{key}`", store.location()))?;
-    let states = store.sync_states(key).map_err(|error| error.to_string())?;
-    let failed = store
-        .failed_messages(Some(key))
+    let mut states = store.sync_states(key).map_err(|error| error.to_string())?;
+    let errors = store
+        .errors(&ErrorQuery {
+            source_key: Some(key),
+            ..ErrorQuery::default()
+        })
         .map_err(|error| error.to_string())?;
-    let send_failures = store
-        .outgoing_failures_of(key)
-        .map_err(|error| error.to_string())?;
-    let mut states = states;
-    for (sync_id, _) in &send_failures {
+    for error in &errors {
         // An issue that failed before its first message has no state yet.
-        if !states.iter().any(|(id, _)| id == sync_id) {
-            states.push((sync_id.clone(), IssueSyncState::default()));
+        if !states.iter().any(|(id, _)| id == &error.sync_id) {
+            states.push((error.sync_id.clone(), IssueSyncState::default()));
         }
     }
     let sync: Vec<SyncStatusJson> = states
         .into_iter()
-        .map(|(sync_id, state)| {
-            let send_failure = send_failures
-                .iter()
-                .find(|(id, _)| id == &sync_id)
-                .map(|(_, failure)| failure.error.clone());
-            SyncStatusJson {
-                send_failure,
-                ..status_json(sync_id, state, &failed)
-            }
-        })
+        .map(|(sync_id, state)| status_json(sync_id, state, &errors))
         .collect();
     if json {
         let text = serde_json::to_string_pretty(&ShowJson {
@@ -278,29 +260,31 @@ pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, Strin
             status.last_sent.as_deref().unwrap_or("never"),
             status.last_received.as_deref().unwrap_or("never"),
         );
-        if let Some(error) = &status.send_failure {
-            println!("  FAILED to send (retried every round): {error}");
-        }
-        for failed in &status.failed_messages {
-            println!(
-                "  FAILED message {} ({} attempts): {}",
-                failed.message, failed.attempts, failed.error
-            );
+        for error in &status.errors {
+            let step = match error.step {
+                FailedStep::Send => "FAILED to send",
+                FailedStep::Apply => "FAILED to apply",
+            };
+            let when = if error.parked {
+                format!("parked after {} attempts", error.attempts)
+            } else {
+                match error.next_attempt_at {
+                    Some(at) => format!("attempt {}, retried at {at}", error.attempts),
+                    None => format!("attempt {}, retried next round", error.attempts),
+                }
+            };
+            println!("  {step} ({}, {when}): {}", error.id, error.error);
         }
     }
     Ok(0)
 }
 
-fn status_json(sync_id: String, state: IssueSyncState, failed: &[FailedMessage]) -> SyncStatusJson {
+fn status_json(sync_id: String, state: IssueSyncState, errors: &[ErrorRecord]) -> SyncStatusJson {
     SyncStatusJson {
-        failed_messages: failed
+        errors: errors
             .iter()
-            .filter(|message| message.sync_id == sync_id)
-            .map(|message| FailedJson {
-                message: message.message_id.clone(),
-                attempts: message.attempts,
-                error: message.error.clone(),
-            })
+            .filter(|error| error.sync_id == sync_id)
+            .cloned()
             .collect(),
         synchronization: sync_id,
         partner: state.partner,
@@ -309,7 +293,6 @@ fn status_json(sync_id: String, state: IssueSyncState, failed: &[FailedMessage])
             .map(|time| format!("{time} (message {})", state.last_sent_seq)),
         last_sent_seq: state.last_sent_seq,
         last_received: state.last_received_at.map(|time| time.to_string()),
-        send_failure: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `fieldsync` command line.
 
 mod demo;
+mod errors;
 mod host;
 mod issue;
 mod plugins;
@@ -63,6 +64,19 @@ enum Command {
         #[command(flatten)]
         setup: SyncSetup,
     },
+    /// List failed messages and sends; retry or skip them.
+    #[command(subcommand)]
+    Errors(ErrorsCommand),
+    /// Per synchronization: queue depth, parked messages, the last round and slow
+    /// mapping calls. Exit code 1 when a message is parked.
+    Status {
+        /// The sync configuration (JSON).
+        #[arg(long, env = "FIELDSYNC_CONFIG", value_name = "FILE")]
+        config: PathBuf,
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Act as a user of a project: create, edit and show issues.
     #[command(subcommand)]
     Issue(IssueCommand),
@@ -75,6 +89,44 @@ enum Command {
     /// Inspect plugin libraries.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+}
+
+#[derive(Subcommand)]
+enum ErrorsCommand {
+    /// Every failure with its context: synchronization, issues, relationship,
+    /// mapping and plugin, data, error, attempts, times.
+    List {
+        /// The sync configuration (JSON).
+        #[arg(long, env = "FIELDSYNC_CONFIG", value_name = "FILE")]
+        config: PathBuf,
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try a failure again with the next round (parked ones too).
+    Retry {
+        /// The failure's id, as `errors list` shows it.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every failure.
+        #[arg(long)]
+        all: bool,
+        /// The sync configuration (JSON).
+        #[arg(long, env = "FIELDSYNC_CONFIG", value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Give up on a failure: its message is never applied (or its changes never
+    /// sent) and the messages waiting behind it go ahead. Who and when are recorded.
+    Skip {
+        /// The failure's id, as `errors list` shows it.
+        id: String,
+        /// Who skips it (default: $USER).
+        #[arg(long = "as", env = "FIELDSYNC_USER", value_name = "USER")]
+        by: Option<String>,
+        /// The sync configuration (JSON).
+        #[arg(long, env = "FIELDSYNC_CONFIG", value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -253,6 +305,17 @@ fn main() -> ExitCode {
         Command::Resync { key, fields, setup } => {
             sync::resync(&key, &fields, &setup.config, setup.plugins.as_deref())
         }
+        Command::Errors(ErrorsCommand::List { config, json }) => errors::list(&config, json),
+        Command::Errors(ErrorsCommand::Retry { id, all: _, config }) => {
+            errors::retry(&config, id.as_deref())
+        }
+        Command::Errors(ErrorsCommand::Skip { id, by, config }) => {
+            let by = by
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".to_owned());
+            errors::skip(&config, &id, &by)
+        }
+        Command::Status { config, json } => errors::status(&config, json),
         Command::Issue(IssueCommand::Create {
             project,
             issue_type,

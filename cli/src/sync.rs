@@ -19,15 +19,15 @@ pub fn sync(
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-        .map_err(|error| format!("cannot install the Ctrl-C handler: {error}"))?;
+        .map_err(|error| format!("cannot install the SIGINT/SIGTERM handler: {error}"))?;
     let schedule = engine.schedule();
     if !once {
         let intervals: Vec<String> = schedule
             .iter()
-            .map(|(id, interval)| format!("{id} every {} s", interval.as_secs()))
+            .map(|(id, interval)| format!("{id} every {} s", interval.as_secs_f64()))
             .collect();
         eprintln!(
-            "fieldsync: syncing {}; Ctrl-C stops after the message in hand",
+            "fieldsync: syncing {}; Ctrl-C or SIGTERM stops after the message in hand",
             intervals.join(", ")
         );
     }

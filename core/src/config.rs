@@ -47,6 +47,13 @@ pub struct SyncConfig {
     /// Worker threads per queue (default: the number of CPUs).
     #[serde(default)]
     pub workers: Option<usize>,
+    /// What happens to a message that fails: automatic retries, then parked.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// A mapping call running longer than this many milliseconds is reported in the
+    /// log (while it runs) and in `fieldsync status`.
+    #[serde(default = "default_slow_mapping_call_ms")]
+    pub slow_mapping_call_ms: u64,
     /// The file it was read from; store paths are relative to its folder.
     #[serde(skip)]
     pub file: PathBuf,
@@ -68,9 +75,9 @@ pub struct Synchronization {
     /// The user the sync writes as; its own changes are never sent back.
     #[serde(default = "default_sync_user")]
     pub sync_user: String,
-    /// Seconds between rounds of `fieldsync sync`.
+    /// Seconds between rounds of `fieldsync sync` (fractions allowed).
     #[serde(default = "default_interval")]
-    pub interval_seconds: u64,
+    pub interval_seconds: f64,
     /// The field relationships.
     pub fields: Vec<Relationship>,
 }
@@ -79,8 +86,70 @@ fn default_sync_user() -> String {
     "fieldsync".to_owned()
 }
 
-fn default_interval() -> u64 {
-    60
+fn default_interval() -> f64 {
+    60.0
+}
+
+fn default_slow_mapping_call_ms() -> u64 {
+    5_000
+}
+
+/// Automatic retries of a failed message, with exponential backoff: the first retry
+/// waits `first_delay_seconds`, each further one twice as long, at most
+/// `max_delay_seconds`. After `attempts` failed attempts the message is parked until
+/// a person retries or skips it (`fieldsync errors`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Failed attempts (the first one included) before the message is parked.
+    pub attempts: u32,
+    /// Wait after the first failure, in seconds.
+    pub first_delay_seconds: f64,
+    /// The longest wait, in seconds.
+    pub max_delay_seconds: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            first_delay_seconds: 30.0,
+            max_delay_seconds: 3600.0,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait after the `failures`-th failed attempt, or `None` when the
+    /// message is to be parked.
+    pub fn delay_after(&self, failures: i64) -> Option<std::time::Duration> {
+        if failures >= i64::from(self.attempts) {
+            return None;
+        }
+        let doublings = i32::try_from(failures.saturating_sub(1)).unwrap_or(i32::MAX);
+        let seconds =
+            (self.first_delay_seconds * 2f64.powi(doublings.min(64))).min(self.max_delay_seconds);
+        Some(std::time::Duration::from_secs_f64(seconds.max(0.0)))
+    }
+
+    fn problems(&self, problem: &mut dyn FnMut(String, String)) {
+        if self.attempts == 0 {
+            problem("retry.attempts".into(), "must be at least 1".into());
+        }
+        let valid = |seconds: f64| seconds.is_finite() && seconds >= 0.0;
+        if !valid(self.first_delay_seconds) {
+            problem(
+                "retry.first_delay_seconds".into(),
+                "must be a number of seconds, 0 or more".into(),
+            );
+        }
+        if !valid(self.max_delay_seconds) || self.max_delay_seconds < self.first_delay_seconds {
+            problem(
+                "retry.max_delay_seconds".into(),
+                "must be a number of seconds, at least first_delay_seconds".into(),
+            );
+        }
+    }
 }
 
 impl Synchronization {
@@ -312,6 +381,10 @@ impl SyncConfig {
                 problem("workers".into(), format!("must be 1 to {MAX_WORKERS}"));
             }
         }
+        self.retry.problems(&mut problem);
+        if self.slow_mapping_call_ms == 0 {
+            problem("slow_mapping_call_ms".into(), "must be at least 1".into());
+        }
         let mut sync_ids = BTreeSet::new();
         for (index, sync) in self.synchronizations.iter().enumerate() {
             let at = format!("synchronizations[{index}]");
@@ -327,10 +400,10 @@ impl SyncConfig {
             if sync.sync_user.trim().is_empty() {
                 problem(format!("{at}.sync_user"), "is empty".into());
             }
-            if sync.interval_seconds == 0 {
+            if !(sync.interval_seconds.is_finite() && sync.interval_seconds >= 0.001) {
                 problem(
                     format!("{at}.interval_seconds"),
-                    "must be at least 1".into(),
+                    "must be a number of seconds, at least 0.001".into(),
                 );
             }
             if sync.a.project == sync.b.project
@@ -389,7 +462,7 @@ mod tests {
         let config = parse(GOOD).unwrap();
         let sync = &config.synchronizations[0];
         assert_eq!(sync.sync_user, "fieldsync");
-        assert_eq!(sync.interval_seconds, 60);
+        assert_eq!(sync.interval_seconds, 60.0);
         assert_eq!(sync.fields[0].a.outgoing.mapping, "fieldsync.copy");
         assert_eq!(sync.fields[1].b.incoming.mapping, "fieldsync.value-map");
         assert!(sync.fields[1].direction.flows_from(Side::A));

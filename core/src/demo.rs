@@ -89,6 +89,10 @@ pub fn config_json(layout: StoreLayout) -> Value {
         // One worker keeps the demo's issue numbers the same on every run: with
         // several, new partner issues are numbered in the order they finish.
         "workers": 1,
+        // A failed message is retried after 10 s, 20 s, 40 s, ... (at most 10 min
+        // apart), then parked after 5 attempts until `fieldsync errors` acts on it.
+        "retry": {"attempts": 5, "first_delay_seconds": 10, "max_delay_seconds": 600},
+        "slow_mapping_call_ms": 2000,
         "synchronizations": [{
             "id": "support-dev",
             "a": {"project": SUPPORT, "store": support_store, "issue_type_map": {"Bug": "Incident"}},

@@ -3,12 +3,13 @@
 //! The sync engine: the issue [`model`], the [`store`] (SQLite by default), the sync
 //! [`config`], the [`message`] the queues exchange, the [`engine`] running the
 //! outgoing and incoming queues, the [`builtin`] mappings and the mapping
-//! [`registry`].
+//! [`registry`]; [`control`] lists, retries and skips failures and reports status.
 
 #![warn(missing_docs)]
 
 pub mod builtin;
 pub mod config;
+pub mod control;
 pub mod demo;
 pub mod engine;
 pub mod message;
@@ -17,6 +18,7 @@ pub mod registry;
 pub mod store;
 
 pub use config::SyncConfig;
+pub use control::{ControlError, SyncControl};
 pub use engine::{Engine, EngineError, RoundReport};
 pub use registry::{MappingRegistry, RegisteredMapping, RegistryError};
 pub use store::{IssueStore, SqliteStore, StoreError, SyncLedger, SyncStore};

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use fieldsync_core::demo::{self, DemoFiles, StoreLayout};
 use fieldsync_core::model::Issue;
+use fieldsync_core::store::ErrorQuery;
 use fieldsync_core::{Engine, IssueStore, RoundReport, SqliteStore, SyncConfig, SyncLedger};
 use fieldsync_tests::{plugin_dir, registry_with_plugins};
 use serde_json::{json, Value};
@@ -31,6 +32,9 @@ fn setup_with(layout: StoreLayout, edit: impl FnOnce(&mut Value)) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let files = demo::create(dir.path(), layout).unwrap();
     let mut config = demo::config_json(layout);
+    // These tests show what a round does; a failure is retried with the next one.
+    // (Backoff and parking have tests of their own in `reliability.rs`.)
+    config["retry"] = json!({"attempts": 100, "first_delay_seconds": 0, "max_delay_seconds": 0});
     edit(&mut config);
     std::fs::write(&files.config, config.to_string()).unwrap();
     let plugins = plugin_dir(PLUGINS);
@@ -444,8 +448,19 @@ fn a_mapping_error_fails_one_issue_and_the_others_keep_syncing() {
         assert!(error.contains(part), "`{part}` in: {error}");
     }
     assert_eq!(report.created(), 3, "the other issues went through");
-    let failed = setup.support.failed_messages(Some("SUP-2")).unwrap();
+    let failed = setup
+        .support
+        .errors(&ErrorQuery {
+            source_key: Some("SUP-2"),
+            ..ErrorQuery::default()
+        })
+        .unwrap();
     assert_eq!(failed.len(), 1, "the failure is recorded with the message");
+    assert_eq!(failed[0].context.relationship.as_deref(), Some("priority"));
+    assert_eq!(
+        failed[0].context.plugin.as_deref(),
+        Some("fieldsync.builtin")
+    );
 
     // Still failing next round, nothing else moves.
     assert_eq!(round(&setup).failures().count(), 1);
@@ -463,7 +478,11 @@ fn a_mapping_error_fails_one_issue_and_the_others_keep_syncing() {
         partner(&setup, "SUP-2").value("priority"),
         &json!("Blocker")
     );
-    assert!(setup.support.failed_messages(None).unwrap().is_empty());
+    assert!(setup
+        .support
+        .errors(&ErrorQuery::default())
+        .unwrap()
+        .is_empty());
 }
 
 #[test]

@@ -8,7 +8,10 @@ use std::time::Duration;
 use fieldsync_plugin_api::Direction;
 use serde_json::Value;
 
-use super::{BuiltMapping, EndRuntime, RelationshipRuntime, SideRuntime, StoreOpener, SyncRuntime};
+use super::{
+    BuiltMapping, EndRuntime, MappingIdentity, RelationshipRuntime, SideRuntime, StoreOpener,
+    SyncRuntime,
+};
 use crate::builtin;
 use crate::config::{
     ConfigError, ConfigProblem, FieldEnd, MappingChoice, SyncConfig, Synchronization,
@@ -104,7 +107,7 @@ pub(super) fn build(
         syncs.push(SyncRuntime {
             id: sync.id.clone(),
             sync_user: sync.sync_user.clone(),
-            interval: Duration::from_secs(sync.interval_seconds),
+            interval: Duration::from_secs_f64(sync.interval_seconds),
             issue_types: sync.issue_types.clone(),
             sides: [a, b],
             relationships,
@@ -281,7 +284,7 @@ fn build_end(
             Ok(mapping) => {
                 built.outgoing = Some(BuiltMapping {
                     mapping,
-                    builtin: is_builtin(registry, &choice.mapping, Direction::Outgoing),
+                    identity: identity(registry, &choice.mapping, Direction::Outgoing),
                 })
             }
             Err(error) => {
@@ -297,7 +300,7 @@ fn build_end(
             Ok(mapping) => {
                 built.incoming = Some(BuiltMapping {
                     mapping,
-                    builtin: is_builtin(registry, &choice.mapping, Direction::Incoming),
+                    identity: identity(registry, &choice.mapping, Direction::Incoming),
                 })
             }
             Err(error) => {
@@ -309,10 +312,16 @@ fn build_end(
     ok.then_some(built)
 }
 
-fn is_builtin(registry: &MappingRegistry, mapping_id: &str, direction: Direction) -> bool {
-    registry
+fn identity(registry: &MappingRegistry, mapping_id: &str, direction: Direction) -> MappingIdentity {
+    let plugin = registry
         .get(mapping_id, direction)
-        .is_some_and(|registered| registered.plugin_id() == builtin::PLUGIN_ID)
+        .map(|registered| registered.plugin_id().to_owned())
+        .unwrap_or_default();
+    MappingIdentity {
+        id: mapping_id.to_owned(),
+        builtin: plugin == builtin::PLUGIN_ID,
+        plugin,
+    }
 }
 
 /// The options a mapping is built with. The built-in user map matching by e-mail

@@ -2,18 +2,22 @@
 //! issues.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use fieldsync_plugin_api::{FieldUpdate, IncomingContext, IssueFields, IssueInfo, TargetIssue};
+use fieldsync_plugin_api::{
+    FieldUpdate, IncomingContext, IncomingFieldMapping, IssueFields, IssueInfo, TargetIssue,
+};
+use serde_json::Value;
 
 use super::pool::map_parallel;
 use super::report::{AppliedIssue, DirectionReport, FieldChange, IssueFailure, Stage};
-use super::{RelationshipRuntime, SyncRuntime};
+use super::watch::CallSite;
+use super::{BuiltMapping, Pass, RelationshipRuntime, SyncRuntime};
 use crate::config::FlowDirection;
 use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::store::{
-    AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, FieldWrite, PendingMessage, StoreError,
-    CREATED_FIELD,
+    shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, Failure, FailureContext,
+    FieldWrite, PendingMessage, StoreError, CREATED_FIELD,
 };
 
 /// What happened to the messages of one source issue.
@@ -28,21 +32,15 @@ struct GroupOutcome {
 }
 
 /// Applies the pending messages sent from `source` to the other side.
-pub(super) fn run(
-    sync: &SyncRuntime,
-    source: Side,
-    workers: usize,
-    stop: &AtomicBool,
-    report: &mut DirectionReport,
-) {
+pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mut DirectionReport) {
     let pending = match sync.side(source).store.pending_messages(&sync.id, source) {
         Ok(pending) => pending,
         Err(error) => {
-            report.failures.push(IssueFailure {
-                stage: Stage::Incoming,
-                issue_key: format!("(project {})", sync.side(source).project.key),
-                error: error.to_string(),
-            });
+            report.failures.push(IssueFailure::of_queue(
+                Stage::Incoming,
+                &sync.side(source).project.key,
+                error.to_string(),
+            ));
             return;
         }
     };
@@ -59,8 +57,22 @@ pub(super) fn run(
             });
         groups[index].push(message);
     }
-    let outcomes = map_parallel(groups, workers, |group| {
-        apply_group(sync, source, group, stop)
+    // A group whose first message failed before waits for its retry time, or for a
+    // person when it is parked; the messages behind it wait with it.
+    groups.retain(|group| {
+        let head = &group[0];
+        if head.parked {
+            report.parked += 1;
+            false
+        } else if head.next_attempt_at.is_some_and(|at| at > pass.now) {
+            report.waiting_for_retry += 1;
+            false
+        } else {
+            true
+        }
+    });
+    let outcomes = map_parallel(groups, pass.workers, |group| {
+        apply_group(sync, source, group, pass)
     });
     let mut delivered = Vec::new();
     for outcome in outcomes {
@@ -81,23 +93,29 @@ fn apply_group(
     sync: &SyncRuntime,
     source: Side,
     group: Vec<PendingMessage>,
-    stop: &AtomicBool,
+    pass: &Pass<'_>,
 ) -> GroupOutcome {
     let source_store = &sync.side(source).store;
     let target_store = &sync.side(source.other()).store;
     let mut outcome = GroupOutcome::default();
     for pending in group {
-        if stop.load(Ordering::SeqCst) {
+        if pass.stop.load(Ordering::SeqCst) {
             break;
         }
-        let result = pending.message.clone().and_then(|message| {
+        let message = pending.message.clone().map_err(|error| Failure {
+            error,
+            // Retrying cannot mend a damaged row; a person can skip it.
+            permanent: true,
+            ..Failure::default()
+        });
+        let result = message.and_then(|message| {
             let applied_seq = target_store
                 .applied_seq(&sync.id, &message.source_key)
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| Failure::new(error.to_string()))?;
             if message.seq <= applied_seq {
                 return Ok(None);
             }
-            apply_message(sync, source, &message, &mut outcome.mappings_called)
+            apply_message(sync, source, &message, pass, &mut outcome.mappings_called)
         });
         match result {
             Ok(applied) => {
@@ -107,14 +125,21 @@ fn apply_group(
                 }
                 outcome.delivered.push(pending.row);
             }
-            Err(error) => {
-                if let Err(store_error) = source_store.message_failed(pending.row, &error) {
-                    log::error!("{store_error} (while recording: {error})");
+            Err(failure) => {
+                let attempts = pending.attempts + 1;
+                let next_attempt_at = pass.next_attempt(attempts, failure.permanent);
+                if let Err(store_error) =
+                    source_store.message_failed(pending.row, &failure, attempts, next_attempt_at)
+                {
+                    log::error!("{store_error} (while recording: {})", failure.error);
                 }
                 outcome.failure = Some(IssueFailure {
                     stage: Stage::Incoming,
                     issue_key: pending.source_key,
-                    error,
+                    error: failure.error,
+                    attempts,
+                    next_attempt_at,
+                    parked: next_attempt_at.is_none(),
                 });
                 // Later messages of this issue wait behind the failed one.
                 break;
@@ -128,12 +153,13 @@ fn apply_message(
     sync: &SyncRuntime,
     source: Side,
     message: &IssueSyncMessage,
+    pass: &Pass<'_>,
     mappings_called: &mut usize,
-) -> Result<Option<AppliedIssue>, String> {
+) -> Result<Option<AppliedIssue>, Failure> {
     let target_side = sync.side(source.other());
     let target = source.other();
     let entries = relationships_of(sync, source, message)?;
-    let store_error = |error: StoreError| error.to_string();
+    let store_error = |error: StoreError| Failure::new(error.to_string());
 
     let mut changes = Vec::new();
     let mut on_create = BTreeSet::new();
@@ -157,22 +183,27 @@ fn apply_message(
                     continue;
                 };
                 // Custom mappings run after creation, like Backbone's.
-                if !mapping.builtin || !screen.contains(&end.field) {
+                if !mapping.identity.builtin || !screen.contains(&end.field) {
                     continue;
                 }
                 on_create.insert(relationship.id.as_str());
                 *mappings_called += 1;
                 let context = IncomingContext::new(None, &end.field, &entry.data);
-                match mapping.mapping.import(&context) {
-                    Ok(FieldUpdate::Set(value)) => writes.push(FieldWrite {
+                let call = MappingCall {
+                    sync,
+                    source,
+                    pass,
+                    relationship,
+                    mapping,
+                    source_key: &message.source_key,
+                    target_key: None,
+                };
+                if let Some(value) = call.import(&context)? {
+                    writes.push(FieldWrite {
                         field: end.field.clone(),
                         value,
                         guard: None,
-                    }),
-                    Ok(_) => {}
-                    Err(error) => {
-                        return Err(format!("{}: {error}", relationship.describe(source)))
-                    }
+                    });
                 }
             }
             let step = target_side
@@ -190,7 +221,10 @@ fn apply_message(
                     completes_message: false,
                 })
                 .map_err(|error| {
-                    format!("creating the partner of {}: {error}", message.source_key)
+                    Failure::new(format!(
+                        "creating the partner of {}: {error}",
+                        message.source_key
+                    ))
                 })?;
             if step.already_applied {
                 return Ok(None);
@@ -209,10 +243,10 @@ fn apply_message(
         .get(&key)
         .map_err(store_error)?
         .ok_or_else(|| {
-            format!(
+            Failure::new(format!(
                 "{}: partner issue `{key}` no longer exists",
                 target_side.store.location()
-            )
+            ))
         })?;
     let info = IssueInfo {
         key: issue.key.clone(),
@@ -264,10 +298,17 @@ fn apply_message(
             &end.field,
             &entry.data,
         );
-        let value = match mapping.mapping.import(&context) {
-            Ok(FieldUpdate::Set(value)) => value,
-            Ok(_) => continue,
-            Err(error) => return Err(format!("{}: {error}", relationship.describe(source))),
+        let call = MappingCall {
+            sync,
+            source,
+            pass,
+            relationship,
+            mapping,
+            source_key: &message.source_key,
+            target_key: Some(&key),
+        };
+        let Some(value) = call.import(&context)? else {
+            continue;
         };
         if issue.value(&end.field) == &value {
             continue;
@@ -299,7 +340,14 @@ fn apply_message(
             author: &sync.sync_user,
             completes_message: true,
         })
-        .map_err(|error| format!("updating {key}: {error}"))?;
+        .map_err(|error| Failure {
+            error: format!("updating {key}: {error}"),
+            context: FailureContext {
+                target_key: Some(key.clone()),
+                ..FailureContext::default()
+            },
+            permanent: false,
+        })?;
     if step.already_applied {
         return Ok(None);
     }
@@ -324,31 +372,100 @@ fn apply_message(
 }
 
 /// The relationship of every entry; a message naming an unknown relationship, or
-/// one that does not flow this way, is refused as a whole.
+/// one that does not flow this way, is refused as a whole (the configuration may
+/// have changed since it was sent: fix it, or skip the message).
 fn relationships_of<'a>(
     sync: &'a SyncRuntime,
     source: Side,
     message: &'a IssueSyncMessage,
-) -> Result<Vec<(&'a RelationshipRuntime, &'a Entry)>, String> {
+) -> Result<Vec<(&'a RelationshipRuntime, &'a Entry)>, Failure> {
     message
         .entries
         .iter()
         .map(|(id, entry)| {
+            let refused = |error: String| Failure {
+                error,
+                context: FailureContext {
+                    relationship: Some(id.clone()),
+                    data: Some(shortened(&entry.data)),
+                    ..FailureContext::default()
+                },
+                permanent: false,
+            };
             let relationship = sync.relationship(id).ok_or_else(|| {
-                format!(
+                refused(format!(
                     "message {} names relationship `{id}`, which synchronization `{}` does not have",
                     message.id, sync.id
-                )
+                ))
             })?;
             if !relationship.direction.flows_from(source) {
-                return Err(format!(
+                return Err(refused(format!(
                     "message {} carries relationship `{id}` from side {source}, but it does not flow that way",
                     message.id
-                ));
+                )));
             }
             Ok((relationship, entry))
         })
         .collect()
+}
+
+/// One incoming mapping call and what a failure of it is reported with.
+struct MappingCall<'a> {
+    sync: &'a SyncRuntime,
+    source: Side,
+    pass: &'a Pass<'a>,
+    relationship: &'a RelationshipRuntime,
+    mapping: &'a BuiltMapping<dyn IncomingFieldMapping>,
+    source_key: &'a str,
+    target_key: Option<&'a str>,
+}
+
+impl MappingCall<'_> {
+    /// The value to write, `None` to leave the field alone. A value the target
+    /// field cannot hold is refused here, so the error names the relationship and
+    /// the mapping that produced it, not only the field.
+    fn import(&self, context: &IncomingContext<'_>) -> Result<Option<Value>, Failure> {
+        let target = self.source.other();
+        let field = &self.relationship.end(target).field;
+        let failure = |error: &dyn std::fmt::Display| Failure {
+            error: format!("{}: {error}", self.relationship.describe(self.source)),
+            context: FailureContext {
+                target_key: self.target_key.map(str::to_owned),
+                relationship: Some(self.relationship.id.clone()),
+                field: Some(field.clone()),
+                mapping: Some(self.mapping.identity.id.clone()),
+                plugin: Some(self.mapping.identity.plugin.clone()),
+                data: None,
+            },
+            permanent: false,
+        };
+        let site = CallSite {
+            issue_key: self.source_key,
+            relationship: self.relationship,
+            mapping: &self.mapping.identity,
+        };
+        match self
+            .pass
+            .watch
+            .call(site, || self.mapping.mapping.import(context))
+        {
+            Ok(FieldUpdate::Set(value)) => {
+                self.sync
+                    .side(target)
+                    .project
+                    .check_value(field, &value)
+                    .map_err(|problem| {
+                        failure(&format!(
+                            "mapping `{}` gave {problem}",
+                            self.mapping.identity.id
+                        ))
+                    })?;
+                Ok(Some(value))
+            }
+            Ok(_) => Ok(None),
+            Err(error) => Err(failure(&error)),
+        }
+    }
 }
 
 fn collect(changes: &mut Vec<FieldChange>, step: &AppliedStep) {

@@ -20,6 +20,7 @@ mod incoming;
 mod outgoing;
 mod pool;
 pub mod report;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,11 +31,13 @@ use std::time::{Duration, Instant};
 use fieldsync_plugin_api::{IncomingFieldMapping, OutgoingFieldMapping};
 use thiserror::Error;
 
-use crate::config::{ConfigError, FlowDirection, SyncConfig};
+use crate::config::{ConfigError, FlowDirection, RetryPolicy, SyncConfig};
+use crate::control::{ControlledSync, SyncControl};
 use crate::message::Side;
-use crate::model::{project_of_key, ProjectDef};
+use crate::model::{project_of_key, ProjectDef, Timestamp};
 use crate::registry::MappingRegistry;
-use crate::store::{SqliteStore, StoreError, SyncStore};
+use crate::store::{RoundRecord, SqliteStore, StoreError, SyncStore};
+use watch::CallWatch;
 
 pub use report::{AppliedIssue, DirectionReport, FieldChange, IssueFailure, RoundReport, Stage};
 
@@ -59,6 +62,31 @@ pub type StoreOpener<'a> = dyn FnMut(&Path) -> Result<Arc<dyn SyncStore>, StoreE
 pub struct Engine {
     syncs: Vec<SyncRuntime>,
     workers: usize,
+    retry: RetryPolicy,
+    slow_call_limit: Duration,
+}
+
+/// What the queues of one round share.
+struct Pass<'a> {
+    pub workers: usize,
+    pub retry: &'a RetryPolicy,
+    pub watch: &'a CallWatch,
+    pub stop: &'a AtomicBool,
+    /// When the round started: failures due before it are retried.
+    pub now: Timestamp,
+}
+
+impl Pass<'_> {
+    /// When a failure that has now happened `attempts` times is tried again
+    /// (`None`: parked).
+    pub fn next_attempt(&self, attempts: i64, permanent: bool) -> Option<Timestamp> {
+        if permanent {
+            return None;
+        }
+        let delay = self.retry.delay_after(attempts)?;
+        let micros = i64::try_from(delay.as_micros()).unwrap_or(i64::MAX);
+        Some(Timestamp(Timestamp::now().0.saturating_add(micros)))
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -143,6 +171,13 @@ pub(crate) struct EndRuntime {
 
 pub(crate) struct BuiltMapping<M: ?Sized> {
     pub mapping: Box<M>,
+    pub identity: MappingIdentity,
+}
+
+/// Which mapping of which plugin, for errors and slow-call reports.
+pub(crate) struct MappingIdentity {
+    pub id: String,
+    pub plugin: String,
     /// Whether a built-in provides it; custom mappings are never applied while
     /// creating an issue, only in the update that follows.
     pub builtin: bool,
@@ -155,20 +190,26 @@ fn index(side: Side) -> usize {
     }
 }
 
+/// Opens existing SQLite stores, each file once however many projects or
+/// synchronizations use it.
+pub(crate) fn sqlite_stores() -> impl FnMut(&Path) -> Result<Arc<dyn SyncStore>, StoreError> {
+    let mut opened: BTreeMap<std::path::PathBuf, Arc<dyn SyncStore>> = BTreeMap::new();
+    move |path: &Path| {
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        if let Some(store) = opened.get(&key) {
+            return Ok(Arc::clone(store));
+        }
+        let store: Arc<dyn SyncStore> = Arc::new(SqliteStore::open_existing(path)?);
+        opened.insert(key, Arc::clone(&store));
+        Ok(store)
+    }
+}
+
 impl Engine {
     /// Opens the SQLite stores the configuration names (each file once, however many
     /// projects or synchronizations use it) and builds every mapping.
     pub fn new(config: &SyncConfig, registry: &MappingRegistry) -> Result<Engine, EngineError> {
-        let mut opened: BTreeMap<std::path::PathBuf, Arc<dyn SyncStore>> = BTreeMap::new();
-        Self::with_stores(config, registry, &mut |path: &Path| {
-            let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
-            if let Some(store) = opened.get(&key) {
-                return Ok(Arc::clone(store));
-            }
-            let store: Arc<dyn SyncStore> = Arc::new(SqliteStore::open_existing(path)?);
-            opened.insert(key, Arc::clone(&store));
-            Ok(store)
-        })
+        Self::with_stores(config, registry, &mut sqlite_stores())
     }
 
     /// Like [`Engine::new`], with stores from `open` (given the configured path,
@@ -182,7 +223,31 @@ impl Engine {
         let workers = config.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, |threads| threads.get())
         });
-        Ok(Engine { syncs, workers })
+        Ok(Engine {
+            syncs,
+            workers,
+            retry: config.retry.clone(),
+            slow_call_limit: Duration::from_millis(config.slow_mapping_call_ms),
+        })
+    }
+
+    /// Failures, queues and rounds of this engine's synchronizations.
+    pub fn control(&self) -> SyncControl {
+        SyncControl::new(
+            self.syncs
+                .iter()
+                .map(|sync| ControlledSync {
+                    id: sync.id.clone(),
+                    interval: sync.interval,
+                    sides: [Side::A, Side::B].map(|side| {
+                        (
+                            sync.side(side).project.key.clone(),
+                            Arc::clone(&sync.side(side).store),
+                        )
+                    }),
+                })
+                .collect(),
+        )
     }
 
     /// Every synchronization's id and interval (how often `fieldsync sync` runs it).
@@ -212,37 +277,77 @@ impl Engine {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            let mut directions: Vec<DirectionReport> = [Side::A, Side::B]
-                .into_iter()
-                .map(|source| DirectionReport {
-                    sync_id: sync.id.clone(),
-                    from: source,
-                    from_project: sync.side(source).project.key.clone(),
-                    to_project: sync.side(source.other()).project.key.clone(),
-                    messages_sent: 0,
-                    mappings_called: 0,
-                    applied: Vec::new(),
-                    duplicates_skipped: 0,
-                    failures: Vec::new(),
-                })
-                .collect();
-            for direction in &mut directions {
-                if !stop.load(Ordering::SeqCst) {
-                    outgoing::run(sync, direction.from, self.workers, direction);
-                }
+            let sync_started = (Instant::now(), Timestamp::now());
+            let watch = CallWatch::new(self.slow_call_limit);
+            let pass = Pass {
+                workers: self.workers,
+                retry: &self.retry,
+                watch: &watch,
+                stop,
+                now: sync_started.1,
+            };
+            let (directions, interrupted) = watch.watching(|| self.run_sync(sync, &pass));
+            let record = RoundRecord {
+                rounds: 0,
+                started_at: Some(sync_started.1),
+                duration_ms: u64::try_from(sync_started.0.elapsed().as_millis())
+                    .unwrap_or(u64::MAX),
+                messages_sent: directions.iter().map(|d| d.messages_sent).sum(),
+                applied: directions.iter().map(|d| d.applied.len()).sum(),
+                failures: directions.iter().map(|d| d.failures.len()).sum(),
+                interrupted,
+                slow_calls: directions
+                    .iter()
+                    .flat_map(|d| d.slow_calls.iter().cloned())
+                    .collect(),
+            };
+            // The round's work is stored already; its record only feeds `status`.
+            if let Err(error) = sync.side(Side::A).store.record_round(&sync.id, &record) {
+                log::warn!("{error} (recording the round of `{}`)", sync.id);
             }
-            for direction in &mut directions {
-                if stop.load(Ordering::SeqCst) {
-                    report.interrupted = true;
-                    break;
-                }
-                incoming::run(sync, direction.from, self.workers, stop, direction);
-            }
+            report.interrupted |= interrupted;
             report.directions.extend(directions);
         }
         report.interrupted |= stop.load(Ordering::SeqCst);
         report.duration = started.elapsed();
         report
+    }
+
+    /// Both outgoing queues, then both incoming queues, of one synchronization.
+    fn run_sync(&self, sync: &SyncRuntime, pass: &Pass<'_>) -> (Vec<DirectionReport>, bool) {
+        let mut interrupted = false;
+        let mut directions: Vec<DirectionReport> = [Side::A, Side::B]
+            .into_iter()
+            .map(|source| DirectionReport {
+                sync_id: sync.id.clone(),
+                from: source,
+                from_project: sync.side(source).project.key.clone(),
+                to_project: sync.side(source.other()).project.key.clone(),
+                messages_sent: 0,
+                mappings_called: 0,
+                applied: Vec::new(),
+                duplicates_skipped: 0,
+                failures: Vec::new(),
+                waiting_for_retry: 0,
+                parked: 0,
+                slow_calls: Vec::new(),
+            })
+            .collect();
+        for direction in &mut directions {
+            if !pass.stop.load(Ordering::SeqCst) {
+                outgoing::run(sync, direction.from, pass, direction);
+                direction.slow_calls.extend(pass.watch.take_slow());
+            }
+        }
+        for direction in &mut directions {
+            if pass.stop.load(Ordering::SeqCst) {
+                interrupted = true;
+                break;
+            }
+            incoming::run(sync, direction.from, pass, direction);
+            direction.slow_calls.extend(pass.watch.take_slow());
+        }
+        (directions, interrupted)
     }
 
     /// Queues a resync of `fields` of issue `key` (field ids of the issue's project, or

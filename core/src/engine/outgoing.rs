@@ -1,16 +1,19 @@
 //! The outgoing queue of one side: changed issues → one message each.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use fieldsync_plugin_api::{IssueInfo, OutgoingContext, Trigger};
 use serde_json::Value;
 
 use super::pool::map_parallel;
 use super::report::{DirectionReport, IssueFailure, Stage};
-use super::SyncRuntime;
+use super::watch::CallSite;
+use super::{Pass, SyncRuntime};
 use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Timestamp};
-use crate::store::{OutgoingBatch, OutgoingFailure, StoreError};
+use crate::store::{
+    shortened, Failure, FailureContext, OutgoingBatch, OutgoingFailure, StoreError,
+};
 
 /// An issue to look at this round.
 struct Candidate {
@@ -20,7 +23,8 @@ struct Candidate {
     /// Relationships a person asked to send again.
     resync: Vec<String>,
     resync_requests: Vec<i64>,
-    failed_before: bool,
+    /// Failed attempts before this one (0: none).
+    failed_before: i64,
 }
 
 enum Outcome {
@@ -30,24 +34,24 @@ enum Outcome {
         message: Box<IssueSyncMessage>,
         mappings_called: usize,
     },
-    Failed(String),
+    Failed(Failure),
 }
 
 /// Runs the outgoing queue of `source`; problems land in `report`.
-pub(super) fn run(sync: &SyncRuntime, source: Side, workers: usize, report: &mut DirectionReport) {
-    if let Err(error) = try_run(sync, source, workers, report) {
-        report.failures.push(IssueFailure {
-            stage: Stage::Outgoing,
-            issue_key: format!("(project {})", sync.side(source).project.key),
-            error: error.to_string(),
-        });
+pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mut DirectionReport) {
+    if let Err(error) = try_run(sync, source, pass, report) {
+        report.failures.push(IssueFailure::of_queue(
+            Stage::Outgoing,
+            &sync.side(source).project.key,
+            error.to_string(),
+        ));
     }
 }
 
 fn try_run(
     sync: &SyncRuntime,
     source: Side,
-    workers: usize,
+    pass: &Pass<'_>,
     report: &mut DirectionReport,
 ) -> Result<(), StoreError> {
     let side = sync.side(source);
@@ -56,21 +60,38 @@ fn try_run(
     // History up to here is handled this round; later edits wait for the next one.
     let upper = store.last_seq()?;
     let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
-    for changed in store.changed_since(&side.project.key, cursor, &sync.sync_user)? {
-        candidate(&mut candidates, &changed.key, cursor);
-    }
+    // An issue whose failure waits for its retry time (or a person) sends nothing:
+    // its later changes join the retry, which reads history from the failed one on.
+    let mut held = BTreeSet::new();
     for failure in store.outgoing_failures(&sync.id, source)? {
-        candidate(&mut candidates, &failure.key, failure.since_seq).failed_before = true;
+        if failure.parked {
+            report.parked += 1;
+        } else if failure.next_attempt_at.is_some_and(|at| at > pass.now) {
+            report.waiting_for_retry += 1;
+        } else {
+            candidate(&mut candidates, &failure.key, failure.since_seq).failed_before =
+                failure.attempts.max(1);
+            continue;
+        }
+        held.insert(failure.key);
+    }
+    for changed in store.changed_since(&side.project.key, cursor, &sync.sync_user)? {
+        if !held.contains(&changed.key) {
+            candidate(&mut candidates, &changed.key, cursor);
+        }
     }
     for request in store.resync_requests(&sync.id, source)? {
+        if held.contains(&request.key) {
+            continue;
+        }
         let entry = candidate(&mut candidates, &request.key, cursor);
         entry.resync.extend(request.relationships);
         entry.resync_requests.push(request.id);
     }
 
     let candidates: Vec<Candidate> = candidates.into_values().collect();
-    let outcomes = map_parallel(candidates, workers, |candidate| {
-        let outcome = build_message(sync, source, &candidate, upper);
+    let outcomes = map_parallel(candidates, pass.workers, |candidate| {
+        let outcome = build_message(sync, source, &candidate, upper, pass);
         (candidate, outcome)
     });
 
@@ -85,16 +106,24 @@ fn try_run(
     };
     for (candidate, outcome) in outcomes {
         match outcome {
-            Outcome::Failed(error) => {
+            Outcome::Failed(failure) => {
+                let attempts = candidate.failed_before + 1;
+                let next_attempt_at = pass.next_attempt(attempts, failure.permanent);
                 report.failures.push(IssueFailure {
                     stage: Stage::Outgoing,
                     issue_key: candidate.key.clone(),
-                    error: error.clone(),
+                    error: failure.error.clone(),
+                    attempts,
+                    next_attempt_at,
+                    parked: next_attempt_at.is_none(),
                 });
                 batch.failures.push(OutgoingFailure {
                     key: candidate.key,
                     since_seq: candidate.from_seq,
-                    error,
+                    failure,
+                    attempts,
+                    next_attempt_at,
+                    parked: next_attempt_at.is_none(),
                 });
                 continue;
             }
@@ -107,7 +136,7 @@ fn try_run(
             }
             Outcome::Nothing => {}
         }
-        if candidate.failed_before {
+        if candidate.failed_before > 0 {
             batch.recovered.push(candidate.key);
         }
         batch.resyncs_done.extend(candidate.resync_requests);
@@ -129,16 +158,22 @@ fn candidate<'a>(
             from_seq,
             resync: Vec::new(),
             resync_requests: Vec::new(),
-            failed_before: false,
+            failed_before: 0,
         });
     entry.from_seq = entry.from_seq.min(from_seq);
     entry
 }
 
-fn build_message(sync: &SyncRuntime, source: Side, candidate: &Candidate, upper: i64) -> Outcome {
-    match try_build_message(sync, source, candidate, upper) {
+fn build_message(
+    sync: &SyncRuntime,
+    source: Side,
+    candidate: &Candidate,
+    upper: i64,
+    pass: &Pass<'_>,
+) -> Outcome {
+    match try_build_message(sync, source, candidate, upper, pass) {
         Ok(outcome) => outcome,
-        Err(error) => Outcome::Failed(error.to_string()),
+        Err(error) => Outcome::Failed(Failure::new(error.to_string())),
     }
 }
 
@@ -147,6 +182,7 @@ fn try_build_message(
     source: Side,
     candidate: &Candidate,
     upper: i64,
+    pass: &Pass<'_>,
 ) -> Result<Outcome, StoreError> {
     let store = &sync.side(source).store;
     let Some(issue) = store.get(&candidate.key)? else {
@@ -207,15 +243,28 @@ fn try_build_message(
             &issue.fields,
         );
         mappings_called += 1;
-        match mapping.mapping.export(&context) {
+        let site = CallSite {
+            issue_key: &issue.key,
+            relationship,
+            mapping: &mapping.identity,
+        };
+        match pass.watch.call(site, || mapping.mapping.export(&context)) {
             Ok(data) => {
                 entries.insert(relationship.id.clone(), Entry { data, changed_at });
             }
             Err(error) => {
-                return Ok(Outcome::Failed(format!(
-                    "{}: {error}",
-                    relationship.describe(source)
-                )))
+                return Ok(Outcome::Failed(Failure {
+                    error: format!("{}: {error}", relationship.describe(source)),
+                    context: FailureContext {
+                        target_key: state.partner.clone(),
+                        relationship: Some(relationship.id.clone()),
+                        field: Some(end.field.clone()),
+                        mapping: Some(mapping.identity.id.clone()),
+                        plugin: Some(mapping.identity.plugin.clone()),
+                        data: Some(shortened(issue.value(&end.field))),
+                    },
+                    permanent: false,
+                }))
             }
         }
     }

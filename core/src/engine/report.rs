@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::message::Side;
-use crate::model::preview;
+use crate::model::{preview, Timestamp};
+use crate::store::SlowCall;
 
 /// One round of every synchronization.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -66,8 +67,14 @@ pub struct DirectionReport {
     pub applied: Vec<AppliedIssue>,
     /// Messages delivered again and skipped because they were applied before.
     pub duplicates_skipped: usize,
-    /// Issues that failed; they are retried next round.
+    /// Issues that failed this round.
     pub failures: Vec<IssueFailure>,
+    /// Issues held back until their retry time comes.
+    pub waiting_for_retry: usize,
+    /// Issues held back by a parked failure, until a person retries or skips it.
+    pub parked: usize,
+    /// Mapping calls that ran longer than the configured limit.
+    pub slow_calls: Vec<SlowCall>,
 }
 
 /// A message applied to a target issue.
@@ -115,6 +122,26 @@ pub struct IssueFailure {
     pub issue_key: String,
     /// Why, naming relationship, mapping and plugin.
     pub error: String,
+    /// Failed attempts so far (0: not recorded, e.g. the queue could not be read).
+    pub attempts: i64,
+    /// When it is tried again; `None` when parked or not recorded.
+    pub next_attempt_at: Option<Timestamp>,
+    /// Parked: no more automatic retries (`fieldsync errors` lists it).
+    pub parked: bool,
+}
+
+impl IssueFailure {
+    /// A failure that stops a whole queue this round (it is tried again next round).
+    pub(super) fn of_queue(stage: Stage, project: &str, error: String) -> Self {
+        IssueFailure {
+            stage,
+            issue_key: format!("(project {project})"),
+            error,
+            attempts: 0,
+            next_attempt_at: None,
+            parked: false,
+        }
+    }
 }
 
 /// `1 message`, `2 messages`.
@@ -152,7 +179,11 @@ impl fmt::Display for RoundReport {
 
 impl fmt::Display for DirectionReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.messages_sent == 0 && self.applied.is_empty() && self.failures.is_empty() {
+        if self.messages_sent == 0
+            && self.applied.is_empty()
+            && self.failures.is_empty()
+            && self.slow_calls.is_empty()
+        {
             return Ok(());
         }
         writeln!(
@@ -187,10 +218,27 @@ impl fmt::Display for DirectionReport {
             }
         }
         for failure in &self.failures {
+            let next = if failure.parked {
+                format!(
+                    "; parked after {}: `fieldsync errors` lists it",
+                    count(failure.attempts.try_into().unwrap_or(0), "attempt")
+                )
+            } else if let Some(at) = failure.next_attempt_at {
+                format!("; attempt {}, retried at {at}", failure.attempts)
+            } else {
+                String::new()
+            };
             writeln!(
                 f,
-                "  {} FAILED ({:?}): {}",
+                "  {} FAILED ({:?}): {}{next}",
                 failure.issue_key, failure.stage, failure.error
+            )?;
+        }
+        for call in &self.slow_calls {
+            writeln!(
+                f,
+                "  {} SLOW: mapping `{}` of plugin `{}` ({}) took {} ms",
+                call.issue_key, call.mapping, call.plugin, call.relationship, call.millis
             )?;
         }
         Ok(())

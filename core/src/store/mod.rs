@@ -5,6 +5,7 @@
 //! it (links between partner issues, queue cursors, messages, applied sequence
 //! numbers). [`SqliteStore`] implements both in one SQLite file.
 
+mod records;
 mod schema;
 mod sqlite;
 
@@ -16,6 +17,10 @@ use thiserror::Error;
 use crate::message::{IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
 
+pub use records::{
+    shortened, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureContext, QueueCounts,
+    RoundRecord, SkippedError, SlowCall,
+};
 pub use sqlite::{SqliteStore, CREATED_FIELD};
 
 /// Why a store operation failed. Every variant names the store file.
@@ -133,15 +138,21 @@ pub struct IssueSyncState {
     pub last_received_at: Option<Timestamp>,
 }
 
-/// An issue whose outgoing step failed: it is retried from `since_seq` next round.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An issue whose outgoing step failed: it is retried from `since_seq` once due.
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingFailure {
     /// The issue.
     pub key: String,
     /// The history position its next attempt reads from.
     pub since_seq: i64,
-    /// Why it failed (names relationship, mapping and plugin).
-    pub error: String,
+    /// Why it failed.
+    pub failure: Failure,
+    /// Failed attempts, this one included.
+    pub attempts: i64,
+    /// When to try again; `None` with `parked`, or due at once.
+    pub next_attempt_at: Option<Timestamp>,
+    /// No automatic retries any more.
+    pub parked: bool,
 }
 
 /// A request to send some fields of an issue again.
@@ -189,21 +200,10 @@ pub struct PendingMessage {
     pub attempts: i64,
     /// The last failure.
     pub last_error: Option<String>,
-}
-
-/// A message that failed to apply, as `issue show` and reports list it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedMessage {
-    /// Message id.
-    pub message_id: String,
-    /// Synchronization.
-    pub sync_id: String,
-    /// Source issue.
-    pub source_key: String,
-    /// Attempts so far.
-    pub attempts: i64,
-    /// The last error.
-    pub error: String,
+    /// When it may be tried again (`None`: now).
+    pub next_attempt_at: Option<Timestamp>,
+    /// Parked: tried no more until a person acts.
+    pub parked: bool,
 }
 
 /// How a field write is guarded against overwriting a newer edit on the target.
@@ -345,9 +345,6 @@ pub trait SyncLedger: Send + Sync {
         sync_id: &str,
         side: Side,
     ) -> Result<Vec<OutgoingFailure>, StoreError>;
-    /// The outgoing failure of one issue in every synchronization, by sync id.
-    fn outgoing_failures_of(&self, key: &str)
-        -> Result<Vec<(String, OutgoingFailure)>, StoreError>;
     /// Asks for some relationships of an issue to be sent again.
     fn request_resync(
         &self,
@@ -373,10 +370,31 @@ pub trait SyncLedger: Send + Sync {
     /// Marks outbox messages delivered. (Marks may lag behind the applies they
     /// follow: a message delivered again is recognised by its applied sequence number.)
     fn messages_delivered(&self, rows: &[i64]) -> Result<(), StoreError>;
-    /// Records a failed delivery attempt.
-    fn message_failed(&self, row: i64, error: &str) -> Result<(), StoreError>;
-    /// Messages (of this store's outbox) that failed, for `issue show` and reports.
-    fn failed_messages(&self, source_key: Option<&str>) -> Result<Vec<FailedMessage>, StoreError>;
+    /// Records a failed delivery attempt: the message's `attempts`-th; it is tried
+    /// again at `next_attempt_at`, or parked when that is `None`.
+    fn message_failed(
+        &self,
+        row: i64,
+        failure: &Failure,
+        attempts: i64,
+        next_attempt_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// Failures of this store's issues (failed sends, failed applies of the messages
+    /// in its outbox), oldest first.
+    fn errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError>;
+    /// Makes the failures matching `query` due at once, parked ones included.
+    /// Returns how many.
+    fn retry_errors(&self, query: &ErrorQuery<'_>) -> Result<usize, StoreError>;
+    /// Gives up on one failure, recording who and when: a failed apply is never
+    /// applied and the later messages of its issue go ahead; a failed send is
+    /// forgotten (the changes it carried are not sent, later ones are).
+    fn skip_error(&self, id: &str, by: &str) -> Result<Option<SkippedError>, StoreError>;
+    /// The queue of messages from `source_side`.
+    fn queue_counts(&self, sync_id: &str, source_side: Side) -> Result<QueueCounts, StoreError>;
+    /// Records a finished round (the round counter is kept by the store).
+    fn record_round(&self, sync_id: &str, round: &RoundRecord) -> Result<(), StoreError>;
+    /// The last recorded round.
+    fn last_round(&self, sync_id: &str) -> Result<Option<RoundRecord>, StoreError>;
     /// The highest sequence number applied from `source_key` (0: none).
     fn applied_seq(&self, sync_id: &str, source_key: &str) -> Result<i64, StoreError>;
     /// Applies one step of a message in one transaction.

@@ -2,11 +2,13 @@
 
 /// Stored in `PRAGMA user_version`; a file with a higher number was written by a
 /// newer fieldsync and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The `application_id` that marks a SQLite file as a fieldsync store ("FSYN").
 pub const APPLICATION_ID: i64 = 0x4653_594e;
 
+/// The schema of version 1; a new store is created with it and then migrated like
+/// any older store, so both paths are the same.
 pub const SCHEMA: &str = r#"
 CREATE TABLE projects (
     key         TEXT PRIMARY KEY,
@@ -100,3 +102,40 @@ CREATE TABLE applied (
     PRIMARY KEY (sync_id, source_key)
 );
 "#;
+
+/// `MIGRATIONS[n]` turns schema `n + 1` into `n + 2`; each runs in the transaction
+/// that also sets the new `user_version`.
+pub const MIGRATIONS: &[&str] = &[
+    // 2: failures are retried with backoff, then parked; people retry or skip them;
+    // rounds are recorded for `fieldsync status`.
+    r#"
+ALTER TABLE outbox ADD COLUMN failure TEXT;
+ALTER TABLE outbox ADD COLUMN first_failed_at INTEGER;
+ALTER TABLE outbox ADD COLUMN last_failed_at INTEGER;
+ALTER TABLE outbox ADD COLUMN next_attempt_at INTEGER;
+ALTER TABLE outbox ADD COLUMN parked_at INTEGER;
+ALTER TABLE outbox ADD COLUMN skipped_at INTEGER;
+ALTER TABLE outbox ADD COLUMN skipped_by TEXT;
+ALTER TABLE outgoing_failures ADD COLUMN context TEXT;
+ALTER TABLE outgoing_failures ADD COLUMN next_attempt_at INTEGER;
+ALTER TABLE outgoing_failures ADD COLUMN parked_at INTEGER;
+CREATE TABLE skipped_sends (
+    sync_id    TEXT NOT NULL,
+    side       TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    since_seq  INTEGER NOT NULL,
+    error      TEXT NOT NULL,
+    context    TEXT,
+    attempts   INTEGER NOT NULL,
+    first_at   INTEGER NOT NULL,
+    last_at    INTEGER NOT NULL,
+    skipped_at INTEGER NOT NULL,
+    skipped_by TEXT NOT NULL
+);
+CREATE TABLE sync_rounds (
+    sync_id TEXT PRIMARY KEY,
+    rounds  INTEGER NOT NULL,
+    last    TEXT NOT NULL
+);
+"#,
+];

@@ -8,10 +8,11 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::Value;
 
-use super::schema::{APPLICATION_ID, SCHEMA, SCHEMA_VERSION};
+use super::schema::{APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION};
 use super::{
-    AppliedStep, ApplyStep, ApplyTarget, ChangedIssue, FailedMessage, IssueStore, IssueSyncState,
-    OutgoingBatch, OutgoingFailure, PendingMessage, ResyncRequest, StoreError, SyncLedger,
+    AppliedStep, ApplyStep, ApplyTarget, ChangedIssue, ErrorQuery, ErrorRecord, Failure,
+    IssueStore, IssueSyncState, OutgoingBatch, OutgoingFailure, PendingMessage, QueueCounts,
+    ResyncRequest, RoundRecord, SkippedError, StoreError, SyncLedger,
 };
 use crate::message::{IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
@@ -19,6 +20,8 @@ use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
 /// The pseudo-field whose history entry records an issue's creation (with its type).
 /// (`=` cannot appear in a field id, so it never mixes with a real field's history.)
 pub const CREATED_FIELD: &str = "=created";
+
+mod failures;
 
 /// A store in one SQLite file (WAL mode, so readers and a writer work side by side).
 ///
@@ -91,9 +94,10 @@ impl SqliteStore {
             connection
                 .execute_batch(&format!(
                     "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
-                     PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                     PRAGMA user_version = 1; COMMIT;"
                 ))
                 .map_err(sqlite(&location))?;
+            migrate(&connection, &location, 1)?;
         } else if application_id != APPLICATION_ID {
             return Err(StoreError::NotAStore {
                 store: location,
@@ -107,6 +111,8 @@ impl SqliteStore {
                      fieldsync reads up to {SCHEMA_VERSION}); upgrade fieldsync"
                 ),
             });
+        } else if version < SCHEMA_VERSION {
+            migrate(&connection, &location, version)?;
         }
         Ok(SqliteStore {
             location,
@@ -405,6 +411,47 @@ struct RawIssue {
     updated: i64,
 }
 
+/// Brings a store of schema `from` up to [`SCHEMA_VERSION`], one version per
+/// transaction: a crash between two leaves a consistent older version behind, and a
+/// second process opening the store at the same moment finds the work done.
+fn migrate(connection: &Connection, location: &str, from: i64) -> Result<(), StoreError> {
+    let failed = |version: i64, error: rusqlite::Error| {
+        // Leave no half-open transaction behind on the connection.
+        let _ = connection.execute_batch("ROLLBACK");
+        StoreError::NotAStore {
+            store: location.to_owned(),
+            message: format!(
+                "could not upgrade the store schema from {version} to {}: {error}",
+                version + 1
+            ),
+        }
+    };
+    for version in from..SCHEMA_VERSION {
+        let index = usize::try_from(version - 1).unwrap_or(usize::MAX);
+        let Some(migration) = MIGRATIONS.get(index) else {
+            return Err(StoreError::NotAStore {
+                store: location.to_owned(),
+                message: format!("has unknown store schema {version}"),
+            });
+        };
+        connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|error| failed(version, error))?;
+        let current: i64 = connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|error| failed(version, error))?;
+        let work = if current == version {
+            format!("{migration} PRAGMA user_version = {}; COMMIT;", version + 1)
+        } else {
+            "COMMIT;".to_owned()
+        };
+        connection
+            .execute_batch(&work)
+            .map_err(|error| failed(version, error))?;
+    }
+    Ok(())
+}
+
 fn raw_issue(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawIssue> {
     Ok(RawIssue {
         key: row.get(0)?,
@@ -673,37 +720,24 @@ impl SyncLedger for SqliteStore {
     ) -> Result<Vec<OutgoingFailure>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT key, since_seq, error FROM outgoing_failures \
-                 WHERE sync_id = ?1 AND side = ?2 ORDER BY first_at",
+                "SELECT key, since_seq, error, context, attempts, next_attempt_at, parked_at \
+                 FROM outgoing_failures WHERE sync_id = ?1 AND side = ?2 ORDER BY first_at",
             )?
             .query_map(params![sync_id, side.as_str()], |row| {
                 Ok(OutgoingFailure {
                     key: row.get(0)?,
                     since_seq: row.get(1)?,
-                    error: row.get(2)?,
+                    failure: Failure {
+                        error: row.get(2)?,
+                        context: failures::context_of(row.get(3)?),
+                        permanent: false,
+                    },
+                    attempts: row.get(4)?,
+                    next_attempt_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
+                    parked: row.get::<_, Option<i64>>(6)?.is_some(),
                 })
             })?
             .collect()
-        })
-    }
-
-    fn outgoing_failures_of(
-        &self,
-        key: &str,
-    ) -> Result<Vec<(String, OutgoingFailure)>, StoreError> {
-        self.read(|c| {
-            c.prepare("SELECT sync_id, since_seq, error FROM outgoing_failures WHERE key = ?1")?
-                .query_map([key], |row| {
-                    Ok((
-                        row.get(0)?,
-                        OutgoingFailure {
-                            key: key.to_owned(),
-                            since_seq: row.get(1)?,
-                            error: row.get(2)?,
-                        },
-                    ))
-                })?
-                .collect()
         })
     }
 
@@ -813,11 +847,14 @@ impl SyncLedger for SqliteStore {
             }
             for failure in &batch.failures {
                 tx.prepare_cached(
-                    "INSERT INTO outgoing_failures (sync_id, side, key, since_seq, error, attempts, first_at, last_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6) \
+                    "INSERT INTO outgoing_failures (sync_id, side, key, since_seq, error, context, \
+                       attempts, first_at, last_at, next_attempt_at, parked_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10) \
                      ON CONFLICT (sync_id, side, key) DO UPDATE SET \
                        since_seq = min(since_seq, excluded.since_seq), error = excluded.error, \
-                       attempts = attempts + 1, last_at = excluded.last_at",
+                       context = excluded.context, attempts = excluded.attempts, \
+                       last_at = excluded.last_at, next_attempt_at = excluded.next_attempt_at, \
+                       parked_at = excluded.parked_at",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -825,8 +862,12 @@ impl SyncLedger for SqliteStore {
                         side,
                         failure.key,
                         failure.since_seq,
-                        failure.error,
-                        now
+                        failure.failure.error,
+                        failures::context_json(&failure.failure),
+                        failure.attempts,
+                        now,
+                        failure.next_attempt_at.map(|at| at.0),
+                        failure.parked.then_some(now)
                     ])
                 })
                 .map_err(self.err())?;
@@ -850,10 +891,21 @@ impl SyncLedger for SqliteStore {
         sync_id: &str,
         source_side: Side,
     ) -> Result<Vec<PendingMessage>, StoreError> {
-        let rows: Vec<(i64, String, i64, String, i64, Option<String>)> = self.read(|c| {
+        type Row = (
+            i64,
+            String,
+            i64,
+            String,
+            i64,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = self.read(|c| {
             c.prepare_cached(
-                "SELECT row, source_key, seq, body, attempts, last_error FROM outbox \
-                 WHERE sync_id = ?1 AND source_side = ?2 AND delivered_at IS NULL ORDER BY row",
+                "SELECT row, source_key, seq, body, attempts, last_error, next_attempt_at, parked_at \
+                 FROM outbox WHERE sync_id = ?1 AND source_side = ?2 \
+                   AND delivered_at IS NULL AND skipped_at IS NULL ORDER BY row",
             )?
             .query_map(params![sync_id, source_side.as_str()], |row| {
                 Ok((
@@ -863,6 +915,8 @@ impl SyncLedger for SqliteStore {
                     row.get(3)?,
                     row.get(4)?,
                     row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
                 ))
             })?
             .collect()
@@ -870,18 +924,22 @@ impl SyncLedger for SqliteStore {
         Ok(rows
             .into_iter()
             .map(
-                |(row, source_key, seq, body, attempts, last_error)| PendingMessage {
-                    message: serde_json::from_str::<IssueSyncMessage>(&body).map_err(|error| {
-                        format!(
-                            "outbox row {row} of {}: unreadable message: {error}",
-                            self.location
-                        )
-                    }),
-                    row,
-                    source_key,
-                    seq,
-                    attempts,
-                    last_error,
+                |(row, source_key, seq, body, attempts, last_error, next_attempt_at, parked_at)| {
+                    PendingMessage {
+                        message: serde_json::from_str::<IssueSyncMessage>(&body).map_err(|error| {
+                            format!(
+                                "outbox row {row} of {}: unreadable message: {error}",
+                                self.location
+                            )
+                        }),
+                        row,
+                        source_key,
+                        seq,
+                        attempts,
+                        last_error,
+                        next_attempt_at: next_attempt_at.map(Timestamp),
+                        parked: parked_at.is_some(),
+                    }
                 },
             )
             .collect())
@@ -918,35 +976,38 @@ impl SyncLedger for SqliteStore {
         })
     }
 
-    fn message_failed(&self, row: i64, error: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE row = ?1",
-                params![row, error],
-            )
-            .map_err(self.err())?;
-            Ok(())
-        })
+    fn message_failed(
+        &self,
+        row: i64,
+        failure: &Failure,
+        attempts: i64,
+        next_attempt_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.record_message_failure(row, failure, attempts, next_attempt_at)
     }
 
-    fn failed_messages(&self, source_key: Option<&str>) -> Result<Vec<FailedMessage>, StoreError> {
-        self.read(|c| {
-            c.prepare(
-                "SELECT message_id, sync_id, source_key, attempts, last_error FROM outbox \
-                 WHERE delivered_at IS NULL AND last_error IS NOT NULL \
-                   AND (?1 IS NULL OR source_key = ?1) ORDER BY row",
-            )?
-            .query_map([source_key], |row| {
-                Ok(FailedMessage {
-                    message_id: row.get(0)?,
-                    sync_id: row.get(1)?,
-                    source_key: row.get(2)?,
-                    attempts: row.get(3)?,
-                    error: row.get(4)?,
-                })
-            })?
-            .collect()
-        })
+    fn errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError> {
+        self.list_errors(query)
+    }
+
+    fn retry_errors(&self, query: &ErrorQuery<'_>) -> Result<usize, StoreError> {
+        self.retry_matching(query)
+    }
+
+    fn skip_error(&self, id: &str, by: &str) -> Result<Option<SkippedError>, StoreError> {
+        self.skip(id, by)
+    }
+
+    fn queue_counts(&self, sync_id: &str, source_side: Side) -> Result<QueueCounts, StoreError> {
+        self.count_queue(sync_id, source_side)
+    }
+
+    fn record_round(&self, sync_id: &str, round: &RoundRecord) -> Result<(), StoreError> {
+        self.save_round(sync_id, round)
+    }
+
+    fn last_round(&self, sync_id: &str) -> Result<Option<RoundRecord>, StoreError> {
+        self.load_round(sync_id)
     }
 
     fn applied_seq(&self, sync_id: &str, source_key: &str) -> Result<i64, StoreError> {

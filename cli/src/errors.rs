@@ -1,0 +1,180 @@
+//! `fieldsync errors list|retry|skip` and `fieldsync status`: what failed, and how
+//! each synchronization is doing. They read the stores only; plugins are not loaded.
+
+use std::path::Path;
+
+use fieldsync_core::config::SyncConfig;
+use fieldsync_core::control::SyncStatus;
+use fieldsync_core::model::preview;
+use fieldsync_core::store::{ErrorRecord, FailedStep};
+use fieldsync_core::SyncControl;
+
+use crate::EXIT_PROBLEMS;
+
+fn control(config: &Path) -> Result<SyncControl, String> {
+    let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
+    SyncControl::open(&config).map_err(|error| error.to_string())
+}
+
+/// `fieldsync errors list`.
+pub fn list(config: &Path, json: bool) -> Result<u8, String> {
+    let errors = control(config)?
+        .errors()
+        .map_err(|error| error.to_string())?;
+    if json {
+        let text = serde_json::to_string_pretty(&errors).map_err(|error| error.to_string())?;
+        println!("{text}");
+        return Ok(0);
+    }
+    if errors.is_empty() {
+        println!("no failures: every message was sent and applied");
+    }
+    for error in &errors {
+        print!("{}", describe(error));
+    }
+    Ok(0)
+}
+
+/// One failure as a few readable lines.
+fn describe(error: &ErrorRecord) -> String {
+    let step = match error.step {
+        FailedStep::Send => "send",
+        FailedStep::Apply => "apply",
+    };
+    let issues = match &error.context.target_key {
+        Some(target) => format!("{} → {target}", error.source_key),
+        None => error.source_key.clone(),
+    };
+    let state = if error.parked {
+        format!("PARKED after {} attempts: retry or skip it", error.attempts)
+    } else {
+        match error.next_attempt_at {
+            Some(at) => format!("attempt {}, retried at {at}", error.attempts),
+            None => format!("attempt {}, retried with the next round", error.attempts),
+        }
+    };
+    let mut text = format!("{}  {step}  {issues}  {state}\n", error.id);
+    let context = &error.context;
+    let mut place = Vec::new();
+    if let Some(relationship) = &context.relationship {
+        place.push(format!("relationship `{relationship}`"));
+    }
+    if let Some(field) = &context.field {
+        place.push(format!("field `{field}`"));
+    }
+    if let Some(mapping) = &context.mapping {
+        let plugin = context.plugin.as_deref().unwrap_or("?");
+        place.push(format!("mapping `{mapping}` (plugin `{plugin}`)"));
+    }
+    if !place.is_empty() {
+        text += &format!("    at: {}\n", place.join(", "));
+    }
+    if let Some(data) = &context.data {
+        text += &format!("    data: {}\n", preview(data));
+    }
+    if let (Some(first), Some(last)) = (error.first_failed_at, error.last_failed_at) {
+        text += &format!("    failed: first {first}, last {last}\n");
+    }
+    text += &format!("    error: {}\n", error.error);
+    if error.waiting_behind > 0 {
+        text += &format!(
+            "    {} later message(s) of {} wait behind it\n",
+            error.waiting_behind, error.source_key
+        );
+    }
+    text
+}
+
+/// `fieldsync errors retry ID|--all`.
+pub fn retry(config: &Path, id: Option<&str>) -> Result<u8, String> {
+    let control = control(config)?;
+    let retried = match id {
+        Some(id) => control.retry(id).map_err(|error| error.to_string())?,
+        None => control.retry_all().map_err(|error| error.to_string())?,
+    };
+    println!("{retried} failure(s) will be tried again with the next round of `fieldsync sync`");
+    Ok(0)
+}
+
+/// `fieldsync errors skip ID`.
+pub fn skip(config: &Path, id: &str, by: &str) -> Result<u8, String> {
+    let skipped = control(config)?
+        .skip(id, by)
+        .map_err(|error| error.to_string())?;
+    let what = match skipped.error.step {
+        FailedStep::Apply => "its message will not be applied",
+        FailedStep::Send => "the changes it could not send will not be sent",
+    };
+    println!(
+        "{id}: skipped by {} at {}; {what}",
+        skipped.skipped_by, skipped.skipped_at
+    );
+    if skipped.released > 0 {
+        println!(
+            "{} later message(s) of {} go ahead with the next round",
+            skipped.released, skipped.error.source_key
+        );
+    }
+    Ok(0)
+}
+
+/// `fieldsync status`: exit code 1 when a message is parked (for monitoring).
+pub fn status(config: &Path, json: bool) -> Result<u8, String> {
+    let statuses = control(config)?
+        .status()
+        .map_err(|error| error.to_string())?;
+    let parked = statuses
+        .iter()
+        .flat_map(|status| &status.directions)
+        .any(|direction| direction.queue.parked + direction.queue.send_parked > 0);
+    if json {
+        let text = serde_json::to_string_pretty(&statuses).map_err(|error| error.to_string())?;
+        println!("{text}");
+    } else {
+        for status in &statuses {
+            print!("{}", describe_status(status));
+        }
+    }
+    Ok(if parked { EXIT_PROBLEMS } else { 0 })
+}
+
+fn describe_status(status: &SyncStatus) -> String {
+    let mut text = format!("{} (every {} s)\n", status.sync_id, status.interval_seconds);
+    for direction in &status.directions {
+        let queue = &direction.queue;
+        text += &format!(
+            "  {} → {}: {} queued ({} retrying, {} parked); sends failing: {} retrying, {} parked\n",
+            direction.from_project,
+            direction.to_project,
+            queue.pending,
+            queue.retrying,
+            queue.parked,
+            queue.send_retrying,
+            queue.send_parked
+        );
+    }
+    match &status.last_round {
+        None => text += "  last round: none yet\n",
+        Some(round) => {
+            let started = round
+                .started_at
+                .map_or_else(|| "?".to_owned(), |at| at.to_string());
+            text += &format!(
+                "  last round: {started}, took {} ms: {} sent, {} applied, {} failed{} (round {})\n",
+                round.duration_ms,
+                round.messages_sent,
+                round.applied,
+                round.failures,
+                if round.interrupted { ", stopped early" } else { "" },
+                round.rounds
+            );
+            for call in &round.slow_calls {
+                text += &format!(
+                    "  slow mapping call: mapping `{}` of plugin `{}` on {} (relationship `{}`) took {} ms\n",
+                    call.mapping, call.plugin, call.issue_key, call.relationship, call.millis
+                );
+            }
+        }
+    }
+    text
+}

@@ -1,0 +1,217 @@
+//! What an operator does between rounds: list failures, retry or skip them, and see
+//! how each synchronization is doing. Needs only the configuration and the stores,
+//! not the plugins: a broken plugin folder must not hide the errors it causes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::{ConfigError, SyncConfig};
+use crate::engine::sqlite_stores;
+use crate::message::Side;
+use crate::model::project_of_key;
+use crate::store::{
+    ErrorQuery, ErrorRecord, QueueCounts, RoundRecord, SkippedError, StoreError, SyncStore,
+};
+
+/// Why an operator's request failed.
+#[derive(Debug, Error)]
+pub enum ControlError {
+    /// The configuration cannot be used.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// A store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// No failure has this id.
+    #[error("no failure `{id}` is waiting{hint}")]
+    UnknownError {
+        /// The id asked for.
+        id: String,
+        /// What to do instead.
+        hint: String,
+    },
+}
+
+/// One synchronization's stores, as the control sees them.
+pub(crate) struct ControlledSync {
+    pub id: String,
+    pub interval: Duration,
+    /// Project key and store of side A, then of side B.
+    pub sides: [(String, Arc<dyn SyncStore>); 2],
+}
+
+impl ControlledSync {
+    fn side(&self, side: Side) -> &(String, Arc<dyn SyncStore>) {
+        match side {
+            Side::A => &self.sides[0],
+            Side::B => &self.sides[1],
+        }
+    }
+}
+
+/// The state of one synchronization, for `fieldsync status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncStatus {
+    /// The synchronization.
+    pub sync_id: String,
+    /// Seconds between rounds.
+    pub interval_seconds: f64,
+    /// Its two directions.
+    pub directions: Vec<DirectionStatus>,
+    /// The last round recorded (none before the first).
+    pub last_round: Option<RoundRecord>,
+}
+
+/// One direction of a synchronization.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectionStatus {
+    /// The source side.
+    pub from: Side,
+    /// Source project.
+    pub from_project: String,
+    /// Target project.
+    pub to_project: String,
+    /// Its queue.
+    pub queue: QueueCounts,
+}
+
+/// Failures, queues and rounds of the synchronizations of one configuration.
+pub struct SyncControl {
+    syncs: Vec<ControlledSync>,
+}
+
+impl SyncControl {
+    pub(crate) fn new(syncs: Vec<ControlledSync>) -> Self {
+        SyncControl { syncs }
+    }
+
+    /// Opens the stores a configuration names (they must exist).
+    pub fn open(config: &SyncConfig) -> Result<Self, ControlError> {
+        let mut open = sqlite_stores();
+        let mut syncs = Vec::new();
+        for sync in &config.synchronizations {
+            let mut side = |side: Side| -> Result<(String, Arc<dyn SyncStore>), StoreError> {
+                let end = sync.side(side);
+                Ok((end.project.clone(), open(&config.store_path(&end.store))?))
+            };
+            syncs.push(ControlledSync {
+                id: sync.id.clone(),
+                interval: Duration::from_secs_f64(sync.interval_seconds.max(0.0)),
+                sides: [side(Side::A)?, side(Side::B)?],
+            });
+        }
+        Ok(SyncControl { syncs })
+    }
+
+    /// Every failure waiting for a retry or a person, oldest first per store.
+    pub fn errors(&self) -> Result<Vec<ErrorRecord>, StoreError> {
+        let mut records = Vec::new();
+        for sync in &self.syncs {
+            for side in [Side::A, Side::B] {
+                records.extend(sync.side(side).1.errors(&ErrorQuery {
+                    sync_id: Some(&sync.id),
+                    side: Some(side),
+                    ..ErrorQuery::default()
+                })?);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Makes one failure due at once (parked or not): the next round tries it.
+    pub fn retry(&self, id: &str) -> Result<usize, ControlError> {
+        let (sync, side) = self.locate(id)?;
+        let retried = sync.side(side).1.retry_errors(&ErrorQuery {
+            sync_id: Some(&sync.id),
+            side: Some(side),
+            id: Some(id),
+            ..ErrorQuery::default()
+        })?;
+        if retried == 0 {
+            return Err(self.unknown(id));
+        }
+        Ok(retried)
+    }
+
+    /// Makes every failure due at once. Returns how many.
+    pub fn retry_all(&self) -> Result<usize, StoreError> {
+        let mut retried = 0;
+        for sync in &self.syncs {
+            for side in [Side::A, Side::B] {
+                retried += sync.side(side).1.retry_errors(&ErrorQuery {
+                    sync_id: Some(&sync.id),
+                    side: Some(side),
+                    ..ErrorQuery::default()
+                })?;
+            }
+        }
+        Ok(retried)
+    }
+
+    /// Gives up on one failure, recording `by` and the time; the messages waiting
+    /// behind it go ahead in the next round.
+    pub fn skip(&self, id: &str, by: &str) -> Result<SkippedError, ControlError> {
+        let (sync, side) = self.locate(id)?;
+        sync.side(side)
+            .1
+            .skip_error(id, by)?
+            .ok_or_else(|| self.unknown(id))
+    }
+
+    /// Queue depth, parked messages and the last round of every synchronization.
+    pub fn status(&self) -> Result<Vec<SyncStatus>, StoreError> {
+        let mut statuses = Vec::new();
+        for sync in &self.syncs {
+            let mut directions = Vec::new();
+            for side in [Side::A, Side::B] {
+                directions.push(DirectionStatus {
+                    from: side,
+                    from_project: sync.side(side).0.clone(),
+                    to_project: sync.side(side.other()).0.clone(),
+                    queue: sync.side(side).1.queue_counts(&sync.id, side)?,
+                });
+            }
+            statuses.push(SyncStatus {
+                sync_id: sync.id.clone(),
+                interval_seconds: sync.interval.as_secs_f64(),
+                directions,
+                last_round: sync.side(Side::A).1.last_round(&sync.id)?,
+            });
+        }
+        Ok(statuses)
+    }
+
+    /// The synchronization and side an error id (`sync:KEY:seq` or `sync:KEY:send`)
+    /// belongs to.
+    fn locate(&self, id: &str) -> Result<(&ControlledSync, Side), ControlError> {
+        let mut parts = id.splitn(3, ':');
+        let (Some(sync_id), Some(key)) = (parts.next(), parts.next()) else {
+            return Err(self.unknown(id));
+        };
+        let project = project_of_key(key).unwrap_or_default();
+        self.syncs
+            .iter()
+            .filter(|sync| sync.id == sync_id)
+            .find_map(|sync| {
+                [Side::A, Side::B]
+                    .into_iter()
+                    .find(|side| sync.side(*side).0 == project)
+                    .map(|side| (sync, side))
+            })
+            .ok_or_else(|| self.unknown(id))
+    }
+
+    fn unknown(&self, id: &str) -> ControlError {
+        let known = self.errors().map(|errors| errors.len()).unwrap_or(0);
+        ControlError::UnknownError {
+            id: id.to_owned(),
+            hint: match known {
+                0 => " (no failure is waiting at all)".to_owned(),
+                n => format!(" ({n} are: `fieldsync errors list` shows their ids)"),
+            },
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! What the ledger keeps about failures and rounds, for people and programs
+//! (`fieldsync errors`, `fieldsync status`, integrators).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::message::Side;
+use crate::model::{preview, Timestamp};
+
+/// Data larger than this (as JSON) is kept shortened in error records.
+const DATA_LIMIT: usize = 4096;
+
+/// `data`, or a short text standing for it when it is large: error records keep the
+/// context of a failure, not a second copy of a multi-megabyte value.
+pub fn shortened(data: &Value) -> Value {
+    if data.to_string().len() > DATA_LIMIT {
+        Value::String(preview(data))
+    } else {
+        data.clone()
+    }
+}
+
+/// What is known about a failure besides its text: where in the configuration and in
+/// which plugin it happened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FailureContext {
+    /// The target issue, when it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_key: Option<String>,
+    /// The relationship id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relationship: Option<String>,
+    /// The field being written or read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The mapping id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<String>,
+    /// The plugin providing the mapping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// The data being mapped: the source value of a failed send, the message's entry
+    /// of a failed apply. Large values are shortened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// A failed attempt to send or apply.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Failure {
+    /// What went wrong, naming relationship, mapping and plugin.
+    pub error: String,
+    /// The same, as data.
+    pub context: FailureContext,
+    /// Retrying cannot help (an unreadable message): parked at once.
+    pub permanent: bool,
+}
+
+impl Failure {
+    /// A failure known only by its text.
+    pub fn new(error: impl Into<String>) -> Self {
+        Failure {
+            error: error.into(),
+            ..Failure::default()
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(error: String) -> Self {
+        Failure::new(error)
+    }
+}
+
+/// Which step failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailedStep {
+    /// Building the message on the source side (an outgoing mapping).
+    Send,
+    /// Applying the message to the target (an incoming mapping, the target store).
+    Apply,
+}
+
+/// A failure waiting for a retry, or parked until a person acts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorRecord {
+    /// What `fieldsync errors retry|skip` take: the message id
+    /// (`sync:KEY:seq`) of a failed apply, `sync:KEY:send` of a failed send.
+    pub id: String,
+    /// The synchronization.
+    pub sync_id: String,
+    /// Which step failed.
+    pub step: FailedStep,
+    /// The side the issue is on.
+    pub source_side: Side,
+    /// The source issue.
+    pub source_key: String,
+    /// The last error.
+    pub error: String,
+    /// Where it happened.
+    pub context: FailureContext,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// When it first failed.
+    pub first_failed_at: Option<Timestamp>,
+    /// When it last failed.
+    pub last_failed_at: Option<Timestamp>,
+    /// When it is tried again (`None`: parked, or due now when not parked).
+    pub next_attempt_at: Option<Timestamp>,
+    /// No more automatic retries: waits for `fieldsync errors retry` or `skip`.
+    pub parked: bool,
+    /// Later messages of the same issue held up behind this one.
+    pub waiting_behind: i64,
+}
+
+/// Which failures a query is about.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ErrorQuery<'a> {
+    /// Only this synchronization.
+    pub sync_id: Option<&'a str>,
+    /// Only issues of this side.
+    pub side: Option<Side>,
+    /// Only this issue.
+    pub source_key: Option<&'a str>,
+    /// Only this error id.
+    pub id: Option<&'a str>,
+}
+
+/// A failure a person skipped, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkippedError {
+    /// The failure as it was.
+    pub error: ErrorRecord,
+    /// Who skipped it.
+    pub skipped_by: String,
+    /// When.
+    pub skipped_at: Timestamp,
+    /// Later messages of the issue that may now go ahead.
+    pub released: i64,
+}
+
+/// The queue of one direction of a synchronization.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueCounts {
+    /// Messages not yet applied (including those below).
+    pub pending: i64,
+    /// Messages that failed and will be retried automatically.
+    pub retrying: i64,
+    /// Messages parked until a person acts.
+    pub parked: i64,
+    /// Issues whose message could not be built, retried automatically.
+    pub send_retrying: i64,
+    /// Issues whose message could not be built, parked.
+    pub send_parked: i64,
+}
+
+/// A mapping call that took longer than the configured limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlowCall {
+    /// The issue being mapped.
+    pub issue_key: String,
+    /// The relationship id.
+    pub relationship: String,
+    /// The mapping id.
+    pub mapping: String,
+    /// The plugin providing it.
+    pub plugin: String,
+    /// How long it ran, in milliseconds.
+    pub millis: u64,
+}
+
+/// What the last round of a synchronization did, kept for `fieldsync status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RoundRecord {
+    /// Rounds recorded so far (this one included).
+    pub rounds: i64,
+    /// When the round started.
+    pub started_at: Option<Timestamp>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// Messages built.
+    pub messages_sent: usize,
+    /// Messages applied.
+    pub applied: usize,
+    /// Issues that failed.
+    pub failures: usize,
+    /// Whether a stop request cut it short.
+    pub interrupted: bool,
+    /// Mapping calls over the limit (the first few).
+    pub slow_calls: Vec<SlowCall>,
+}

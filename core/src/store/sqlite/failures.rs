@@ -1,0 +1,338 @@
+//! The failure and round bookkeeping of [`SqliteStore`]: parked and retrying
+//! messages, failed sends, skips, round records.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::SqliteStore;
+use crate::message::{IssueSyncMessage, Side};
+use crate::model::Timestamp;
+use crate::store::{
+    shortened, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureContext, QueueCounts,
+    RoundRecord, SkippedError, StoreError,
+};
+
+/// Slow calls kept per round record.
+const SLOW_CALLS_KEPT: usize = 20;
+
+/// The id of a failed send (a failed apply is known by its message id).
+pub(crate) fn send_error_id(sync_id: &str, key: &str) -> String {
+    format!("{sync_id}:{key}:send")
+}
+
+fn side_of(text: &str) -> Side {
+    if text == "b" {
+        Side::B
+    } else {
+        Side::A
+    }
+}
+
+pub(super) fn context_of(text: Option<String>) -> FailureContext {
+    text.and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+pub(super) fn context_json(failure: &Failure) -> String {
+    serde_json::to_string(&failure.context).unwrap_or_else(|_| "{}".to_owned())
+}
+
+const APPLY_COLUMNS: &str = "row, message_id, sync_id, source_side, source_key, last_error, \
+     failure, attempts, first_failed_at, last_failed_at, next_attempt_at, parked_at, body";
+
+const FILTER: &str = "(?1 IS NULL OR sync_id = ?1) AND (?2 IS NULL OR {side} = ?2) \
+     AND (?3 IS NULL OR {key} = ?3)";
+
+impl SqliteStore {
+    pub(super) fn record_message_failure(
+        &self,
+        row: i64,
+        failure: &Failure,
+        attempts: i64,
+        next_attempt_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let now = Timestamp::now().0;
+        let parked_at = next_attempt_at.is_none().then_some(now);
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE outbox SET attempts = ?2, last_error = ?3, failure = ?4, \
+                   first_failed_at = coalesce(first_failed_at, ?5), last_failed_at = ?5, \
+                   next_attempt_at = ?6, parked_at = ?7 WHERE row = ?1",
+                params![
+                    row,
+                    attempts,
+                    failure.error,
+                    context_json(failure),
+                    now,
+                    next_attempt_at.map(|at| at.0),
+                    parked_at
+                ],
+            )
+            .map_err(self.err())?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn list_errors(
+        &self,
+        query: &ErrorQuery<'_>,
+    ) -> Result<Vec<ErrorRecord>, StoreError> {
+        let mut records = self.send_errors(query)?;
+        records.extend(self.apply_errors(query)?);
+        Ok(records)
+    }
+
+    fn apply_errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError> {
+        let filter = FILTER
+            .replace("{side}", "source_side")
+            .replace("{key}", "source_key");
+        let sql = format!(
+            "SELECT {APPLY_COLUMNS}, \
+               (SELECT count(*) FROM outbox AS later WHERE later.sync_id = outbox.sync_id \
+                  AND later.source_key = outbox.source_key AND later.row > outbox.row \
+                  AND later.delivered_at IS NULL AND later.skipped_at IS NULL) \
+             FROM outbox WHERE delivered_at IS NULL AND skipped_at IS NULL \
+               AND last_error IS NOT NULL AND {filter} AND (?4 IS NULL OR message_id = ?4) \
+             ORDER BY row"
+        );
+        self.read(|c| {
+            c.prepare(&sql)?
+                .query_map(
+                    params![
+                        query.sync_id,
+                        query.side.map(Side::as_str),
+                        query.source_key,
+                        query.id
+                    ],
+                    apply_error_row,
+                )?
+                .collect()
+        })
+    }
+
+    fn send_errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError> {
+        let filter = FILTER.replace("{side}", "side").replace("{key}", "key");
+        let sql = format!(
+            "SELECT sync_id, side, key, error, context, attempts, first_at, last_at, \
+               next_attempt_at, parked_at FROM outgoing_failures \
+             WHERE {filter} AND (?4 IS NULL OR sync_id || ':' || key || ':send' = ?4) \
+             ORDER BY first_at"
+        );
+        self.read(|c| {
+            c.prepare(&sql)?
+                .query_map(
+                    params![
+                        query.sync_id,
+                        query.side.map(Side::as_str),
+                        query.source_key,
+                        query.id
+                    ],
+                    |row| {
+                        let sync_id: String = row.get(0)?;
+                        let key: String = row.get(2)?;
+                        Ok(ErrorRecord {
+                            id: send_error_id(&sync_id, &key),
+                            sync_id,
+                            step: FailedStep::Send,
+                            source_side: side_of(&row.get::<_, String>(1)?),
+                            source_key: key,
+                            error: row.get(3)?,
+                            context: context_of(row.get(4)?),
+                            attempts: row.get(5)?,
+                            first_failed_at: row.get::<_, Option<i64>>(6)?.map(Timestamp),
+                            last_failed_at: row.get::<_, Option<i64>>(7)?.map(Timestamp),
+                            next_attempt_at: row.get::<_, Option<i64>>(8)?.map(Timestamp),
+                            parked: row.get::<_, Option<i64>>(9)?.is_some(),
+                            waiting_behind: 0,
+                        })
+                    },
+                )?
+                .collect()
+        })
+    }
+
+    pub(super) fn retry_matching(&self, query: &ErrorQuery<'_>) -> Result<usize, StoreError> {
+        let sides = query.side.map(Side::as_str);
+        self.write(|tx| {
+            let filter = FILTER
+                .replace("{side}", "source_side")
+                .replace("{key}", "source_key");
+            let applies = tx
+                .execute(
+                    &format!(
+                        "UPDATE outbox SET next_attempt_at = NULL, parked_at = NULL \
+                         WHERE delivered_at IS NULL AND skipped_at IS NULL \
+                           AND last_error IS NOT NULL AND {filter} \
+                           AND (?4 IS NULL OR message_id = ?4)"
+                    ),
+                    params![query.sync_id, sides, query.source_key, query.id],
+                )
+                .map_err(self.err())?;
+            let filter = FILTER.replace("{side}", "side").replace("{key}", "key");
+            let sends = tx
+                .execute(
+                    &format!(
+                        "UPDATE outgoing_failures SET next_attempt_at = NULL, parked_at = NULL \
+                         WHERE {filter} AND (?4 IS NULL OR sync_id || ':' || key || ':send' = ?4)"
+                    ),
+                    params![query.sync_id, sides, query.source_key, query.id],
+                )
+                .map_err(self.err())?;
+            Ok(applies + sends)
+        })
+    }
+
+    pub(super) fn skip(&self, id: &str, by: &str) -> Result<Option<SkippedError>, StoreError> {
+        let query = ErrorQuery {
+            id: Some(id),
+            ..ErrorQuery::default()
+        };
+        let Some(error) = self.list_errors(&query)?.into_iter().next() else {
+            return Ok(None);
+        };
+        let now = Timestamp::now();
+        let changed = self.write(|tx| {
+            let changed = match error.step {
+                FailedStep::Apply => tx.execute(
+                    "UPDATE outbox SET skipped_at = ?2, skipped_by = ?3 \
+                     WHERE message_id = ?1 AND delivered_at IS NULL AND skipped_at IS NULL",
+                    params![id, now.0, by],
+                ),
+                FailedStep::Send => tx
+                    .execute(
+                        "INSERT INTO skipped_sends (sync_id, side, key, since_seq, error, context, \
+                           attempts, first_at, last_at, skipped_at, skipped_by) \
+                         SELECT sync_id, side, key, since_seq, error, context, attempts, first_at, \
+                           last_at, ?3, ?4 FROM outgoing_failures WHERE sync_id = ?1 AND key = ?2",
+                        params![error.sync_id, error.source_key, now.0, by],
+                    )
+                    .and_then(|_| {
+                        tx.execute(
+                            "DELETE FROM outgoing_failures WHERE sync_id = ?1 AND key = ?2",
+                            params![error.sync_id, error.source_key],
+                        )
+                    }),
+            }
+            .map_err(self.err())?;
+            Ok(changed)
+        })?;
+        // Delivered or skipped by another process in between: nothing to skip.
+        if changed == 0 {
+            return Ok(None);
+        }
+        Ok(Some(SkippedError {
+            released: error.waiting_behind,
+            error,
+            skipped_by: by.to_owned(),
+            skipped_at: now,
+        }))
+    }
+
+    pub(super) fn count_queue(
+        &self,
+        sync_id: &str,
+        source_side: Side,
+    ) -> Result<QueueCounts, StoreError> {
+        let side = source_side.as_str();
+        self.read(|c| {
+            let (pending, retrying, parked) = c
+                .prepare_cached(
+                    "SELECT count(*), \
+                       count(*) FILTER (WHERE last_error IS NOT NULL AND parked_at IS NULL), \
+                       count(*) FILTER (WHERE parked_at IS NOT NULL) \
+                     FROM outbox WHERE sync_id = ?1 AND source_side = ?2 \
+                       AND delivered_at IS NULL AND skipped_at IS NULL",
+                )?
+                .query_row(params![sync_id, side], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?;
+            let (send_retrying, send_parked) = c
+                .prepare_cached(
+                    "SELECT count(*) FILTER (WHERE parked_at IS NULL), \
+                       count(*) FILTER (WHERE parked_at IS NOT NULL) \
+                     FROM outgoing_failures WHERE sync_id = ?1 AND side = ?2",
+                )?
+                .query_row(params![sync_id, side], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(QueueCounts {
+                pending,
+                retrying,
+                parked,
+                send_retrying,
+                send_parked,
+            })
+        })
+    }
+
+    pub(super) fn save_round(&self, sync_id: &str, round: &RoundRecord) -> Result<(), StoreError> {
+        let mut round = round.clone();
+        round.slow_calls.truncate(SLOW_CALLS_KEPT);
+        self.write(|tx| {
+            let rounds: i64 = tx
+                .query_row(
+                    "SELECT rounds FROM sync_rounds WHERE sync_id = ?1",
+                    [sync_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(self.err())?
+                .unwrap_or(0);
+            round.rounds = rounds + 1;
+            let last = serde_json::to_string(&round)
+                .map_err(|error| self.invalid(format!("round record: {error}")))?;
+            tx.execute(
+                "INSERT INTO sync_rounds (sync_id, rounds, last) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (sync_id) DO UPDATE SET rounds = excluded.rounds, last = excluded.last",
+                params![sync_id, round.rounds, last],
+            )
+            .map_err(self.err())?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn load_round(&self, sync_id: &str) -> Result<Option<RoundRecord>, StoreError> {
+        let last: Option<String> = self.read(|c| {
+            c.query_row(
+                "SELECT last FROM sync_rounds WHERE sync_id = ?1",
+                [sync_id],
+                |row| row.get(0),
+            )
+            .optional()
+        })?;
+        last.map(|text| {
+            serde_json::from_str(&text)
+                .map_err(|error| self.corrupt(format!("round record of `{sync_id}`: {error}")))
+        })
+        .transpose()
+    }
+}
+
+fn apply_error_row(row: &Row<'_>) -> rusqlite::Result<ErrorRecord> {
+    let mut context = context_of(row.get(6)?);
+    if context.data.is_none() {
+        // The data is in the message itself; a damaged body simply has none to show.
+        let body: String = row.get(12)?;
+        if let (Some(relationship), Ok(message)) = (
+            &context.relationship,
+            serde_json::from_str::<IssueSyncMessage>(&body),
+        ) {
+            context.data = message
+                .entries
+                .get(relationship)
+                .map(|entry| shortened(&entry.data));
+        }
+    }
+    Ok(ErrorRecord {
+        id: row.get(1)?,
+        sync_id: row.get(2)?,
+        step: FailedStep::Apply,
+        source_side: side_of(&row.get::<_, String>(3)?),
+        source_key: row.get(4)?,
+        error: row.get(5)?,
+        context,
+        attempts: row.get(7)?,
+        first_failed_at: row.get::<_, Option<i64>>(8)?.map(Timestamp),
+        last_failed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp),
+        next_attempt_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
+        parked: row.get::<_, Option<i64>>(11)?.is_some(),
+        waiting_behind: row.get(13)?,
+    })
+}
