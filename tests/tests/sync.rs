@@ -1,86 +1,16 @@
 //! End to end through the engine API: the demo projects in real SQLite files, the
 //! example plugins loaded from a folder, rounds of both queues.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use fieldsync_core::demo::{self, DemoFiles, StoreLayout};
-use fieldsync_core::model::Issue;
+use fieldsync_core::demo::{self, StoreLayout};
 use fieldsync_core::store::ErrorQuery;
-use fieldsync_core::{Engine, IssueStore, RoundReport, SqliteStore, SyncConfig, SyncLedger};
-use fieldsync_tests::{plugin_dir, registry_with_plugins};
+use fieldsync_core::{IssueStore, SyncLedger};
+use fieldsync_tests::plugin_dir;
+use fieldsync_tests::scenario::{
+    edit, engine, issue, partner, round, setup, setup_with, DEMO_PLUGINS,
+};
 use serde_json::{json, Value};
-use tempfile::TempDir;
-
-const PLUGINS: &[&str] = &["fieldsync-story-points", "fieldsync-markup"];
-
-struct Setup {
-    _dir: TempDir,
-    plugins: TempDir,
-    files: DemoFiles,
-    engine: Engine,
-    support: SqliteStore,
-    dev: SqliteStore,
-}
-
-fn setup(layout: StoreLayout) -> Setup {
-    setup_with(layout, |_| {})
-}
-
-/// The demo, with its configuration changed by `edit` before the engine starts.
-fn setup_with(layout: StoreLayout, edit: impl FnOnce(&mut Value)) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let files = demo::create(dir.path(), layout).unwrap();
-    let mut config = demo::config_json(layout);
-    // These tests show what a round does; a failure is retried with the next one.
-    // (Backoff and parking have tests of their own in `reliability.rs`.)
-    config["retry"] = json!({"attempts": 100, "first_delay_seconds": 0, "max_delay_seconds": 0});
-    edit(&mut config);
-    std::fs::write(&files.config, config.to_string()).unwrap();
-    let plugins = plugin_dir(PLUGINS);
-    let engine = engine(&files.config, plugins.path()).unwrap();
-    Setup {
-        support: SqliteStore::open_existing(&files.support_store).unwrap(),
-        dev: SqliteStore::open_existing(&files.dev_store).unwrap(),
-        _dir: dir,
-        plugins,
-        files,
-        engine,
-    }
-}
-
-fn engine(config: &Path, plugins: &Path) -> Result<Engine, String> {
-    let config = SyncConfig::load(config).map_err(|e| e.to_string())?;
-    Engine::new(&config, &registry_with_plugins(plugins)).map_err(|e| e.to_string())
-}
-
-fn round(setup: &Setup) -> RoundReport {
-    let report = setup.engine.run_round();
-    println!("{report}");
-    report
-}
-
-fn edit(store: &SqliteStore, key: &str, changes: Value, author: &str) {
-    let changes: BTreeMap<String, Value> = serde_json::from_value(changes).unwrap();
-    store.update(key, &changes, author).unwrap();
-}
-
-fn issue(store: &SqliteStore, key: &str) -> Issue {
-    store
-        .get(key)
-        .unwrap()
-        .unwrap_or_else(|| panic!("{key} exists"))
-}
-
-/// The partner of a support issue on the dev side.
-fn partner(setup: &Setup, support_key: &str) -> Issue {
-    let state = setup
-        .support
-        .sync_state("support-dev", support_key)
-        .unwrap()
-        .expect("the issue was synced");
-    issue(&setup.dev, &state.partner.expect("a partner is linked"))
-}
 
 #[test]
 fn a_new_issue_appears_on_the_other_side_with_mapped_values() {
@@ -741,7 +671,7 @@ fn an_outgoing_failure_is_retried_until_the_issue_can_be_sent() {
 fn issue_types_and_field_targets_are_checked_against_the_projects() {
     let dir = tempfile::tempdir().unwrap();
     let files = demo::create(dir.path(), StoreLayout::TwoFiles).unwrap();
-    let plugins = plugin_dir(PLUGINS);
+    let plugins = plugin_dir(DEMO_PLUGINS);
     let mut config = demo::config_json(StoreLayout::TwoFiles);
     let sync = &mut config["synchronizations"][0];
     sync["issue_types"] = json!(["Incident", "Bug", "Story"]);

@@ -184,6 +184,41 @@ impl SqliteStore {
         row.map(|raw| self.decode_issue(raw)).transpose()
     }
 
+    /// A message whose id is taken already (its issue's sync state was lost or
+    /// restored from an older copy) gets the next free sequence number of its issue:
+    /// refusing it would stop the whole outgoing queue of the side.
+    fn renumber_if_taken(
+        &self,
+        tx: &Connection,
+        message: &IssueSyncMessage,
+    ) -> Result<Option<IssueSyncMessage>, StoreError> {
+        let taken = tx
+            .prepare_cached("SELECT 1 FROM outbox WHERE message_id = ?1")
+            .and_then(|mut stmt| stmt.exists([&message.id]))
+            .map_err(self.err())?;
+        if !taken {
+            return Ok(None);
+        }
+        let highest: i64 = tx
+            .query_row(
+                "SELECT max(seq) FROM outbox WHERE sync_id = ?1 AND source_key = ?2",
+                params![message.sync_id, message.source_key],
+                |row| row.get(0),
+            )
+            .map_err(self.err())?;
+        let mut renumbered = message.clone();
+        renumbered.seq = highest + 1;
+        renumbered.id =
+            IssueSyncMessage::make_id(&message.sync_id, &message.source_key, renumbered.seq);
+        log::warn!(
+            "{}: message id {} is taken already; sent as {}",
+            self.location,
+            message.id,
+            renumbered.id
+        );
+        Ok(Some(renumbered))
+    }
+
     fn decode_issue(&self, raw: RawIssue) -> Result<Issue, StoreError> {
         let fields = serde_json::from_str(&raw.fields)
             .map_err(|error| self.corrupt(format!("issue `{}` fields: {error}", raw.key)))?;
@@ -804,6 +839,8 @@ impl SyncLedger for SqliteStore {
         let now = Timestamp::now().0;
         self.write(|tx| {
             for message in &batch.messages {
+                let renumbered = self.renumber_if_taken(tx, message)?;
+                let message = renumbered.as_ref().unwrap_or(message);
                 let body = serde_json::to_string(message)
                     .map_err(|error| self.invalid(format!("message {}: {error}", message.id)))?;
                 tx.prepare_cached(
