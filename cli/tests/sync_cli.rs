@@ -1,56 +1,12 @@
 //! `fieldsync demo`, `issue`, `sync` and `resync` as an operator runs them.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Command;
+
+use common::{demo, fieldsync, path, text, PLUGINS};
 use fieldsync_tests::{copy_library, plugin_dir};
 use serde_json::Value;
-use tempfile::TempDir;
-
-const PLUGINS: &[&str] = &["fieldsync-story-points", "fieldsync-markup"];
-
-fn fieldsync(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(args)
-        .env_remove("FIELDSYNC_PLUGIN_DIR")
-        .env_remove("FIELDSYNC_CONFIG")
-        .env_remove("FIELDSYNC_STORE")
-        .env_remove("FIELDSYNC_USER")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("fieldsync runs");
-    println!(
-        "$ fieldsync {}\n{}{}",
-        args.join(" "),
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    output
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn path(dir: &Path) -> &str {
-    dir.to_str().expect("temporary paths are UTF-8")
-}
-
-/// A demo folder set up and synced once, and its plugin folder.
-fn demo() -> (TempDir, TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let plugins = plugin_dir(PLUGINS);
-    let output = fieldsync(&[
-        "demo",
-        "--dir",
-        path(dir.path()),
-        "--plugins",
-        path(plugins.path()),
-    ]);
-    assert_eq!(output.status.code(), Some(0));
-    let config = dir.path().join("sync.json").to_str().unwrap().to_owned();
-    (dir, plugins, config)
-}
 
 #[test]
 fn the_demo_syncs_both_ways_and_prints_field_by_field() {
@@ -342,48 +298,50 @@ fn bad_input_is_refused_with_a_precise_message() {
 }
 
 #[test]
-fn a_running_sync_stops_cleanly_on_ctrl_c() {
+fn a_running_sync_stops_cleanly_on_sigint_and_sigterm() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
     let (_dir, plugins, config) = demo();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args([
-            "sync",
-            "--config",
-            &config,
-            "--plugins",
-            path(plugins.path()),
-        ])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("fieldsync starts");
-    let mut banner = String::new();
-    let stderr = child.stderr.take().expect("stderr is piped");
-    BufReader::new(stderr).read_line(&mut banner).unwrap();
-    assert!(
-        banner.contains("syncing support-dev every 10 s"),
-        "{banner}"
-    );
-    let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
+    for signal in ["-INT", "-TERM"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+            .args([
+                "sync",
+                "--config",
+                &config,
+                "--plugins",
+                path(plugins.path()),
+            ])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("fieldsync starts");
+        let mut banner = String::new();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        BufReader::new(stderr).read_line(&mut banner).unwrap();
         assert!(
-            std::time::Instant::now() < deadline,
-            "fieldsync did not stop"
+            banner.contains("syncing support-dev every 10 s"),
+            "{banner}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fieldsync did not stop on {signal}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(0), "exit code after {signal}");
+    }
 }
 
 #[test]

@@ -506,4 +506,47 @@ mod tests {
              sync.json: synchronizations[0].fields[1].id: `summary` is used twice in this synchronization"
         );
     }
+
+    #[test]
+    fn retries_double_up_to_the_limit_then_park() {
+        let policy = RetryPolicy {
+            attempts: 5,
+            first_delay_seconds: 10.0,
+            max_delay_seconds: 25.0,
+        };
+        let delays: Vec<Option<u64>> = (1..=5)
+            .map(|failures| policy.delay_after(failures).map(|d| d.as_secs()))
+            .collect();
+        assert_eq!(delays, [Some(10), Some(20), Some(25), Some(25), None]);
+        assert_eq!(RetryPolicy::default().delay_after(1).unwrap().as_secs(), 30);
+    }
+
+    #[test]
+    fn retry_and_timing_settings_are_checked() {
+        let bad = GOOD.replacen(
+            "{",
+            r#"{ "retry": {"attempts": 0, "first_delay_seconds": 60, "max_delay_seconds": 5},
+                 "slow_mapping_call_ms": 0,"#,
+            1,
+        );
+        let bad = bad.replace(
+            r#""synchronizations": [{"#,
+            r#""synchronizations": [{ "interval_seconds": -1,"#,
+        );
+        let error = parse(&bad).unwrap_err();
+        for line in [
+            "sync.json: retry.attempts: must be at least 1",
+            "sync.json: retry.max_delay_seconds: must be a number of seconds, at least first_delay_seconds",
+            "sync.json: slow_mapping_call_ms: must be at least 1",
+            "sync.json: synchronizations[0].interval_seconds: must be a number of seconds, at least 0.001",
+        ] {
+            assert!(error.contains(line), "`{line}` in:\n{error}");
+        }
+        let typo = GOOD.replacen("{", r#"{ "retry": {"atempts": 3},"#, 1);
+        let error = parse(&typo).unwrap_err();
+        assert!(
+            error.starts_with("sync.json: retry.atempts: unknown field"),
+            "{error}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::config::{ConfigError, SyncConfig};
+use crate::config::{ConfigError, ConfigProblem, SyncConfig};
 use crate::engine::sqlite_stores;
 use crate::message::Side;
 use crate::model::project_of_key;
@@ -88,20 +88,37 @@ impl SyncControl {
         SyncControl { syncs }
     }
 
-    /// Opens the stores a configuration names (they must exist).
+    /// Opens the stores a configuration names (they must exist); every store that
+    /// cannot be opened is reported with its place in the configuration.
     pub fn open(config: &SyncConfig) -> Result<Self, ControlError> {
         let mut open = sqlite_stores();
         let mut syncs = Vec::new();
-        for sync in &config.synchronizations {
-            let mut side = |side: Side| -> Result<(String, Arc<dyn SyncStore>), StoreError> {
+        let mut problems = Vec::new();
+        for (index, sync) in config.synchronizations.iter().enumerate() {
+            let mut sides = Vec::new();
+            for side in [Side::A, Side::B] {
                 let end = sync.side(side);
-                Ok((end.project.clone(), open(&config.store_path(&end.store))?))
-            };
-            syncs.push(ControlledSync {
-                id: sync.id.clone(),
-                interval: Duration::from_secs_f64(sync.interval_seconds.max(0.0)),
-                sides: [side(Side::A)?, side(Side::B)?],
-            });
+                match open(&config.store_path(&end.store)) {
+                    Ok(store) => sides.push((end.project.clone(), store)),
+                    Err(error) => problems.push(ConfigProblem {
+                        path: format!("synchronizations[{index}].{side}.store"),
+                        message: error.to_string(),
+                    }),
+                }
+            }
+            if let Ok(sides) = <[(String, Arc<dyn SyncStore>); 2]>::try_from(sides) {
+                syncs.push(ControlledSync {
+                    id: sync.id.clone(),
+                    interval: Duration::from_secs_f64(sync.interval_seconds.max(0.0)),
+                    sides,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ControlError::Config(ConfigError {
+                file: config.file.clone(),
+                problems,
+            }));
         }
         Ok(SyncControl { syncs })
     }

@@ -1160,3 +1160,60 @@ fn sync_state_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IssueSyncState> {
         last_received_at: row.get::<_, Option<i64>>(3)?.map(Timestamp),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ErrorQuery;
+
+    /// A store written by the first release (schema 1), with a message that failed.
+    fn schema_1_store() -> Connection {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch(&format!(
+                "{SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"
+            ))
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO outbox (message_id, sync_id, source_side, source_key, seq, covers, \
+                   body, created_at, attempts, last_error) \
+                 VALUES ('s:A-1:1', 's', 'a', 'A-1', 1, 0, '{}', 5, 2, 'it failed')",
+                [],
+            )
+            .unwrap();
+        connection
+    }
+
+    #[test]
+    fn a_schema_1_store_is_upgraded_in_place_and_keeps_its_queue() {
+        let store = SqliteStore::prepare("old.db".to_owned(), schema_1_store()).unwrap();
+        let version: i64 = store
+            .read(|c| c.pragma_query_value(None, "user_version", |row| row.get(0)))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let errors = store.errors(&ErrorQuery::default()).unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            (errors[0].id.as_str(), errors[0].attempts, errors[0].parked),
+            ("s:A-1:1", 2, false)
+        );
+        assert_eq!(errors[0].error, "it failed");
+        let pending = store.pending_messages("s", Side::A).unwrap();
+        assert_eq!(pending.len(), 1, "still waiting to be applied");
+        assert!(pending[0].next_attempt_at.is_none(), "due at once");
+    }
+
+    #[test]
+    fn a_store_from_a_newer_fieldsync_is_refused_untouched() {
+        let connection = schema_1_store();
+        connection
+            .execute_batch(&format!("PRAGMA user_version = {};", SCHEMA_VERSION + 1))
+            .unwrap();
+        let error = SqliteStore::prepare("new.db".to_owned(), connection)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(error.contains("upgrade fieldsync"), "{error}");
+    }
+}
