@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use fieldsync_core::message::Side;
 use fieldsync_core::model::{NewIssue, ProjectDef};
 use fieldsync_core::{IssueStore, SqliteStore, SyncConfig, SyncControl, SyncLedger};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const SYNC: &str = "crash";
 const SYNC_USER: &str = "fieldsync";

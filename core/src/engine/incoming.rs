@@ -342,10 +342,10 @@ fn apply_message(
         })
         .map_err(|error| Failure {
             error: format!("updating {key}: {error}"),
-            context: FailureContext {
+            context: Box::new(FailureContext {
                 target_key: Some(key.clone()),
                 ..FailureContext::default()
-            },
+            }),
             permanent: false,
         })?;
     if step.already_applied {
@@ -385,11 +385,11 @@ fn relationships_of<'a>(
         .map(|(id, entry)| {
             let refused = |error: String| Failure {
                 error,
-                context: FailureContext {
+                context: Box::new(FailureContext {
                     relationship: Some(id.clone()),
                     data: Some(shortened(&entry.data)),
                     ..FailureContext::default()
-                },
+                }),
                 permanent: false,
             };
             let relationship = sync.relationship(id).ok_or_else(|| {
@@ -429,14 +429,14 @@ impl MappingCall<'_> {
         let field = &self.relationship.end(target).field;
         let failure = |error: &dyn std::fmt::Display| Failure {
             error: format!("{}: {error}", self.relationship.describe(self.source)),
-            context: FailureContext {
+            context: Box::new(FailureContext {
                 target_key: self.target_key.map(str::to_owned),
                 relationship: Some(self.relationship.id.clone()),
                 field: Some(field.clone()),
                 mapping: Some(self.mapping.identity.id.clone()),
                 plugin: Some(self.mapping.identity.plugin.clone()),
                 data: None,
-            },
+            }),
             permanent: false,
         };
         let site = CallSite {

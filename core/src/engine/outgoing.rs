@@ -255,14 +255,14 @@ fn try_build_message(
             Err(error) => {
                 return Ok(Outcome::Failed(Failure {
                     error: format!("{}: {error}", relationship.describe(source)),
-                    context: FailureContext {
+                    context: Box::new(FailureContext {
                         target_key: state.partner.clone(),
                         relationship: Some(relationship.id.clone()),
                         field: Some(end.field.clone()),
                         mapping: Some(mapping.identity.id.clone()),
                         plugin: Some(mapping.identity.plugin.clone()),
                         data: Some(shortened(issue.value(&end.field))),
-                    },
+                    }),
                     permanent: false,
                 }))
             }

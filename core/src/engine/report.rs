@@ -234,6 +234,14 @@ impl fmt::Display for DirectionReport {
                 failure.issue_key, failure.stage, failure.error
             )?;
         }
+        if self.waiting_for_retry + self.parked > 0 {
+            writeln!(
+                f,
+                "  held back: {} waiting for a retry, {} parked (`fieldsync errors list`)",
+                count(self.waiting_for_retry, "issue"),
+                count(self.parked, "issue")
+            )?;
+        }
         for call in &self.slow_calls {
             writeln!(
                 f,

@@ -51,8 +51,8 @@ pub struct FailureContext {
 pub struct Failure {
     /// What went wrong, naming relationship, mapping and plugin.
     pub error: String,
-    /// The same, as data.
-    pub context: FailureContext,
+    /// The same, as data (boxed: a failure travels in `Result`s on the hot path).
+    pub context: Box<FailureContext>,
     /// Retrying cannot help (an unreadable message): parked at once.
     pub permanent: bool,
 }

@@ -764,7 +764,7 @@ impl SyncLedger for SqliteStore {
                     since_seq: row.get(1)?,
                     failure: Failure {
                         error: row.get(2)?,
-                        context: failures::context_of(row.get(3)?),
+                        context: Box::new(failures::context_of(row.get(3)?)),
                         permanent: false,
                     },
                     attempts: row.get(4)?,
