@@ -1,5 +1,6 @@
 //! `fieldsync errors list|retry|skip` and `fieldsync status`: what failed, and how
-//! each synchronization is doing. They read the stores only; plugins are not loaded.
+//! each synchronization is doing. They need the configuration and the stores; plugins
+//! are not loaded, so they work while a plugin is broken.
 
 use std::path::Path;
 
@@ -45,15 +46,16 @@ fn describe(error: &ErrorRecord) -> String {
         Some(target) => format!("{} → {target}", error.source_key),
         None => error.source_key.clone(),
     };
-    let state = if error.parked {
-        format!("PARKED after {} attempts: retry or skip it", error.attempts)
+    let action = if error.parked {
+        ": retry or skip it"
     } else {
-        match error.next_attempt_at {
-            Some(at) => format!("attempt {}, retried at {at}", error.attempts),
-            None => format!("attempt {}, retried with the next round", error.attempts),
-        }
+        ""
     };
-    let mut text = format!("{}  {step}  {issues}  {state}\n", error.id);
+    let mut text = format!(
+        "{}  {step}  {issues}  {}{action}\n",
+        error.id,
+        error.state()
+    );
     let context = &error.context;
     let mut place = Vec::new();
     if let Some(relationship) = &context.relationship {
@@ -123,10 +125,7 @@ pub fn status(config: &Path, json: bool) -> Result<u8, String> {
     let statuses = control(config)?
         .status()
         .map_err(|error| error.to_string())?;
-    let parked = statuses
-        .iter()
-        .flat_map(|status| &status.directions)
-        .any(|direction| direction.queue.parked + direction.queue.send_parked > 0);
+    let parked = statuses.iter().any(|status| status.parked() > 0);
     if json {
         let text = serde_json::to_string_pretty(&statuses).map_err(|error| error.to_string())?;
         println!("{text}");
@@ -151,6 +150,12 @@ fn describe_status(status: &SyncStatus) -> String {
             queue.parked,
             queue.send_retrying,
             queue.send_parked
+        );
+    }
+    for call in &status.running_slow_calls {
+        text += &format!(
+            "  RUNNING slow mapping call: mapping `{}` of plugin `{}` on {} (relationship `{}`) for {} ms so far\n",
+            call.mapping, call.plugin, call.issue_key, call.relationship, call.millis
         );
     }
     match &status.last_round {

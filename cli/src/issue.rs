@@ -265,15 +265,12 @@ pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, Strin
                 FailedStep::Send => "FAILED to send",
                 FailedStep::Apply => "FAILED to apply",
             };
-            let when = if error.parked {
-                format!("parked after {} attempts", error.attempts)
-            } else {
-                match error.next_attempt_at {
-                    Some(at) => format!("attempt {}, retried at {at}", error.attempts),
-                    None => format!("attempt {}, retried next round", error.attempts),
-                }
-            };
-            println!("  {step} ({}, {when}): {}", error.id, error.error);
+            println!(
+                "  {step} ({}, {}): {}",
+                error.id,
+                error.state(),
+                error.error
+            );
         }
     }
     Ok(0)

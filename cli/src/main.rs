@@ -46,7 +46,8 @@ enum Command {
     Sync {
         #[command(flatten)]
         setup: SyncSetup,
-        /// Run one full round both ways and exit (exit code 1 if an issue failed).
+        /// Run one full round both ways and exit (exit code 1 if an issue failed or a
+        /// message is parked).
         #[arg(long)]
         once: bool,
         /// Print each round's report as one JSON line.

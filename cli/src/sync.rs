@@ -55,9 +55,19 @@ pub fn sync(
         } else if once || report.messages_sent() > 0 || report.failures().next().is_some() {
             println!("{report}");
         }
-        if once || stop.load(Ordering::SeqCst) {
+        if once {
+            // A message parked by an earlier run is a failed issue too.
+            let parked = engine
+                .control()
+                .status()
+                .map_err(|error| error.to_string())?
+                .iter()
+                .any(|status| status.parked() > 0);
             let failed = report.failures().next().is_some();
-            return Ok(if failed && once { EXIT_PROBLEMS } else { 0 });
+            return Ok(if failed || parked { EXIT_PROBLEMS } else { 0 });
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(0);
         }
         let earliest = next_due.iter().min().copied().unwrap_or(now);
         wait(earliest.saturating_duration_since(Instant::now()), &stop);

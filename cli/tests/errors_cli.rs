@@ -70,7 +70,7 @@ fn an_operator_finds_a_parked_message_retries_it_and_skips_it() {
     let out = text(&list.stdout);
     for part in [
         "support-dev:SUP-2:3  apply  SUP-2 → DEV-",
-        "PARKED after 1 attempts",
+        "parked after 1 attempt: retry or skip it",
         "at: relationship `priority`, field `priority`, mapping `fieldsync.value-map` (plugin `fieldsync.builtin`)",
         "data: \"Blocker\"",
         "error: relationship `priority` (A.priority → B.priority)",

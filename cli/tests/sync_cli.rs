@@ -298,32 +298,65 @@ fn bad_input_is_refused_with_a_precise_message() {
 }
 
 #[test]
-fn a_running_sync_stops_cleanly_on_sigint_and_sigterm() {
+fn a_running_sync_stops_cleanly_on_sigint_and_sigterm_finishing_the_message_in_hand() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    let (_dir, plugins, config) = demo();
-    for signal in ["-INT", "-TERM"] {
+    let (dir, plugins, _) = demo();
+    copy_library("fixture-misbehaving", plugins.path(), None);
+    // The summary arrives through a mapping that takes 1.5 s on `slow:1500`.
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sync.json")).unwrap())
+            .unwrap();
+    config["slow_mapping_call_ms"] = serde_json::json!(100);
+    config["synchronizations"][0]["fields"][0]["b"]["incoming"] =
+        serde_json::json!({"mapping": "test.slow"});
+    let config_file = dir.path().join("slow.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let config = path(&config_file);
+    for (signal, key) in [("-INT", "SUP-1"), ("-TERM", "SUP-2")] {
+        let value = "summary=slow:1500";
+        let edit = fieldsync(&[
+            "issue", "edit", key, "--set", value, "--as", "alice", "--config", config,
+        ]);
+        assert_eq!(edit.status.code(), Some(0));
         let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
             .args([
                 "sync",
                 "--config",
-                &config,
+                config,
                 "--plugins",
                 path(plugins.path()),
             ])
-            .env_remove("RUST_LOG")
+            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("fieldsync starts");
-        let mut banner = String::new();
-        let stderr = child.stderr.take().expect("stderr is piped");
-        BufReader::new(stderr).read_line(&mut banner).unwrap();
+        // Signalled while the slow call runs: the watchdog says so on stderr. (Lines
+        // are read on a thread until the child ends, so a missing one cannot hang
+        // the test and the child never writes to a closed pipe.)
+        let stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let (lines, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let next_line = || {
+            received
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("fieldsync writes the expected line within 30 s")
+        };
+        let banner = next_line();
         assert!(
             banner.contains("syncing support-dev every 10 s"),
             "{banner}"
         );
+        let running = std::iter::repeat_with(next_line)
+            .find(|line| line.contains("still running after"))
+            .unwrap();
+        assert!(running.contains(key), "{running}");
         let sent = Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status()
@@ -341,6 +374,13 @@ fn a_running_sync_stops_cleanly_on_sigint_and_sigterm() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
         assert_eq!(status.code(), Some(0), "exit code after {signal}");
+        // The message in hand was finished: its partner has the new summary.
+        let show = fieldsync(&["issue", "show", key, "--json", "--config", config]);
+        let shown: Value = serde_json::from_slice(&show.stdout).unwrap();
+        let partner = shown["sync"][0]["partner"].as_str().unwrap().to_owned();
+        let show = fieldsync(&["issue", "show", &partner, "--json", "--config", config]);
+        let shown: Value = serde_json::from_slice(&show.stdout).unwrap();
+        assert_eq!(shown["fields"]["title"], serde_json::json!("slow:1500"));
     }
 }
 

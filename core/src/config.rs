@@ -90,6 +90,16 @@ fn default_interval() -> f64 {
     60.0
 }
 
+/// The longest interval or retry delay accepted: a year. (Longer ones are typos, and
+/// far longer ones do not fit a `Duration`.)
+pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// `seconds` as a duration, within 0..=[`MAX_SECONDS`] whatever the number.
+fn seconds(seconds: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(seconds.clamp(0.0, MAX_SECONDS))
+        .unwrap_or(std::time::Duration::ZERO)
+}
+
 fn default_slow_mapping_call_ms() -> u64 {
     5_000
 }
@@ -127,32 +137,37 @@ impl RetryPolicy {
             return None;
         }
         let doublings = i32::try_from(failures.saturating_sub(1)).unwrap_or(i32::MAX);
-        let seconds =
+        let wait =
             (self.first_delay_seconds * 2f64.powi(doublings.min(64))).min(self.max_delay_seconds);
-        Some(std::time::Duration::from_secs_f64(seconds.max(0.0)))
+        Some(seconds(wait))
     }
 
     fn problems(&self, problem: &mut dyn FnMut(String, String)) {
         if self.attempts == 0 {
             problem("retry.attempts".into(), "must be at least 1".into());
         }
-        let valid = |seconds: f64| seconds.is_finite() && seconds >= 0.0;
+        let valid = |seconds: f64| (0.0..=MAX_SECONDS).contains(&seconds);
         if !valid(self.first_delay_seconds) {
             problem(
                 "retry.first_delay_seconds".into(),
-                "must be a number of seconds, 0 or more".into(),
+                format!("must be a number of seconds from 0 to {MAX_SECONDS}"),
             );
         }
         if !valid(self.max_delay_seconds) || self.max_delay_seconds < self.first_delay_seconds {
             problem(
                 "retry.max_delay_seconds".into(),
-                "must be a number of seconds, at least first_delay_seconds".into(),
+                format!("must be a number of seconds from first_delay_seconds to {MAX_SECONDS}"),
             );
         }
     }
 }
 
 impl Synchronization {
+    /// The time between rounds.
+    pub fn interval(&self) -> std::time::Duration {
+        seconds(self.interval_seconds)
+    }
+
     /// The configuration of one side.
     pub fn side(&self, side: Side) -> &SideConfig {
         match side {
@@ -400,10 +415,10 @@ impl SyncConfig {
             if sync.sync_user.trim().is_empty() {
                 problem(format!("{at}.sync_user"), "is empty".into());
             }
-            if !(sync.interval_seconds.is_finite() && sync.interval_seconds >= 0.001) {
+            if !(0.001..=MAX_SECONDS).contains(&sync.interval_seconds) {
                 problem(
                     format!("{at}.interval_seconds"),
-                    "must be a number of seconds, at least 0.001".into(),
+                    format!("must be a number of seconds from 0.001 to {MAX_SECONDS}"),
                 );
             }
             if sync.a.project == sync.b.project
@@ -536,9 +551,9 @@ mod tests {
         let error = parse(&bad).unwrap_err();
         for line in [
             "sync.json: retry.attempts: must be at least 1",
-            "sync.json: retry.max_delay_seconds: must be a number of seconds, at least first_delay_seconds",
+            "sync.json: retry.max_delay_seconds: must be a number of seconds from first_delay_seconds to 31536000",
             "sync.json: slow_mapping_call_ms: must be at least 1",
-            "sync.json: synchronizations[0].interval_seconds: must be a number of seconds, at least 0.001",
+            "sync.json: synchronizations[0].interval_seconds: must be a number of seconds from 0.001 to 31536000",
         ] {
             assert!(error.contains(line), "`{line}` in:\n{error}");
         }

@@ -13,7 +13,8 @@ use crate::engine::sqlite_stores;
 use crate::message::Side;
 use crate::model::project_of_key;
 use crate::store::{
-    ErrorQuery, ErrorRecord, QueueCounts, RoundRecord, SkippedError, StoreError, SyncStore,
+    ErrorQuery, ErrorRecord, QueueCounts, RoundRecord, SkippedError, SlowCall, StoreError,
+    SyncStore,
 };
 
 /// Why an operator's request failed.
@@ -63,6 +64,18 @@ pub struct SyncStatus {
     pub directions: Vec<DirectionStatus>,
     /// The last round recorded (none before the first).
     pub last_round: Option<RoundRecord>,
+    /// Mapping calls over the limit that are running right now.
+    pub running_slow_calls: Vec<SlowCall>,
+}
+
+impl SyncStatus {
+    /// Messages and sends parked, both directions.
+    pub fn parked(&self) -> i64 {
+        self.directions
+            .iter()
+            .map(|direction| direction.queue.parked + direction.queue.send_parked)
+            .sum()
+    }
 }
 
 /// One direction of a synchronization.
@@ -109,7 +122,7 @@ impl SyncControl {
             if let Ok(sides) = <[(String, Arc<dyn SyncStore>); 2]>::try_from(sides) {
                 syncs.push(ControlledSync {
                     id: sync.id.clone(),
-                    interval: Duration::from_secs_f64(sync.interval_seconds.max(0.0)),
+                    interval: sync.interval(),
                     sides,
                 });
             }
@@ -140,17 +153,18 @@ impl SyncControl {
 
     /// Makes one failure due at once (parked or not): the next round tries it.
     pub fn retry(&self, id: &str) -> Result<usize, ControlError> {
-        let (sync, side) = self.locate(id)?;
-        let retried = sync.side(side).1.retry_errors(&ErrorQuery {
-            sync_id: Some(&sync.id),
-            side: Some(side),
-            id: Some(id),
-            ..ErrorQuery::default()
-        })?;
-        if retried == 0 {
-            return Err(self.unknown(id));
+        for (sync, side) in self.locate(id) {
+            let retried = sync.side(side).1.retry_errors(&ErrorQuery {
+                sync_id: Some(&sync.id),
+                side: Some(side),
+                id: Some(id),
+                ..ErrorQuery::default()
+            })?;
+            if retried > 0 {
+                return Ok(retried);
+            }
         }
-        Ok(retried)
+        Err(self.unknown(id))
     }
 
     /// Makes every failure due at once. Returns how many.
@@ -171,11 +185,12 @@ impl SyncControl {
     /// Gives up on one failure, recording `by` and the time; the messages waiting
     /// behind it go ahead in the next round.
     pub fn skip(&self, id: &str, by: &str) -> Result<SkippedError, ControlError> {
-        let (sync, side) = self.locate(id)?;
-        sync.side(side)
-            .1
-            .skip_error(id, by)?
-            .ok_or_else(|| self.unknown(id))
+        for (sync, side) in self.locate(id) {
+            if let Some(skipped) = sync.side(side).1.skip_error(id, by)? {
+                return Ok(skipped);
+            }
+        }
+        Err(self.unknown(id))
     }
 
     /// Queue depth, parked messages and the last round of every synchronization.
@@ -196,29 +211,27 @@ impl SyncControl {
                 interval_seconds: sync.interval.as_secs_f64(),
                 directions,
                 last_round: sync.side(Side::A).1.last_round(&sync.id)?,
+                running_slow_calls: sync.side(Side::A).1.running_slow_calls(&sync.id)?,
             });
         }
         Ok(statuses)
     }
 
-    /// The synchronization and side an error id (`sync:KEY:seq` or `sync:KEY:send`)
-    /// belongs to.
-    fn locate(&self, id: &str) -> Result<(&ControlledSync, Side), ControlError> {
+    /// The synchronizations and sides an error id (`sync:KEY:seq` or
+    /// `sync:KEY:send`) may belong to: the sides holding the key's project (both,
+    /// when the two stores use the same project key).
+    fn locate(&self, id: &str) -> Vec<(&ControlledSync, Side)> {
         let mut parts = id.splitn(3, ':');
         let (Some(sync_id), Some(key)) = (parts.next(), parts.next()) else {
-            return Err(self.unknown(id));
+            return Vec::new();
         };
         let project = project_of_key(key).unwrap_or_default();
         self.syncs
             .iter()
             .filter(|sync| sync.id == sync_id)
-            .find_map(|sync| {
-                [Side::A, Side::B]
-                    .into_iter()
-                    .find(|side| sync.side(*side).0 == project)
-                    .map(|side| (sync, side))
-            })
-            .ok_or_else(|| self.unknown(id))
+            .flat_map(|sync| [Side::A, Side::B].map(|side| (sync, side)))
+            .filter(|(sync, side)| sync.side(*side).0 == project)
+            .collect()
     }
 
     fn unknown(&self, id: &str) -> ControlError {

@@ -34,7 +34,7 @@ fn title_of_partner(setup: &Setup, key: &str) -> Value {
 fn a_failing_message_backs_off_then_parks_while_the_rest_syncs_and_skip_releases_its_issue() {
     let setup = setup_with(StoreLayout::TwoFiles, |config| {
         without_priority_default(config);
-        config["retry"] = retry(3, 1.0, 1.5);
+        config["retry"] = retry(3, 2.0, 3.0);
     });
     assert_eq!(round(&setup).failures().count(), 0);
     edit(
@@ -78,15 +78,15 @@ fn a_failing_message_backs_off_then_parks_while_the_rest_syncs_and_skip_releases
         json!("Second change waits")
     );
 
-    // Retried with a doubling delay (capped at 1.5 s), parked after the third attempt.
-    std::thread::sleep(Duration::from_millis(1100));
+    // Retried with a doubling delay (capped at 3 s), parked after the third attempt.
+    std::thread::sleep(Duration::from_millis(2100));
     let report = round(&setup);
     let failure = report.failures().next().expect("tried again");
     assert_eq!((failure.attempts, failure.parked), (2, false));
     let second_retry_at = failure.next_attempt_at.unwrap();
     let waited = Duration::from_micros((second_retry_at.0 - retry_at.0) as u64);
-    assert!(waited >= Duration::from_millis(1400), "{waited:?}");
-    std::thread::sleep(Duration::from_millis(1600));
+    assert!(waited >= Duration::from_millis(3000), "{waited:?}");
+    std::thread::sleep(Duration::from_millis(3100));
     let failure = round(&setup).failures().next().cloned().expect("third try");
     assert_eq!((failure.attempts, failure.parked), (3, true));
     assert!(
@@ -486,7 +486,7 @@ fn a_slow_mapping_call_is_logged_while_it_runs_and_the_other_issues_move_on() {
     edit(
         &setup.support,
         "SUP-1",
-        json!({"summary": "slow:1500"}),
+        json!({"summary": "slow:2000"}),
         "alice",
     );
     edit(
@@ -501,7 +501,20 @@ fn a_slow_mapping_call_is_logged_while_it_runs_and_the_other_issues_move_on() {
         json!({"summary": "fast three"}),
         "alice",
     );
-    let report = round(&setup);
+    // While the call hangs, `status` shows it.
+    let control = setup.engine.control();
+    let (report, seen_running) = std::thread::scope(|scope| {
+        let round = scope.spawn(|| round(&setup));
+        let mut seen = Vec::new();
+        while seen.is_empty() && !round.is_finished() {
+            std::thread::sleep(Duration::from_millis(50));
+            seen = control.status().unwrap()[0].running_slow_calls.clone();
+        }
+        (round.join().unwrap(), seen)
+    });
+    assert_eq!(seen_running.len(), 1, "seen by status while running");
+    assert_eq!(seen_running[0].issue_key, "SUP-1");
+    assert!(seen_running[0].millis >= 150);
     assert_eq!(report.failures().count(), 0, "{report}");
 
     let slow: Vec<_> = report
@@ -518,7 +531,7 @@ fn a_slow_mapping_call_is_logged_while_it_runs_and_the_other_issues_move_on() {
         ),
         ("SUP-1", "test.slow", "test.misbehaving")
     );
-    assert!(slow[0].millis >= 1500);
+    assert!(slow[0].millis >= 2000);
     let logged = warnings.lock().unwrap().clone();
     assert!(
         logged
@@ -553,6 +566,72 @@ fn a_slow_mapping_call_is_logged_while_it_runs_and_the_other_issues_move_on() {
     let recorded = &status[0].last_round.as_ref().unwrap().slow_calls;
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].issue_key, "SUP-1");
+    assert!(
+        status[0].running_slow_calls.is_empty(),
+        "cleared with the round"
+    );
+}
+
+#[test]
+fn skipping_a_failed_send_drops_its_changes_and_sends_the_edits_held_behind_it() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    // The summary now goes through the number mapping: text fails to send.
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&setup.files.config).unwrap()).unwrap();
+    config["retry"] = retry(1, 60.0, 60.0);
+    config["synchronizations"][0]["fields"][0]["a"]["outgoing"] =
+        json!({"mapping": "fieldsync.number"});
+    std::fs::write(&setup.files.config, config.to_string()).unwrap();
+    let engine = engine(&setup.files.config, setup.plugins.path()).unwrap();
+    let title_before = title_of_partner(&setup, "SUP-1");
+
+    edit(
+        &setup.support,
+        "SUP-1",
+        json!({"summary": "not a number"}),
+        "alice",
+    );
+    let failure = engine.run_round().failures().next().cloned().unwrap();
+    assert!(failure.parked);
+    // Held behind the parked send: nothing of SUP-1 goes out.
+    edit(&setup.support, "SUP-1", json!({"priority": "Low"}), "alice");
+    let report = engine.run_round();
+    assert_eq!(report.messages_sent(), 0, "{report}");
+    assert_eq!(report.directions[0].parked, 1);
+
+    let skipped = engine
+        .control()
+        .skip("support-dev:SUP-1:send", "olivia")
+        .unwrap();
+    assert_eq!(
+        skipped.error.context.mapping.as_deref(),
+        Some("fieldsync.number")
+    );
+    assert!(engine.control().errors().unwrap().is_empty());
+    let report = engine.run_round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    let dev = partner(&setup, "SUP-1");
+    assert_eq!(dev.value("priority"), &json!("P4"), "the held edit is sent");
+    assert_eq!(
+        dev.value("title"),
+        &title_before,
+        "the skipped change is not"
+    );
+    let connection = rusqlite::Connection::open(&setup.files.support_store).unwrap();
+    let by: String = connection
+        .query_row(
+            "SELECT skipped_by FROM skipped_sends WHERE key = 'SUP-1'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(by, "olivia");
+    assert_eq!(
+        engine.run_round().messages_sent(),
+        0,
+        "nothing more to send"
+    );
 }
 
 #[test]

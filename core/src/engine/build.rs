@@ -3,7 +3,6 @@
 //! options). Every problem is reported with its JSON path, all at once.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use fieldsync_plugin_api::Direction;
 use serde_json::Value;
@@ -107,7 +106,7 @@ pub(super) fn build(
         syncs.push(SyncRuntime {
             id: sync.id.clone(),
             sync_user: sync.sync_user.clone(),
-            interval: Duration::from_secs_f64(sync.interval_seconds),
+            interval: sync.interval(),
             issue_types: sync.issue_types.clone(),
             sides: [a, b],
             relationships,

@@ -36,7 +36,7 @@ use crate::control::{ControlledSync, SyncControl};
 use crate::message::Side;
 use crate::model::{project_of_key, ProjectDef, Timestamp};
 use crate::registry::MappingRegistry;
-use crate::store::{RoundRecord, SqliteStore, StoreError, SyncStore};
+use crate::store::{RoundRecord, SlowCall, SqliteStore, StoreError, SyncStore};
 use watch::CallWatch;
 
 pub use report::{AppliedIssue, DirectionReport, FieldChange, IssueFailure, RoundReport, Stage};
@@ -286,7 +286,14 @@ impl Engine {
                 stop,
                 now: sync_started.1,
             };
-            let (directions, interrupted) = watch.watching(|| self.run_sync(sync, &pass));
+            let home = &sync.side(Side::A).store;
+            let report_overdue = |calls: &[SlowCall]| {
+                if let Err(error) = home.record_running_slow_calls(&sync.id, calls) {
+                    log::warn!("{error} (recording slow mapping calls of `{}`)", sync.id);
+                }
+            };
+            let (directions, interrupted) =
+                watch.watching(report_overdue, || self.run_sync(sync, &pass));
             let record = RoundRecord {
                 rounds: 0,
                 started_at: Some(sync_started.1),
@@ -302,7 +309,7 @@ impl Engine {
                     .collect(),
             };
             // The round's work is stored already; its record only feeds `status`.
-            if let Err(error) = sync.side(Side::A).store.record_round(&sync.id, &record) {
+            if let Err(error) = home.record_round(&sync.id, &record) {
                 log::warn!("{error} (recording the round of `{}`)", sync.id);
             }
             report.interrupted |= interrupted;

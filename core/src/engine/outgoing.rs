@@ -25,6 +25,8 @@ struct Candidate {
     resync_requests: Vec<i64>,
     /// Failed attempts before this one (0: none).
     failed_before: i64,
+    /// The issue has a row in the ledger's failed sends, to clear when it goes through.
+    failure_row: bool,
 }
 
 enum Outcome {
@@ -69,8 +71,9 @@ fn try_run(
         } else if failure.next_attempt_at.is_some_and(|at| at > pass.now) {
             report.waiting_for_retry += 1;
         } else {
-            candidate(&mut candidates, &failure.key, failure.since_seq).failed_before =
-                failure.attempts.max(1);
+            let entry = candidate(&mut candidates, &failure.key, failure.since_seq);
+            entry.failed_before = failure.attempts;
+            entry.failure_row = true;
             continue;
         }
         held.insert(failure.key);
@@ -120,6 +123,7 @@ fn try_run(
                 batch.failures.push(OutgoingFailure {
                     key: candidate.key,
                     since_seq: candidate.from_seq,
+                    tried_to: upper,
                     failure,
                     attempts,
                     next_attempt_at,
@@ -136,7 +140,7 @@ fn try_run(
             }
             Outcome::Nothing => {}
         }
-        if candidate.failed_before > 0 {
+        if candidate.failure_row {
             batch.recovered.push(candidate.key);
         }
         batch.resyncs_done.extend(candidate.resync_requests);
@@ -159,6 +163,7 @@ fn candidate<'a>(
             resync: Vec::new(),
             resync_requests: Vec::new(),
             failed_before: 0,
+            failure_row: false,
         });
     entry.from_seq = entry.from_seq.min(from_seq);
     entry

@@ -183,6 +183,7 @@ impl fmt::Display for DirectionReport {
             && self.applied.is_empty()
             && self.failures.is_empty()
             && self.slow_calls.is_empty()
+            && self.waiting_for_retry + self.parked == 0
         {
             return Ok(());
         }

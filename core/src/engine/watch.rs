@@ -66,9 +66,11 @@ impl CallWatch {
                 logged: false,
             },
         );
+        // Removed however the call ends, a panic included.
+        let entry = RunningEntry { watch: self, id };
         let result = work();
         let took = started.elapsed();
-        let logged = self.running.lock().remove(&id).is_some_and(|r| r.logged);
+        let logged = entry.finish();
         if took > self.limit {
             let call = site.slow_call(took);
             let verb = if logged { "finished after" } else { "took" };
@@ -87,12 +89,20 @@ impl CallWatch {
         result
     }
 
-    /// Logs, once each, the calls running longer than the limit right now.
-    fn log_overdue(&self) {
+    /// Logs, once each, the calls running longer than the limit right now, and
+    /// returns every call over the limit that is still running (with its time so far).
+    fn log_overdue(&self) -> Vec<SlowCall> {
         let mut running = self.running.lock();
+        let mut overdue = Vec::new();
         for entry in running.values_mut() {
             let ran = entry.started.elapsed();
-            if entry.logged || ran <= self.limit {
+            if ran <= self.limit {
+                continue;
+            }
+            let mut call = entry.call.clone();
+            call.millis = u64::try_from(ran.as_millis()).unwrap_or(u64::MAX);
+            overdue.push(call);
+            if entry.logged {
                 continue;
             }
             entry.logged = true;
@@ -107,6 +117,7 @@ impl CallWatch {
                 self.limit.as_millis()
             );
         }
+        overdue
     }
 
     /// The slow calls recorded since the last take.
@@ -114,21 +125,69 @@ impl CallWatch {
         std::mem::take(&mut self.slow.lock())
     }
 
-    /// Runs `work` while a thread logs calls that overrun the limit.
-    pub fn watching<R>(&self, work: impl FnOnce() -> R) -> R {
+    /// Runs `work` while a thread logs calls that overrun the limit and hands the
+    /// calls over the limit that are still running to `overdue` (so that a call that
+    /// hangs shows in `status` before the round ends).
+    pub fn watching<R>(&self, overdue: impl Fn(&[SlowCall]) + Sync, work: impl FnOnce() -> R) -> R {
         let done = AtomicBool::new(false);
         let tick = (self.limit / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
         std::thread::scope(|scope| {
             let watchdog = scope.spawn(|| {
+                let mut reported = 0;
                 while !done.load(Ordering::SeqCst) {
                     std::thread::park_timeout(tick);
-                    self.log_overdue();
+                    let calls = self.log_overdue();
+                    // Told again while calls hang (their time grows), once when none do.
+                    if !calls.is_empty() || reported > 0 {
+                        overdue(&calls);
+                    }
+                    reported = calls.len();
                 }
             });
-            let result = work();
-            done.store(true, Ordering::SeqCst);
-            watchdog.thread().unpark();
-            result
+            // Ends the watchdog however `work` ends: a panic must not leave the scope
+            // waiting for it for ever.
+            let _stop = StopOnDrop {
+                done: &done,
+                watchdog: watchdog.thread(),
+            };
+            work()
         })
+    }
+}
+
+struct StopOnDrop<'a> {
+    done: &'a AtomicBool,
+    watchdog: &'a std::thread::Thread,
+}
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        self.watchdog.unpark();
+    }
+}
+
+/// A call's entry in the running table, removed when the call ends.
+struct RunningEntry<'a> {
+    watch: &'a CallWatch,
+    id: u64,
+}
+
+impl RunningEntry<'_> {
+    /// Whether the watchdog logged the call while it ran.
+    fn finish(self) -> bool {
+        let logged = self
+            .watch
+            .running
+            .lock()
+            .get(&self.id)
+            .is_some_and(|running| running.logged);
+        logged // dropping `self` removes the entry
+    }
+}
+
+impl Drop for RunningEntry<'_> {
+    fn drop(&mut self) {
+        self.watch.running.lock().remove(&self.id);
     }
 }

@@ -145,9 +145,12 @@ pub struct OutgoingFailure {
     pub key: String,
     /// The history position its next attempt reads from.
     pub since_seq: i64,
-    /// Why it failed.
+    /// The history position the failed attempt read up to.
+    pub tried_to: i64,
+    /// Why it failed (empty for a skipped send whose later edits are still to be
+    /// read: `attempts` is 0 then).
     pub failure: Failure,
-    /// Failed attempts, this one included.
+    /// Failed attempts, this one included (0: a skipped send, see `failure`).
     pub attempts: i64,
     /// When to try again; `None` with `parked`, or due at once.
     pub next_attempt_at: Option<Timestamp>,
@@ -379,8 +382,8 @@ pub trait SyncLedger: Send + Sync {
         attempts: i64,
         next_attempt_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
-    /// Failures of this store's issues (failed sends, failed applies of the messages
-    /// in its outbox), oldest first.
+    /// Failures of this store's issues: failed sends, then failed applies of the
+    /// messages in its outbox, each oldest first.
     fn errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError>;
     /// Makes the failures matching `query` due at once, parked ones included.
     /// Returns how many.
@@ -395,6 +398,15 @@ pub trait SyncLedger: Send + Sync {
     fn record_round(&self, sync_id: &str, round: &RoundRecord) -> Result<(), StoreError>;
     /// The last recorded round.
     fn last_round(&self, sync_id: &str) -> Result<Option<RoundRecord>, StoreError>;
+    /// Replaces the mapping calls over the limit that are running now (cleared by
+    /// [`SyncLedger::record_round`]).
+    fn record_running_slow_calls(
+        &self,
+        sync_id: &str,
+        calls: &[SlowCall],
+    ) -> Result<(), StoreError>;
+    /// The mapping calls over the limit running in the current round.
+    fn running_slow_calls(&self, sync_id: &str) -> Result<Vec<SlowCall>, StoreError>;
     /// The highest sequence number applied from `source_key` (0: none).
     fn applied_seq(&self, sync_id: &str, source_key: &str) -> Result<i64, StoreError>;
     /// Applies one step of a message in one transaction.

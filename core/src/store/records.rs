@@ -115,6 +115,20 @@ pub struct ErrorRecord {
     pub waiting_behind: i64,
 }
 
+impl ErrorRecord {
+    /// Where it stands: `parked after 3 attempts`, `attempt 2, retried at ...`.
+    pub fn state(&self) -> String {
+        if self.parked {
+            let plural = if self.attempts == 1 { "" } else { "s" };
+            return format!("parked after {} attempt{plural}", self.attempts);
+        }
+        match self.next_attempt_at {
+            Some(at) => format!("attempt {}, retried at {at}", self.attempts),
+            None => format!("attempt {}, retried with the next round", self.attempts),
+        }
+    }
+}
+
 /// Which failures a query is about.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ErrorQuery<'a> {

@@ -119,6 +119,9 @@ ALTER TABLE outbox ADD COLUMN skipped_by TEXT;
 ALTER TABLE outgoing_failures ADD COLUMN context TEXT;
 ALTER TABLE outgoing_failures ADD COLUMN next_attempt_at INTEGER;
 ALTER TABLE outgoing_failures ADD COLUMN parked_at INTEGER;
+-- The history position the last attempt read up to: skipping the failure sends the
+-- issue's later edits from here.
+ALTER TABLE outgoing_failures ADD COLUMN tried_to INTEGER;
 CREATE TABLE skipped_sends (
     sync_id    TEXT NOT NULL,
     side       TEXT NOT NULL,
@@ -136,6 +139,13 @@ CREATE TABLE sync_rounds (
     sync_id TEXT PRIMARY KEY,
     rounds  INTEGER NOT NULL,
     last    TEXT NOT NULL
+);
+-- Mapping calls over the limit in the round running now (a hung plugin shows in
+-- `fieldsync status` before its round ends); cleared when the round is recorded.
+CREATE TABLE slow_calls_running (
+    sync_id    TEXT PRIMARY KEY,
+    calls      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
 );
 "#,
 ];

@@ -12,7 +12,7 @@ use super::schema::{APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION};
 use super::{
     AppliedStep, ApplyStep, ApplyTarget, ChangedIssue, ErrorQuery, ErrorRecord, Failure,
     IssueStore, IssueSyncState, OutgoingBatch, OutgoingFailure, PendingMessage, QueueCounts,
-    ResyncRequest, RoundRecord, SkippedError, StoreError, SyncLedger,
+    ResyncRequest, RoundRecord, SkippedError, SlowCall, StoreError, SyncLedger,
 };
 use crate::message::{IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
@@ -755,7 +755,8 @@ impl SyncLedger for SqliteStore {
     ) -> Result<Vec<OutgoingFailure>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT key, since_seq, error, context, attempts, next_attempt_at, parked_at \
+                "SELECT key, since_seq, error, context, attempts, next_attempt_at, parked_at, \
+                   coalesce(tried_to, since_seq) \
                  FROM outgoing_failures WHERE sync_id = ?1 AND side = ?2 ORDER BY first_at",
             )?
             .query_map(params![sync_id, side.as_str()], |row| {
@@ -770,6 +771,7 @@ impl SyncLedger for SqliteStore {
                     attempts: row.get(4)?,
                     next_attempt_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
                     parked: row.get::<_, Option<i64>>(6)?.is_some(),
+                    tried_to: row.get(7)?,
                 })
             })?
             .collect()
@@ -885,13 +887,14 @@ impl SyncLedger for SqliteStore {
             for failure in &batch.failures {
                 tx.prepare_cached(
                     "INSERT INTO outgoing_failures (sync_id, side, key, since_seq, error, context, \
-                       attempts, first_at, last_at, next_attempt_at, parked_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10) \
+                       attempts, first_at, last_at, next_attempt_at, parked_at, tried_to) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11) \
                      ON CONFLICT (sync_id, side, key) DO UPDATE SET \
                        since_seq = min(since_seq, excluded.since_seq), error = excluded.error, \
                        context = excluded.context, attempts = excluded.attempts, \
+                       first_at = CASE WHEN attempts = 0 THEN excluded.first_at ELSE first_at END, \
                        last_at = excluded.last_at, next_attempt_at = excluded.next_attempt_at, \
-                       parked_at = excluded.parked_at",
+                       parked_at = excluded.parked_at, tried_to = excluded.tried_to",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -904,7 +907,8 @@ impl SyncLedger for SqliteStore {
                         failure.attempts,
                         now,
                         failure.next_attempt_at.map(|at| at.0),
-                        failure.parked.then_some(now)
+                        failure.parked.then_some(now),
+                        failure.tried_to
                     ])
                 })
                 .map_err(self.err())?;
@@ -1047,6 +1051,18 @@ impl SyncLedger for SqliteStore {
         self.load_round(sync_id)
     }
 
+    fn record_running_slow_calls(
+        &self,
+        sync_id: &str,
+        calls: &[SlowCall],
+    ) -> Result<(), StoreError> {
+        self.save_running_slow_calls(sync_id, calls)
+    }
+
+    fn running_slow_calls(&self, sync_id: &str) -> Result<Vec<SlowCall>, StoreError> {
+        self.load_running_slow_calls(sync_id)
+    }
+
     fn applied_seq(&self, sync_id: &str, source_key: &str) -> Result<i64, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT seq FROM applied WHERE sync_id = ?1 AND source_key = ?2")?
@@ -1166,54 +1182,82 @@ mod tests {
     use super::*;
     use crate::store::ErrorQuery;
 
-    /// A store written by the first release (schema 1), with a message that failed.
-    fn schema_1_store() -> Connection {
-        let connection = Connection::open_in_memory().unwrap();
+    /// A store written by the first release (schema 1), with a message that failed
+    /// to apply and an issue that failed to send.
+    fn schema_1_store(path: &Path) {
+        let connection = Connection::open(path).unwrap();
         connection
             .execute_batch(&format!(
                 "{SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"
             ))
             .unwrap();
         connection
-            .execute(
+            .execute_batch(
                 "INSERT INTO outbox (message_id, sync_id, source_side, source_key, seq, covers, \
                    body, created_at, attempts, last_error) \
-                 VALUES ('s:A-1:1', 's', 'a', 'A-1', 1, 0, '{}', 5, 2, 'it failed')",
-                [],
+                 VALUES ('s:A-1:1', 's', 'a', 'A-1', 1, 0, '{}', 5, 2, 'it failed'); \
+                 INSERT INTO outgoing_failures (sync_id, side, key, since_seq, error, attempts, \
+                   first_at, last_at) VALUES ('s', 'a', 'A-2', 7, 'cannot send', 3, 1, 2);",
             )
             .unwrap();
-        connection
+    }
+
+    fn user_version(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap()
     }
 
     #[test]
     fn a_schema_1_store_is_upgraded_in_place_and_keeps_its_queue() {
-        let store = SqliteStore::prepare("old.db".to_owned(), schema_1_store()).unwrap();
-        let version: i64 = store
-            .read(|c| c.pragma_query_value(None, "user_version", |row| row.get(0)))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        schema_1_store(&path);
+        let store = SqliteStore::open_existing(&path).unwrap();
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
         let errors = store.errors(&ErrorQuery::default()).unwrap();
-        assert_eq!(errors.len(), 1);
+        let summary: Vec<(&str, i64, bool, &str)> = errors
+            .iter()
+            .map(|e| (e.id.as_str(), e.attempts, e.parked, e.error.as_str()))
+            .collect();
         assert_eq!(
-            (errors[0].id.as_str(), errors[0].attempts, errors[0].parked),
-            ("s:A-1:1", 2, false)
+            summary,
+            [
+                ("s:A-2:send", 3, false, "cannot send"),
+                ("s:A-1:1", 2, false, "it failed")
+            ]
         );
-        assert_eq!(errors[0].error, "it failed");
         let pending = store.pending_messages("s", Side::A).unwrap();
         assert_eq!(pending.len(), 1, "still waiting to be applied");
         assert!(pending[0].next_attempt_at.is_none(), "due at once");
+        let sends = store.outgoing_failures("s", Side::A).unwrap();
+        assert_eq!((sends[0].since_seq, sends[0].tried_to), (7, 7));
+        drop(store);
+        SqliteStore::open_existing(&path).expect("opening again changes nothing");
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
     }
 
     #[test]
     fn a_store_from_a_newer_fieldsync_is_refused_untouched() {
-        let connection = schema_1_store();
-        connection
-            .execute_batch(&format!("PRAGMA user_version = {};", SCHEMA_VERSION + 1))
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        schema_1_store(&path);
+        let newer = SCHEMA_VERSION + 1;
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!("PRAGMA user_version = {newer};"))
             .unwrap();
-        let error = SqliteStore::prepare("new.db".to_owned(), connection)
+        let before = std::fs::read(&path).unwrap();
+        let error = SqliteStore::open_existing(&path)
             .err()
             .expect("refused")
             .to_string();
         assert!(error.contains("upgrade fieldsync"), "{error}");
+        assert_eq!(user_version(&path), newer);
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "the file is untouched"
+        );
     }
 }

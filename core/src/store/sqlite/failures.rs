@@ -8,7 +8,7 @@ use crate::message::{IssueSyncMessage, Side};
 use crate::model::Timestamp;
 use crate::store::{
     shortened, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureContext, QueueCounts,
-    RoundRecord, SkippedError, StoreError,
+    RoundRecord, SkippedError, SlowCall, StoreError,
 };
 
 /// Slow calls kept per round record.
@@ -19,11 +19,16 @@ pub(crate) fn send_error_id(sync_id: &str, key: &str) -> String {
     format!("{sync_id}:{key}:send")
 }
 
-fn side_of(text: &str) -> Side {
-    if text == "b" {
-        Side::B
-    } else {
-        Side::A
+/// The side stored in column `index` ("a" or "b").
+fn side_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Side> {
+    match row.get_ref(index)?.as_str()? {
+        "a" => Ok(Side::A),
+        "b" => Ok(Side::B),
+        other => Err(rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("`{other}` is not a side (a or b)").into(),
+        )),
     }
 }
 
@@ -39,8 +44,25 @@ pub(super) fn context_json(failure: &Failure) -> String {
 const APPLY_COLUMNS: &str = "row, message_id, sync_id, source_side, source_key, last_error, \
      failure, attempts, first_failed_at, last_failed_at, next_attempt_at, parked_at, body";
 
-const FILTER: &str = "(?1 IS NULL OR sync_id = ?1) AND (?2 IS NULL OR {side} = ?2) \
-     AND (?3 IS NULL OR {key} = ?3)";
+/// Which outbox rows an [`ErrorQuery`] selects; `?1`..`?4` are [`filter_params`].
+const OUTBOX_FILTER: &str = "(?1 IS NULL OR sync_id = ?1) AND (?2 IS NULL OR source_side = ?2) \
+     AND (?3 IS NULL OR source_key = ?3) AND (?4 IS NULL OR message_id = ?4)";
+
+/// Which failed sends an [`ErrorQuery`] selects; `?1`..`?4` are [`filter_params`].
+/// (A row with no attempts is a skipped send whose later edits are still to be read:
+/// not a failure.)
+const SEND_FILTER: &str =
+    "attempts > 0 AND (?1 IS NULL OR sync_id = ?1) AND (?2 IS NULL OR side = ?2) \
+     AND (?3 IS NULL OR key = ?3) AND (?4 IS NULL OR sync_id || ':' || key || ':send' = ?4)";
+
+fn filter_params<'q>(query: &'q ErrorQuery<'_>) -> [Option<&'q str>; 4] {
+    [
+        query.sync_id,
+        query.side.map(Side::as_str),
+        query.source_key,
+        query.id,
+    ]
+}
 
 impl SqliteStore {
     pub(super) fn record_message_failure(
@@ -82,99 +104,71 @@ impl SqliteStore {
     }
 
     fn apply_errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError> {
-        let filter = FILTER
-            .replace("{side}", "source_side")
-            .replace("{key}", "source_key");
         let sql = format!(
             "SELECT {APPLY_COLUMNS}, \
                (SELECT count(*) FROM outbox AS later WHERE later.sync_id = outbox.sync_id \
                   AND later.source_key = outbox.source_key AND later.row > outbox.row \
                   AND later.delivered_at IS NULL AND later.skipped_at IS NULL) \
              FROM outbox WHERE delivered_at IS NULL AND skipped_at IS NULL \
-               AND last_error IS NOT NULL AND {filter} AND (?4 IS NULL OR message_id = ?4) \
-             ORDER BY row"
+               AND last_error IS NOT NULL AND {OUTBOX_FILTER} ORDER BY row"
         );
         self.read(|c| {
             c.prepare(&sql)?
-                .query_map(
-                    params![
-                        query.sync_id,
-                        query.side.map(Side::as_str),
-                        query.source_key,
-                        query.id
-                    ],
-                    apply_error_row,
-                )?
+                .query_map(filter_params(query), apply_error_row)?
                 .collect()
         })
     }
 
     fn send_errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError> {
-        let filter = FILTER.replace("{side}", "side").replace("{key}", "key");
         let sql = format!(
             "SELECT sync_id, side, key, error, context, attempts, first_at, last_at, \
                next_attempt_at, parked_at FROM outgoing_failures \
-             WHERE {filter} AND (?4 IS NULL OR sync_id || ':' || key || ':send' = ?4) \
-             ORDER BY first_at"
+             WHERE {SEND_FILTER} ORDER BY first_at"
         );
         self.read(|c| {
             c.prepare(&sql)?
-                .query_map(
-                    params![
-                        query.sync_id,
-                        query.side.map(Side::as_str),
-                        query.source_key,
-                        query.id
-                    ],
-                    |row| {
-                        let sync_id: String = row.get(0)?;
-                        let key: String = row.get(2)?;
-                        Ok(ErrorRecord {
-                            id: send_error_id(&sync_id, &key),
-                            sync_id,
-                            step: FailedStep::Send,
-                            source_side: side_of(&row.get::<_, String>(1)?),
-                            source_key: key,
-                            error: row.get(3)?,
-                            context: context_of(row.get(4)?),
-                            attempts: row.get(5)?,
-                            first_failed_at: row.get::<_, Option<i64>>(6)?.map(Timestamp),
-                            last_failed_at: row.get::<_, Option<i64>>(7)?.map(Timestamp),
-                            next_attempt_at: row.get::<_, Option<i64>>(8)?.map(Timestamp),
-                            parked: row.get::<_, Option<i64>>(9)?.is_some(),
-                            waiting_behind: 0,
-                        })
-                    },
-                )?
+                .query_map(filter_params(query), |row| {
+                    let sync_id: String = row.get(0)?;
+                    let key: String = row.get(2)?;
+                    Ok(ErrorRecord {
+                        id: send_error_id(&sync_id, &key),
+                        sync_id,
+                        step: FailedStep::Send,
+                        source_side: side_at(row, 1)?,
+                        source_key: key,
+                        error: row.get(3)?,
+                        context: context_of(row.get(4)?),
+                        attempts: row.get(5)?,
+                        first_failed_at: row.get::<_, Option<i64>>(6)?.map(Timestamp),
+                        last_failed_at: row.get::<_, Option<i64>>(7)?.map(Timestamp),
+                        next_attempt_at: row.get::<_, Option<i64>>(8)?.map(Timestamp),
+                        parked: row.get::<_, Option<i64>>(9)?.is_some(),
+                        waiting_behind: 0,
+                    })
+                })?
                 .collect()
         })
     }
 
     pub(super) fn retry_matching(&self, query: &ErrorQuery<'_>) -> Result<usize, StoreError> {
-        let sides = query.side.map(Side::as_str);
         self.write(|tx| {
-            let filter = FILTER
-                .replace("{side}", "source_side")
-                .replace("{key}", "source_key");
             let applies = tx
                 .execute(
                     &format!(
                         "UPDATE outbox SET next_attempt_at = NULL, parked_at = NULL \
                          WHERE delivered_at IS NULL AND skipped_at IS NULL \
-                           AND last_error IS NOT NULL AND {filter} \
-                           AND (?4 IS NULL OR message_id = ?4)"
+                           AND last_error IS NOT NULL AND {OUTBOX_FILTER}"
                     ),
-                    params![query.sync_id, sides, query.source_key, query.id],
+                    filter_params(query),
                 )
                 .map_err(self.err())?;
-            let filter = FILTER.replace("{side}", "side").replace("{key}", "key");
             let sends = tx
                 .execute(
                     &format!(
                         "UPDATE outgoing_failures SET next_attempt_at = NULL, parked_at = NULL \
-                         WHERE {filter} AND (?4 IS NULL OR sync_id || ':' || key || ':send' = ?4)"
+                         WHERE {SEND_FILTER}"
                     ),
-                    params![query.sync_id, sides, query.source_key, query.id],
+                    filter_params(query),
                 )
                 .map_err(self.err())?;
             Ok(applies + sends)
@@ -197,17 +191,24 @@ impl SqliteStore {
                      WHERE message_id = ?1 AND delivered_at IS NULL AND skipped_at IS NULL",
                     params![id, now.0, by],
                 ),
+                // The changes the failed attempts carried are dropped; edits made
+                // after the last attempt (held back behind it) are read again from
+                // where it stopped, and sent.
                 FailedStep::Send => tx
                     .execute(
                         "INSERT INTO skipped_sends (sync_id, side, key, since_seq, error, context, \
                            attempts, first_at, last_at, skipped_at, skipped_by) \
                          SELECT sync_id, side, key, since_seq, error, context, attempts, first_at, \
-                           last_at, ?3, ?4 FROM outgoing_failures WHERE sync_id = ?1 AND key = ?2",
+                           last_at, ?3, ?4 FROM outgoing_failures \
+                         WHERE sync_id = ?1 AND key = ?2 AND attempts > 0",
                         params![error.sync_id, error.source_key, now.0, by],
                     )
                     .and_then(|_| {
                         tx.execute(
-                            "DELETE FROM outgoing_failures WHERE sync_id = ?1 AND key = ?2",
+                            "UPDATE outgoing_failures SET since_seq = coalesce(tried_to, since_seq), \
+                               attempts = 0, error = '', context = NULL, next_attempt_at = NULL, \
+                               parked_at = NULL \
+                             WHERE sync_id = ?1 AND key = ?2 AND attempts > 0",
                             params![error.sync_id, error.source_key],
                         )
                     }),
@@ -249,7 +250,7 @@ impl SqliteStore {
                 .prepare_cached(
                     "SELECT count(*) FILTER (WHERE parked_at IS NULL), \
                        count(*) FILTER (WHERE parked_at IS NOT NULL) \
-                     FROM outgoing_failures WHERE sync_id = ?1 AND side = ?2",
+                     FROM outgoing_failures WHERE sync_id = ?1 AND side = ?2 AND attempts > 0",
                 )?
                 .query_row(params![sync_id, side], |row| Ok((row.get(0)?, row.get(1)?)))?;
             Ok(QueueCounts {
@@ -284,6 +285,11 @@ impl SqliteStore {
                 params![sync_id, round.rounds, last],
             )
             .map_err(self.err())?;
+            tx.execute(
+                "DELETE FROM slow_calls_running WHERE sync_id = ?1",
+                [sync_id],
+            )
+            .map_err(self.err())?;
             Ok(())
         })
     }
@@ -302,6 +308,44 @@ impl SqliteStore {
                 .map_err(|error| self.corrupt(format!("round record of `{sync_id}`: {error}")))
         })
         .transpose()
+    }
+
+    pub(super) fn save_running_slow_calls(
+        &self,
+        sync_id: &str,
+        calls: &[SlowCall],
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(calls)
+            .map_err(|error| self.invalid(format!("slow calls: {error}")))?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO slow_calls_running (sync_id, calls, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (sync_id) DO UPDATE SET calls = excluded.calls, \
+                   updated_at = excluded.updated_at",
+                params![sync_id, text, Timestamp::now().0],
+            )
+            .map_err(self.err())?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn load_running_slow_calls(
+        &self,
+        sync_id: &str,
+    ) -> Result<Vec<SlowCall>, StoreError> {
+        let calls: Option<String> = self.read(|c| {
+            c.query_row(
+                "SELECT calls FROM slow_calls_running WHERE sync_id = ?1",
+                [sync_id],
+                |row| row.get(0),
+            )
+            .optional()
+        })?;
+        calls.map_or(Ok(Vec::new()), |text| {
+            serde_json::from_str(&text).map_err(|error| {
+                self.corrupt(format!("running slow calls of `{sync_id}`: {error}"))
+            })
+        })
     }
 }
 
@@ -324,7 +368,7 @@ fn apply_error_row(row: &Row<'_>) -> rusqlite::Result<ErrorRecord> {
         id: row.get(1)?,
         sync_id: row.get(2)?,
         step: FailedStep::Apply,
-        source_side: side_of(&row.get::<_, String>(3)?),
+        source_side: side_at(row, 3)?,
         source_key: row.get(4)?,
         error: row.get(5)?,
         context,
