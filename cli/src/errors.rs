@@ -152,9 +152,13 @@ fn describe_status(status: &SyncStatus) -> String {
             queue.send_parked
         );
     }
-    for call in &status.running_slow_calls {
+    let running = &status.running_slow_calls;
+    let as_of = running
+        .as_of
+        .map_or_else(String::new, |at| format!(" as of {at}"));
+    for call in &running.calls {
         text += &format!(
-            "  RUNNING slow mapping call: mapping `{}` of plugin `{}` on {} (relationship `{}`) for {} ms so far\n",
+            "  RUNNING slow mapping call: mapping `{}` of plugin `{}` on {} (relationship `{}`) for {} ms{as_of}\n",
             call.mapping, call.plugin, call.issue_key, call.relationship, call.millis
         );
     }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::{host, EXIT_PROBLEMS};
 
-/// Runs rounds until Ctrl-C (or one round with `once`). Exit code 1 when the last
-/// round left failed issues.
+/// Runs rounds until SIGINT/SIGTERM (or one round with `once`). With `once`, exit
+/// code 1 when an issue failed or a message is parked.
 pub fn sync(
     config: &Path,
     plugin_dir: Option<&Path>,

@@ -297,6 +297,16 @@ fn bad_input_is_refused_with_a_precise_message() {
     );
 }
 
+/// A child process that is killed when the test fails before it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn a_running_sync_stops_cleanly_on_sigint_and_sigterm_finishing_the_message_in_hand() {
     use std::io::{BufRead, BufReader};
@@ -320,7 +330,7 @@ fn a_running_sync_stops_cleanly_on_sigint_and_sigterm_finishing_the_message_in_h
             "issue", "edit", key, "--set", value, "--as", "alice", "--config", config,
         ]);
         assert_eq!(edit.status.code(), Some(0));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        let child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
             .args([
                 "sync",
                 "--config",
@@ -333,6 +343,8 @@ fn a_running_sync_stops_cleanly_on_sigint_and_sigterm_finishing_the_message_in_h
             .stderr(Stdio::piped())
             .spawn()
             .expect("fieldsync starts");
+        let mut child = KillOnDrop(child);
+        let child = &mut child.0;
         // Signalled while the slow call runs: the watchdog says so on stderr. (Lines
         // are read on a thread until the child ends, so a missing one cannot hang
         // the test and the child never writes to a closed pipe.)

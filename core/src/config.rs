@@ -557,6 +557,26 @@ mod tests {
         ] {
             assert!(error.contains(line), "`{line}` in:\n{error}");
         }
+        let huge = GOOD.replacen(
+            "{",
+            r#"{ "retry": {"first_delay_seconds": 1e20, "max_delay_seconds": 1e300},"#,
+            1,
+        );
+        let huge = huge.replace(
+            r#""synchronizations": [{"#,
+            r#""synchronizations": [{ "interval_seconds": 1e20,"#,
+        );
+        let error = parse(&huge).unwrap_err();
+        for path in [
+            "retry.first_delay_seconds",
+            "retry.max_delay_seconds",
+            "synchronizations[0].interval_seconds",
+        ] {
+            assert!(
+                error.contains(&format!("sync.json: {path}: must be")),
+                "{path}:\n{error}"
+            );
+        }
         let typo = GOOD.replacen("{", r#"{ "retry": {"atempts": 3},"#, 1);
         let error = parse(&typo).unwrap_err();
         assert!(

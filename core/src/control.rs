@@ -13,7 +13,7 @@ use crate::engine::sqlite_stores;
 use crate::message::Side;
 use crate::model::project_of_key;
 use crate::store::{
-    ErrorQuery, ErrorRecord, QueueCounts, RoundRecord, SkippedError, SlowCall, StoreError,
+    ErrorQuery, ErrorRecord, QueueCounts, RoundRecord, RunningSlowCalls, SkippedError, StoreError,
     SyncStore,
 };
 
@@ -64,8 +64,8 @@ pub struct SyncStatus {
     pub directions: Vec<DirectionStatus>,
     /// The last round recorded (none before the first).
     pub last_round: Option<RoundRecord>,
-    /// Mapping calls over the limit that are running right now.
-    pub running_slow_calls: Vec<SlowCall>,
+    /// Mapping calls over the limit that were running when the watchdog last looked.
+    pub running_slow_calls: RunningSlowCalls,
 }
 
 impl SyncStatus {

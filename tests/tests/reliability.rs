@@ -508,7 +508,10 @@ fn a_slow_mapping_call_is_logged_while_it_runs_and_the_other_issues_move_on() {
         let mut seen = Vec::new();
         while seen.is_empty() && !round.is_finished() {
             std::thread::sleep(Duration::from_millis(50));
-            seen = control.status().unwrap()[0].running_slow_calls.clone();
+            seen = control.status().unwrap()[0]
+                .running_slow_calls
+                .calls
+                .clone();
         }
         (round.join().unwrap(), seen)
     });
@@ -567,7 +570,7 @@ fn a_slow_mapping_call_is_logged_while_it_runs_and_the_other_issues_move_on() {
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].issue_key, "SUP-1");
     assert!(
-        status[0].running_slow_calls.is_empty(),
+        status[0].running_slow_calls.calls.is_empty(),
         "cleared with the round"
     );
 }
@@ -627,11 +630,30 @@ fn skipping_a_failed_send_drops_its_changes_and_sends_the_edits_held_behind_it()
         )
         .unwrap();
     assert_eq!(by, "olivia");
+    let rows: i64 = connection
+        .query_row("SELECT count(*) FROM outgoing_failures", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        rows, 0,
+        "the skipped send is cleared once its later edits went out"
+    );
     assert_eq!(
         engine.run_round().messages_sent(),
         0,
         "nothing more to send"
     );
+
+    // A new failure of the same issue starts a new count.
+    edit(
+        &setup.support,
+        "SUP-1",
+        json!({"summary": "still text"}),
+        "alice",
+    );
+    let failure = engine.run_round().failures().next().cloned().unwrap();
+    assert_eq!((failure.attempts, failure.parked), (1, true));
 }
 
 #[test]

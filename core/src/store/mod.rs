@@ -19,7 +19,7 @@ use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
 
 pub use records::{
     shortened, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureContext, QueueCounts,
-    RoundRecord, SkippedError, SlowCall,
+    RoundRecord, RunningSlowCalls, SkippedError, SlowCall,
 };
 pub use sqlite::{SqliteStore, CREATED_FIELD};
 
@@ -406,7 +406,7 @@ pub trait SyncLedger: Send + Sync {
         calls: &[SlowCall],
     ) -> Result<(), StoreError>;
     /// The mapping calls over the limit running in the current round.
-    fn running_slow_calls(&self, sync_id: &str) -> Result<Vec<SlowCall>, StoreError>;
+    fn running_slow_calls(&self, sync_id: &str) -> Result<RunningSlowCalls, StoreError>;
     /// The highest sequence number applied from `source_key` (0: none).
     fn applied_seq(&self, sync_id: &str, source_key: &str) -> Result<i64, StoreError>;
     /// Applies one step of a message in one transaction.

@@ -185,6 +185,15 @@ pub struct SlowCall {
     pub millis: u64,
 }
 
+/// Mapping calls over the limit that were running when the watchdog last looked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunningSlowCalls {
+    /// The calls, with their time so far.
+    pub calls: Vec<SlowCall>,
+    /// When the watchdog wrote them (a sync that died leaves them behind).
+    pub as_of: Option<Timestamp>,
+}
+
 /// What the last round of a synchronization did, kept for `fieldsync status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

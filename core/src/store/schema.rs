@@ -122,6 +122,11 @@ ALTER TABLE outgoing_failures ADD COLUMN parked_at INTEGER;
 -- The history position the last attempt read up to: skipping the failure sends the
 -- issue's later edits from here.
 ALTER TABLE outgoing_failures ADD COLUMN tried_to INTEGER;
+-- Schema 1 retried every round: its failures were tried up to the cursor.
+UPDATE outgoing_failures SET tried_to = coalesce(
+    (SELECT cursor FROM sync_cursors AS c
+      WHERE c.sync_id = outgoing_failures.sync_id AND c.side = outgoing_failures.side),
+    since_seq);
 CREATE TABLE skipped_sends (
     sync_id    TEXT NOT NULL,
     side       TEXT NOT NULL,

@@ -12,7 +12,7 @@ use super::schema::{APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION};
 use super::{
     AppliedStep, ApplyStep, ApplyTarget, ChangedIssue, ErrorQuery, ErrorRecord, Failure,
     IssueStore, IssueSyncState, OutgoingBatch, OutgoingFailure, PendingMessage, QueueCounts,
-    ResyncRequest, RoundRecord, SkippedError, SlowCall, StoreError, SyncLedger,
+    ResyncRequest, RoundRecord, RunningSlowCalls, SkippedError, SlowCall, StoreError, SyncLedger,
 };
 use crate::message::{IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
@@ -884,6 +884,8 @@ impl SyncLedger for SqliteStore {
                 .and_then(|mut stmt| stmt.execute(params![batch.sync_id, side, key]))
                 .map_err(self.err())?;
             }
+            // The update is left out when the row changed since the round read it (a
+            // person skipped the failure meanwhile: the skip wins).
             for failure in &batch.failures {
                 tx.prepare_cached(
                     "INSERT INTO outgoing_failures (sync_id, side, key, since_seq, error, context, \
@@ -894,7 +896,8 @@ impl SyncLedger for SqliteStore {
                        context = excluded.context, attempts = excluded.attempts, \
                        first_at = CASE WHEN attempts = 0 THEN excluded.first_at ELSE first_at END, \
                        last_at = excluded.last_at, next_attempt_at = excluded.next_attempt_at, \
-                       parked_at = excluded.parked_at, tried_to = excluded.tried_to",
+                       parked_at = excluded.parked_at, tried_to = excluded.tried_to \
+                     WHERE outgoing_failures.attempts = excluded.attempts - 1",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -1059,7 +1062,7 @@ impl SyncLedger for SqliteStore {
         self.save_running_slow_calls(sync_id, calls)
     }
 
-    fn running_slow_calls(&self, sync_id: &str) -> Result<Vec<SlowCall>, StoreError> {
+    fn running_slow_calls(&self, sync_id: &str) -> Result<RunningSlowCalls, StoreError> {
         self.load_running_slow_calls(sync_id)
     }
 
@@ -1197,7 +1200,8 @@ mod tests {
                    body, created_at, attempts, last_error) \
                  VALUES ('s:A-1:1', 's', 'a', 'A-1', 1, 0, '{}', 5, 2, 'it failed'); \
                  INSERT INTO outgoing_failures (sync_id, side, key, since_seq, error, attempts, \
-                   first_at, last_at) VALUES ('s', 'a', 'A-2', 7, 'cannot send', 3, 1, 2);",
+                   first_at, last_at) VALUES ('s', 'a', 'A-2', 7, 'cannot send', 3, 1, 2); \
+                 INSERT INTO sync_cursors (sync_id, side, cursor) VALUES ('s', 'a', 9);",
             )
             .unwrap();
     }
@@ -1232,7 +1236,11 @@ mod tests {
         assert_eq!(pending.len(), 1, "still waiting to be applied");
         assert!(pending[0].next_attempt_at.is_none(), "due at once");
         let sends = store.outgoing_failures("s", Side::A).unwrap();
-        assert_eq!((sends[0].since_seq, sends[0].tried_to), (7, 7));
+        assert_eq!(
+            (sends[0].since_seq, sends[0].tried_to),
+            (7, 9),
+            "tried up to the cursor"
+        );
         drop(store);
         SqliteStore::open_existing(&path).expect("opening again changes nothing");
         assert_eq!(user_version(&path), SCHEMA_VERSION);

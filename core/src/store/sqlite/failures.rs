@@ -8,7 +8,7 @@ use crate::message::{IssueSyncMessage, Side};
 use crate::model::Timestamp;
 use crate::store::{
     shortened, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureContext, QueueCounts,
-    RoundRecord, SkippedError, SlowCall, StoreError,
+    RoundRecord, RunningSlowCalls, SkippedError, SlowCall, StoreError,
 };
 
 /// Slow calls kept per round record.
@@ -332,19 +332,23 @@ impl SqliteStore {
     pub(super) fn load_running_slow_calls(
         &self,
         sync_id: &str,
-    ) -> Result<Vec<SlowCall>, StoreError> {
-        let calls: Option<String> = self.read(|c| {
+    ) -> Result<RunningSlowCalls, StoreError> {
+        let row: Option<(String, i64)> = self.read(|c| {
             c.query_row(
-                "SELECT calls FROM slow_calls_running WHERE sync_id = ?1",
+                "SELECT calls, updated_at FROM slow_calls_running WHERE sync_id = ?1",
                 [sync_id],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
         })?;
-        calls.map_or(Ok(Vec::new()), |text| {
-            serde_json::from_str(&text).map_err(|error| {
-                self.corrupt(format!("running slow calls of `{sync_id}`: {error}"))
-            })
+        let Some((text, updated_at)) = row else {
+            return Ok(RunningSlowCalls::default());
+        };
+        let calls = serde_json::from_str(&text)
+            .map_err(|error| self.corrupt(format!("running slow calls of `{sync_id}`: {error}")))?;
+        Ok(RunningSlowCalls {
+            calls,
+            as_of: Some(Timestamp(updated_at)),
         })
     }
 }
