@@ -158,8 +158,8 @@ fn describe_status(status: &SyncStatus) -> String {
         .map_or_else(String::new, |at| format!(" as of {at}"));
     for call in &running.calls {
         text += &format!(
-            "  RUNNING slow mapping call: mapping `{}` of plugin `{}` on {} (relationship `{}`) for {} ms{as_of}\n",
-            call.mapping, call.plugin, call.issue_key, call.relationship, call.millis
+            "  RUNNING slow mapping call: {call} for {} ms{as_of}\n",
+            call.millis
         );
     }
     match &status.last_round {
@@ -178,10 +178,7 @@ fn describe_status(status: &SyncStatus) -> String {
                 round.rounds
             );
             for call in &round.slow_calls {
-                text += &format!(
-                    "  slow mapping call: mapping `{}` of plugin `{}` on {} (relationship `{}`) took {} ms\n",
-                    call.mapping, call.plugin, call.issue_key, call.relationship, call.millis
-                );
+                text += &format!("  slow mapping call: {call} took {} ms\n", call.millis);
             }
         }
     }

@@ -244,11 +244,7 @@ impl fmt::Display for DirectionReport {
             )?;
         }
         for call in &self.slow_calls {
-            writeln!(
-                f,
-                "  {} SLOW: mapping `{}` of plugin `{}` ({}) took {} ms",
-                call.issue_key, call.mapping, call.plugin, call.relationship, call.millis
-            )?;
+            writeln!(f, "  SLOW: {call} took {} ms", call.millis)?;
         }
         Ok(())
     }

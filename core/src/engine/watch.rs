@@ -75,12 +75,7 @@ impl CallWatch {
             let call = site.slow_call(took);
             let verb = if logged { "finished after" } else { "took" };
             log::warn!(
-                "slow mapping call: mapping `{}` of plugin `{}` on {} (relationship `{}`) {verb} \
-                 {} ms; the limit is {} ms",
-                call.mapping,
-                call.plugin,
-                call.issue_key,
-                call.relationship,
+                "slow mapping call: {call} {verb} {} ms; the limit is {} ms",
                 call.millis,
                 self.limit.as_millis()
             );
@@ -107,12 +102,9 @@ impl CallWatch {
             }
             entry.logged = true;
             log::warn!(
-                "slow mapping call: mapping `{}` of plugin `{}` on {} (relationship `{}`) is \
-                 still running after {} ms; the limit is {} ms; other issues go on",
-                entry.call.mapping,
-                entry.call.plugin,
-                entry.call.issue_key,
-                entry.call.relationship,
+                "slow mapping call: {} is still running after {} ms; the limit is {} ms; \
+                 other issues go on",
+                entry.call,
                 ran.as_millis(),
                 self.limit.as_millis()
             );

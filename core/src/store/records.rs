@@ -185,6 +185,17 @@ pub struct SlowCall {
     pub millis: u64,
 }
 
+impl std::fmt::Display for SlowCall {
+    /// Which call: `mapping `m` of plugin `p` on SUP-3 (relationship `r`)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "mapping `{}` of plugin `{}` on {} (relationship `{}`)",
+            self.mapping, self.plugin, self.issue_key, self.relationship
+        )
+    }
+}
+
 /// Mapping calls over the limit that were running when the watchdog last looked.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RunningSlowCalls {
