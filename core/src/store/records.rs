@@ -67,12 +67,6 @@ impl Failure {
     }
 }
 
-impl From<String> for Failure {
-    fn from(error: String) -> Self {
-        Failure::new(error)
-    }
-}
-
 /// Which step failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
