@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use fieldsync_core::demo::{self, StoreLayout, DEMO_USER};
 use fieldsync_core::model::preview;
-use fieldsync_core::{IssueStore, SqliteStore, SyncLedger};
+use fieldsync_core::{SqliteStore, SyncLedger, Tracker};
 use serde_json::{json, Value};
 
 use crate::host;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use fieldsync_core::config::SyncConfig;
 use fieldsync_core::model::{preview, project_of_key, Issue, NewIssue, ProjectDef};
 use fieldsync_core::store::{create_and_edit, ErrorQuery, ErrorRecord, FailedStep, IssueSyncState};
-use fieldsync_core::{IssueStore, SqliteStore, SyncLedger};
+use fieldsync_core::{SqliteStore, SyncLedger, Tracker};
 use fieldsync_plugin_api::FieldType;
 use serde::Serialize;
 use serde_json::Value;
@@ -38,18 +38,30 @@ impl StoreChoice<'_> {
                 .to_owned());
         };
         let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
-        let store = config
+        let side = config
             .synchronizations
             .iter()
             .flat_map(|sync| [&sync.a, &sync.b])
             .find(|side| side.project == project)
-            .map(|side| config.store_path(&side.store));
-        store.ok_or_else(|| {
-            format!(
-                "{}: no synchronization has project `{project}`",
+            .ok_or_else(|| {
+                format!(
+                    "{}: no synchronization has project `{project}`",
+                    config.file.display()
+                )
+            })?;
+        match (&side.store, &side.tracker) {
+            (Some(store), _) => Ok(config.store_path(store)),
+            (None, Some(tracker)) => Err(format!(
+                "{}: project `{project}` is on a `{}` tracker; this command works on \
+                 fieldsync's SQLite stores only (edit the issue in the tracker itself)",
+                config.file.display(),
+                tracker.kind
+            )),
+            (None, None) => Err(format!(
+                "{}: project `{project}` names no store",
                 config.file.display()
-            )
-        })
+            )),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use fieldsync_core::model::{ProjectDef, User};
-use fieldsync_core::{IssueStore, SqliteStore};
+use fieldsync_core::{SqliteStore, Tracker};
 
 use crate::table;
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use fieldsync_core::message::Side;
 use fieldsync_core::model::{NewIssue, ProjectDef};
-use fieldsync_core::{IssueStore, SqliteStore, SyncConfig, SyncControl, SyncLedger};
+use fieldsync_core::{SqliteStore, SyncConfig, SyncControl, SyncLedger, Tracker};
 use serde_json::{json, Value};
 
 const SYNC: &str = "crash";

@@ -177,17 +177,52 @@ impl Synchronization {
     }
 }
 
-/// One project of a synchronization.
+/// One project of a synchronization: in a SQLite store file (`store`), or on a
+/// tracker reached through a connector (`tracker`, with its `ledger`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SideConfig {
-    /// Project key.
+    /// Project key (a Redmine project's identifier).
     pub project: String,
     /// The store file holding it (relative to the configuration file).
-    pub store: PathBuf,
+    #[serde(default)]
+    pub store: Option<PathBuf>,
+    /// The tracker holding it, when it is not a store file.
+    #[serde(default)]
+    pub tracker: Option<TrackerSpec>,
+    /// Where fieldsync keeps what it remembers about a tracker's project (links,
+    /// cursors, messages): a SQLite file, relative to the configuration file.
+    /// Default: [`DEFAULT_LEDGER`] beside the configuration. A store file is its own
+    /// ledger.
+    #[serde(default)]
+    pub ledger: Option<PathBuf>,
     /// Issue type of the other side → issue type created here (same name otherwise).
     #[serde(default)]
     pub issue_type_map: BTreeMap<String, String>,
+}
+
+/// The ledger file of tracker sides that name none, beside the configuration.
+pub const DEFAULT_LEDGER: &str = "fieldsync-ledger.db";
+
+/// A tracker reached through a connector:
+/// `{"kind": "redmine", "url": "https://redmine.example.com", "api_key_env": "REDMINE_API_KEY"}`.
+/// Every key but `kind` is the connector's to read.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TrackerSpec {
+    /// Which connector serves it (`redmine`).
+    pub kind: String,
+    /// The connector's settings.
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, Value>,
+}
+
+/// Where a side's data lives, as the configuration says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SideSource<'a> {
+    /// A SQLite store file (tracker and ledger in one), resolved.
+    Store(PathBuf),
+    /// A tracker and the ledger file kept for it, resolved.
+    Tracker(&'a TrackerSpec, PathBuf),
 }
 
 /// Which way a relationship syncs.
@@ -383,6 +418,30 @@ impl SyncConfig {
         }
     }
 
+    /// Where a side's data lives, paths resolved against the configuration's folder
+    /// (`None` when the side names neither a store nor a tracker, which
+    /// [`SyncConfig::parse`] refuses).
+    pub fn side_source<'a>(&self, side: &'a SideConfig) -> Option<SideSource<'a>> {
+        match (&side.store, &side.tracker) {
+            (Some(store), None) => Some(SideSource::Store(self.store_path(store))),
+            (None, Some(tracker)) => {
+                let ledger = side
+                    .ledger
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_LEDGER));
+                Some(SideSource::Tracker(tracker, self.store_path(&ledger)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The SQLite file holding a side's sync state: its store, or its ledger.
+    pub fn ledger_path(&self, side: &SideConfig) -> Option<PathBuf> {
+        match self.side_source(side)? {
+            SideSource::Store(path) | SideSource::Tracker(_, path) => Some(path),
+        }
+    }
+
     /// Everything wrong that can be seen without opening stores or loading plugins.
     fn problems(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
@@ -421,8 +480,28 @@ impl SyncConfig {
                     format!("must be a number of seconds from 0.001 to {MAX_SECONDS}"),
                 );
             }
+            for side in [Side::A, Side::B] {
+                let end = sync.side(side);
+                let at = format!("{at}.{side}");
+                match (&end.store, &end.tracker) {
+                    (Some(_), Some(_)) => problem(
+                        format!("{at}.tracker"),
+                        "a side is either a `store` file or a `tracker`, not both".into(),
+                    ),
+                    (None, None) => problem(
+                        format!("{at}.store"),
+                        "is missing: name the store file holding the project, or a `tracker`"
+                            .into(),
+                    ),
+                    (Some(_), None) if end.ledger.is_some() => problem(
+                        format!("{at}.ledger"),
+                        "a store file keeps its own sync state; `ledger` is for a `tracker`".into(),
+                    ),
+                    _ => {}
+                }
+            }
             if sync.a.project == sync.b.project
-                && self.store_path(&sync.a.store) == self.store_path(&sync.b.store)
+                && self.side_source(&sync.a) == self.side_source(&sync.b)
             {
                 problem(
                     format!("{at}.b.project"),

@@ -9,12 +9,12 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::{ConfigError, ConfigProblem, SyncConfig};
-use crate::engine::sqlite_stores;
+use crate::engine::{sqlite_stores, Connectors, SideOpener};
 use crate::message::Side;
 use crate::model::project_of_key;
 use crate::store::{
     ErrorQuery, ErrorRecord, QueueCounts, RoundRecord, RunningSlowCalls, SkippedError, StoreError,
-    SyncStore,
+    SyncLedger,
 };
 
 /// Why an operator's request failed.
@@ -41,11 +41,11 @@ pub(crate) struct ControlledSync {
     pub id: String,
     pub interval: Duration,
     /// Project key and store of side A, then of side B.
-    pub sides: [(String, Arc<dyn SyncStore>); 2],
+    pub sides: [(String, Arc<dyn SyncLedger>); 2],
 }
 
 impl ControlledSync {
-    fn side(&self, side: Side) -> &(String, Arc<dyn SyncStore>) {
+    fn side(&self, side: Side) -> &(String, Arc<dyn SyncLedger>) {
         match side {
             Side::A => &self.sides[0],
             Side::B => &self.sides[1],
@@ -104,22 +104,26 @@ impl SyncControl {
     /// Opens the stores a configuration names (they must exist); every store that
     /// cannot be opened is reported with its place in the configuration.
     pub fn open(config: &SyncConfig) -> Result<Self, ControlError> {
-        let mut open = sqlite_stores();
+        let mut stores = sqlite_stores();
+        let connectors = Connectors::none();
+        // Only the ledgers: errors and queues are fieldsync's own records, readable
+        // while a tracker is down.
+        let mut open = SideOpener::new(&mut stores, &connectors, false);
         let mut syncs = Vec::new();
         let mut problems = Vec::new();
         for (index, sync) in config.synchronizations.iter().enumerate() {
             let mut sides = Vec::new();
             for side in [Side::A, Side::B] {
                 let end = sync.side(side);
-                match open(&config.store_path(&end.store)) {
-                    Ok(store) => sides.push((end.project.clone(), store)),
-                    Err(error) => problems.push(ConfigProblem {
-                        path: format!("synchronizations[{index}].{side}.store"),
-                        message: error.to_string(),
+                match open.open(config, end) {
+                    Ok((ledger, _)) => sides.push((end.project.clone(), ledger)),
+                    Err(problem) => problems.push(ConfigProblem {
+                        path: format!("synchronizations[{index}].{side}.{}", problem.setting),
+                        message: problem.error,
                     }),
                 }
             }
-            if let Ok(sides) = <[(String, Arc<dyn SyncStore>); 2]>::try_from(sides) {
+            if let Ok(sides) = <[(String, Arc<dyn SyncLedger>); 2]>::try_from(sides) {
                 syncs.push(ControlledSync {
                     id: sync.id.clone(),
                     interval: sync.interval(),

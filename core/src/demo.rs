@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::model::{NewIssue, ProjectDef, User};
-use crate::store::{create_and_edit, IssueStore, SqliteStore, StoreError};
+use crate::store::{create_and_edit, SqliteStore, StoreError};
 
 /// Key of the support project (side A).
 pub const SUPPORT: &str = "SUP";

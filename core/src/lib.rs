@@ -19,6 +19,7 @@ pub mod store;
 
 pub use config::SyncConfig;
 pub use control::{ControlError, SyncControl};
+pub use engine::{Connector, Connectors, SideStores};
 pub use engine::{Engine, EngineError, RoundReport};
 pub use registry::{MappingRegistry, RegisteredMapping, RegistryError};
-pub use store::{IssueStore, SqliteStore, StoreError, SyncLedger, SyncStore};
+pub use store::{AtomicApply, SqliteStore, StoreError, SyncLedger, SyncStore, Tracker};

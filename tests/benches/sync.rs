@@ -16,7 +16,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fieldsync_core::builtin::builtin_plugin;
 use fieldsync_core::model::{NewIssue, ProjectDef};
 use fieldsync_core::store::create_and_edit;
-use fieldsync_core::{Engine, IssueStore, MappingRegistry, SqliteStore, SyncConfig};
+use fieldsync_core::{Engine, MappingRegistry, SqliteStore, SyncConfig, Tracker};
 use serde_json::{json, Value};
 
 const ISSUES: usize = 10_000;

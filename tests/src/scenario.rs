@@ -6,7 +6,7 @@ use std::path::Path;
 
 use fieldsync_core::demo::{self, DemoFiles, StoreLayout};
 use fieldsync_core::model::Issue;
-use fieldsync_core::{Engine, IssueStore, RoundReport, SqliteStore, SyncConfig, SyncLedger};
+use fieldsync_core::{Engine, RoundReport, SqliteStore, SyncConfig, SyncLedger, Tracker};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 

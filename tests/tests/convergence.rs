@@ -9,7 +9,7 @@ use std::sync::Arc;
 use fieldsync_core::builtin::builtin_plugin;
 use fieldsync_core::model::{NewIssue, ProjectDef};
 use fieldsync_core::{
-    Engine, IssueStore, MappingRegistry, SqliteStore, SyncConfig, SyncLedger, SyncStore,
+    Engine, MappingRegistry, SqliteStore, SyncConfig, SyncLedger, SyncStore, Tracker,
 };
 use proptest::prelude::*;
 use serde_json::json;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fieldsync_core::demo::StoreLayout;
 use fieldsync_core::store::{ErrorQuery, FailedStep};
-use fieldsync_core::{ControlError, IssueStore, SyncLedger};
+use fieldsync_core::{ControlError, SyncLedger, Tracker};
 use fieldsync_tests::scenario::{
     edit, engine, issue, partner, round, setup, setup_with, setup_with_plugins, Setup, DEMO_PLUGINS,
 };

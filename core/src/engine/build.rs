@@ -8,7 +8,7 @@ use fieldsync_plugin_api::Direction;
 use serde_json::Value;
 
 use super::{
-    BuiltMapping, EndRuntime, MappingIdentity, RelationshipRuntime, SideRuntime, StoreOpener,
+    BuiltMapping, EndRuntime, MappingIdentity, RelationshipRuntime, SideOpener, SideRuntime,
     SyncRuntime,
 };
 use crate::builtin;
@@ -32,7 +32,7 @@ impl Problems {
 pub(super) fn build(
     config: &SyncConfig,
     registry: &MappingRegistry,
-    open: &mut StoreOpener<'_>,
+    open: &mut SideOpener<'_>,
 ) -> Result<Vec<SyncRuntime>, ConfigError> {
     let mut problems = Problems(Vec::new());
     let mut syncs = Vec::new();
@@ -42,19 +42,19 @@ pub(super) fn build(
         for side in [Side::A, Side::B] {
             let side_config = sync.side(side);
             let at = format!("{at}.{side}");
-            let path = config.store_path(&side_config.store);
-            let store = match open(&path) {
-                Ok(store) => store,
-                Err(error) => {
-                    problems.add(format!("{at}.store"), error);
+            let stores = match open.open(config, side_config) {
+                Ok((_, Some(stores))) => stores,
+                Ok((_, None)) => continue,
+                Err(problem) => {
+                    problems.add(format!("{at}.{}", problem.setting), problem.error);
                     continue;
                 }
             };
-            match store.project(&side_config.project) {
+            match stores.tracker.project(&side_config.project) {
                 Ok(project) => sides.push(SideRuntime {
                     side,
                     project,
-                    store,
+                    stores,
                     issue_type_map: side_config.issue_type_map.clone(),
                 }),
                 Err(error) => problems.add(format!("{at}.project"), error),
@@ -336,7 +336,7 @@ fn options_for(
     let by_email = choice.mapping == builtin::USER_MAP
         && options.get("by").and_then(Value::as_str) == Some("email");
     if by_email {
-        match side.store.users() {
+        match side.tracker().users() {
             Ok(users) => {
                 let directory: BTreeMap<String, Value> = users
                     .into_iter()

@@ -15,9 +15,10 @@ use super::watch::CallSite;
 use super::{BuiltMapping, Pass, RelationshipRuntime, SyncRuntime};
 use crate::config::FlowDirection;
 use crate::message::{Entry, IssueSyncMessage, Side};
+use crate::model::{HistoryEntry, Issue, NewIssue};
 use crate::store::{
-    shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, Failure, FailureContext,
-    FieldWrite, PendingMessage, StoreError, CREATED_FIELD,
+    shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, Failure, FailureCause,
+    FailureContext, FieldWrite, PendingMessage, StoreError, CREATED_FIELD,
 };
 
 /// What happened to the messages of one source issue.
@@ -27,13 +28,19 @@ struct GroupOutcome {
     duplicates: usize,
     mappings_called: usize,
     failure: Option<IssueFailure>,
+    /// The tracker or a store did not answer: the round's failure.
+    unavailable: Option<String>,
     /// Outbox rows to mark delivered.
     delivered: Vec<i64>,
 }
 
 /// Applies the pending messages sent from `source` to the other side.
 pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mut DirectionReport) {
-    let pending = match sync.side(source).store.pending_messages(&sync.id, source) {
+    let pending = match sync
+        .side(source)
+        .ledger()
+        .pending_messages(&sync.id, source)
+    {
         Ok(pending) => pending,
         Err(error) => {
             report.failures.push(IssueFailure::of_queue(
@@ -80,11 +87,14 @@ pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mu
         report.duplicates_skipped += outcome.duplicates;
         report.mappings_called += outcome.mappings_called;
         report.failures.extend(outcome.failure);
+        if report.unavailable.is_none() {
+            report.unavailable = outcome.unavailable;
+        }
         delivered.extend(outcome.delivered);
     }
     // One write for all the marks; should it be lost, the messages come again and are
     // skipped by their applied sequence numbers.
-    if let Err(error) = sync.side(source).store.messages_delivered(&delivered) {
+    if let Err(error) = sync.side(source).ledger().messages_delivered(&delivered) {
         log::warn!("{error} (marking messages delivered; they will be skipped when seen again)");
     }
 }
@@ -95,8 +105,8 @@ fn apply_group(
     group: Vec<PendingMessage>,
     pass: &Pass<'_>,
 ) -> GroupOutcome {
-    let source_store = &sync.side(source).store;
-    let target_store = &sync.side(source.other()).store;
+    let source_ledger = sync.side(source).ledger();
+    let target_ledger = sync.side(source.other()).ledger();
     let mut outcome = GroupOutcome::default();
     for pending in group {
         if pass.stop.load(Ordering::SeqCst) {
@@ -109,9 +119,9 @@ fn apply_group(
             ..Failure::default()
         });
         let result = message.and_then(|message| {
-            let applied_seq = target_store
+            let applied_seq = target_ledger
                 .applied_seq(&sync.id, &message.source_key)
-                .map_err(|error| Failure::new(error.to_string()))?;
+                .map_err(|error| Failure::of_store(&error, ""))?;
             if message.seq <= applied_seq {
                 return Ok(None);
             }
@@ -125,11 +135,17 @@ fn apply_group(
                 }
                 outcome.delivered.push(pending.row);
             }
+            Err(failure) if failure.cause == FailureCause::Unavailable => {
+                // Not this issue's fault: no attempt is counted and the message stays
+                // due; the rest of the group waits for the tracker with it.
+                outcome.unavailable = Some(failure.error);
+                break;
+            }
             Err(failure) => {
                 let attempts = pending.attempts + 1;
                 let next_attempt_at = pass.next_attempt(attempts, failure.permanent);
                 if let Err(store_error) =
-                    source_store.message_failed(pending.row, &failure, attempts, next_attempt_at)
+                    source_ledger.message_failed(pending.row, &failure, attempts, next_attempt_at)
                 {
                     log::error!("{store_error} (while recording: {})", failure.error);
                 }
@@ -159,12 +175,12 @@ fn apply_message(
     let target_side = sync.side(source.other());
     let target = source.other();
     let entries = relationships_of(sync, source, message)?;
-    let store_error = |error: StoreError| Failure::new(error.to_string());
+    let store_error = |error: StoreError| Failure::of_store(&error, "");
 
     let mut changes = Vec::new();
     let mut on_create = BTreeSet::new();
     let partner = target_side
-        .store
+        .ledger()
         .local_partner(&sync.id, &message.source_key)
         .map_err(store_error)?;
     let (key, created) = match partner {
@@ -176,14 +192,20 @@ fn apply_message(
                 .unwrap_or(&message.issue_type)
                 .clone();
             let screen = target_side.project.create_screen(&issue_type);
+            // A tracker that applies atomically has create screens and runs custom
+            // mappings after creation, like Backbone's; a remote tracker takes every
+            // mapped field in the creating request (required fields included).
+            let atomic = target_side.stores.atomic.is_some();
             let mut writes = Vec::new();
             for (relationship, entry) in &entries {
                 let end = relationship.end(target);
                 let Some(mapping) = &end.incoming else {
                     continue;
                 };
-                // Custom mappings run after creation, like Backbone's.
-                if !mapping.identity.builtin || !screen.contains(&end.field) {
+                if atomic && (!mapping.identity.builtin || !screen.contains(&end.field)) {
+                    continue;
+                }
+                if !atomic && !screen.contains(&end.field) {
                     continue;
                 }
                 on_create.insert(relationship.id.as_str());
@@ -206,31 +228,12 @@ fn apply_message(
                     });
                 }
             }
-            let step = target_side
-                .store
-                .apply(&ApplyStep {
-                    sync_id: &sync.id,
-                    source_key: &message.source_key,
-                    seq: message.seq,
-                    target: ApplyTarget::Create {
-                        project: target_side.project.key.clone(),
-                        issue_type,
-                    },
-                    writes,
-                    author: &sync.sync_user,
-                    completes_message: false,
-                })
-                .map_err(|error| {
-                    Failure::new(format!(
-                        "creating the partner of {}: {error}",
-                        message.source_key
-                    ))
-                })?;
+            let step = create_partner(sync, source, message, issue_type, writes)?;
             if step.already_applied {
                 return Ok(None);
             }
             sync.side(source)
-                .store
+                .ledger()
                 .record_link(&sync.id, &message.source_key, &step.key)
                 .map_err(store_error)?;
             collect(&mut changes, &step);
@@ -239,13 +242,13 @@ fn apply_message(
     };
 
     let issue = target_side
-        .store
+        .tracker()
         .get(&key)
         .map_err(store_error)?
         .ok_or_else(|| {
             Failure::new(format!(
                 "{}: partner issue `{key}` no longer exists",
-                target_side.store.location()
+                target_side.tracker().location()
             ))
         })?;
     let info = IssueInfo {
@@ -259,7 +262,7 @@ fn apply_message(
     let unseen_after = match message.partner_messages_applied {
         0 => 0,
         seen => match target_side
-            .store
+            .ledger()
             .message_covers(&sync.id, &key, seen)
             .map_err(store_error)?
         {
@@ -268,7 +271,7 @@ fn apply_message(
                 log::warn!(
                     "{}: no record of message {seen} of {key}; every change on {key} \
                      competes with {} by time alone",
-                    target_side.store.location(),
+                    target_side.tracker().location(),
                     message.id
                 );
                 0
@@ -329,25 +332,14 @@ fn apply_message(
             guard,
         });
     }
-    let step = target_side
-        .store
-        .apply(&ApplyStep {
-            sync_id: &sync.id,
-            source_key: &message.source_key,
-            seq: message.seq,
-            target: ApplyTarget::Update(key.clone()),
-            writes,
-            author: &sync.sync_user,
-            completes_message: true,
-        })
-        .map_err(|error| Failure {
-            error: format!("updating {key}: {error}"),
-            context: Box::new(FailureContext {
-                target_key: Some(key.clone()),
-                ..FailureContext::default()
-            }),
-            permanent: false,
-        })?;
+    let step = update_partner(sync, source, message, &issue, writes).map_err(|error| {
+        let mut failure = Failure::of_store(&error, format_args!("updating {key}: "));
+        failure.context = Box::new(FailureContext {
+            target_key: Some(key.clone()),
+            ..FailureContext::default()
+        });
+        failure
+    })?;
     if step.already_applied {
         return Ok(None);
     }
@@ -358,7 +350,7 @@ fn apply_message(
         // without it the source would take the next message from this issue for a
         // new one and create a duplicate.
         sync.side(source)
-            .store
+            .ledger()
             .record_link(&sync.id, &message.source_key, &key)
             .map_err(store_error)?;
     }
@@ -369,6 +361,198 @@ fn apply_message(
         changes,
         kept_newer: step.kept_newer,
     }))
+}
+
+/// Creates the partner of the message's source issue with `writes`, and links it.
+///
+/// Atomically where the tracker shares the ledger's transaction. Elsewhere the
+/// creating request carries the source key in the tracker's correlation field, and is
+/// preceded by a look-up of that key: a crash between the creation and the link
+/// finds the issue made before instead of making a second one.
+fn create_partner(
+    sync: &SyncRuntime,
+    source: Side,
+    message: &IssueSyncMessage,
+    issue_type: String,
+    writes: Vec<FieldWrite>,
+) -> Result<AppliedStep, Failure> {
+    let target_side = sync.side(source.other());
+    let creating = |error: StoreError| {
+        Failure::of_store(
+            &error,
+            format_args!("creating the partner of {}: ", message.source_key),
+        )
+    };
+    if let Some(atomic) = &target_side.stores.atomic {
+        return atomic
+            .apply(&ApplyStep {
+                sync_id: &sync.id,
+                source_key: &message.source_key,
+                seq: message.seq,
+                target: ApplyTarget::Create {
+                    project: target_side.project.key.clone(),
+                    issue_type,
+                },
+                writes,
+                author: &sync.sync_user,
+                completes_message: false,
+            })
+            .map_err(creating);
+    }
+    let tracker = target_side.tracker();
+    let correlation = correlation_key(sync, message);
+    let found = tracker
+        .find_correlated(&target_side.project.key, &correlation)
+        .map_err(creating)?;
+    let (key, created, changes) = match found {
+        Some(key) => {
+            log::info!(
+                "{}: {key} was created for {} before (found by its correlation field); \
+                 linking it instead of creating another",
+                tracker.location(),
+                message.source_key
+            );
+            (key, false, Vec::new())
+        }
+        None => {
+            let fields: BTreeMap<String, Value> = writes
+                .into_iter()
+                .map(|write| (write.field, write.value))
+                .collect();
+            let issue = tracker
+                .create_correlated(
+                    &NewIssue {
+                        project: target_side.project.key.clone(),
+                        issue_type,
+                        fields,
+                    },
+                    &sync.sync_user,
+                    &correlation,
+                )
+                .map_err(creating)?;
+            let changes = initial_values(&issue, &sync.sync_user);
+            (issue.key, true, changes)
+        }
+    };
+    target_side
+        .ledger()
+        .record_applied(&sync.id, &key, &message.source_key, None)
+        .map_err(creating)?;
+    Ok(AppliedStep {
+        key,
+        created,
+        changes,
+        kept_newer: Vec::new(),
+        already_applied: false,
+    })
+}
+
+/// What a tracker's correlation field holds for the partner of the message's source
+/// issue: unique across synchronizations, so a project synced with several others
+/// never takes one source's issue for another's.
+fn correlation_key(sync: &SyncRuntime, message: &IssueSyncMessage) -> String {
+    format!("{}:{}", sync.id, message.source_key)
+}
+
+/// The values an issue was created with, as changes for the round report.
+fn initial_values(issue: &Issue, author: &str) -> Vec<HistoryEntry> {
+    issue
+        .fields
+        .iter()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(field, value)| HistoryEntry {
+            seq: 0,
+            issue_key: issue.key.clone(),
+            time: issue.created,
+            author: author.to_owned(),
+            field: field.clone(),
+            old: Value::Null,
+            new: value.clone(),
+        })
+        .collect()
+}
+
+/// Writes the values that differ and records the message as applied.
+///
+/// Atomically where the tracker shares the ledger's transaction. Elsewhere the values
+/// are written first and the sequence number recorded after: a crash between the two
+/// brings the message again, and writing the same values again changes nothing
+/// (only differing values are written), while the conflict rule keeps protecting
+/// edits made on the target meanwhile.
+fn update_partner(
+    sync: &SyncRuntime,
+    source: Side,
+    message: &IssueSyncMessage,
+    issue: &Issue,
+    writes: Vec<FieldWrite>,
+) -> Result<AppliedStep, StoreError> {
+    let target_side = sync.side(source.other());
+    if let Some(atomic) = &target_side.stores.atomic {
+        return atomic.apply(&ApplyStep {
+            sync_id: &sync.id,
+            source_key: &message.source_key,
+            seq: message.seq,
+            target: ApplyTarget::Update(issue.key.clone()),
+            writes,
+            author: &sync.sync_user,
+            completes_message: true,
+        });
+    }
+    let tracker = target_side.tracker();
+    let guarded_after = writes
+        .iter()
+        .filter_map(|write| write.guard.as_ref())
+        .map(|guard| guard.target_changes_after)
+        .min();
+    // The newest change of each field by the target's own users, after the oldest
+    // position any guard asks about.
+    let theirs = match guarded_after {
+        Some(after) => tracker.history_since(&issue.key, after)?,
+        None => Vec::new(),
+    };
+    let mut kept_newer = Vec::new();
+    let mut values = BTreeMap::new();
+    for write in writes {
+        if let Some(guard) = &write.guard {
+            let newest = theirs
+                .iter()
+                .filter(|entry| {
+                    entry.field == write.field
+                        && entry.author != sync.sync_user
+                        && entry.seq > guard.target_changes_after
+                })
+                .map(|entry| entry.time)
+                .max();
+            let target_is_newer = newest.is_some_and(|theirs| {
+                theirs > guard.changed_at || (theirs == guard.changed_at && !guard.source_wins_ties)
+            });
+            if target_is_newer {
+                kept_newer.push(write.field);
+                continue;
+            }
+        }
+        if issue.value(&write.field) != &write.value {
+            values.insert(write.field, write.value);
+        }
+    }
+    let changes = if values.is_empty() {
+        Vec::new()
+    } else {
+        tracker.update(&issue.key, &values, &sync.sync_user)?
+    };
+    target_side.ledger().record_applied(
+        &sync.id,
+        &issue.key,
+        &message.source_key,
+        Some(message.seq),
+    )?;
+    Ok(AppliedStep {
+        key: issue.key.clone(),
+        created: false,
+        changes,
+        kept_newer,
+        already_applied: false,
+    })
 }
 
 /// The relationship of every entry; a message naming an unknown relationship, or
@@ -390,7 +574,7 @@ fn relationships_of<'a>(
                     data: Some(shortened(&entry.data)),
                     ..FailureContext::default()
                 }),
-                permanent: false,
+                ..Failure::default()
             };
             let relationship = sync.relationship(id).ok_or_else(|| {
                 refused(format!(
@@ -438,6 +622,7 @@ impl MappingCall<'_> {
                 data: None,
             }),
             permanent: false,
+            cause: FailureCause::Issue,
         };
         let site = CallSite {
             issue_key: self.source_key,

@@ -20,10 +20,10 @@ mod incoming;
 mod outgoing;
 mod pool;
 pub mod report;
+mod sides;
 mod watch;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,10 +36,12 @@ use crate::control::{ControlledSync, SyncControl};
 use crate::message::Side;
 use crate::model::{project_of_key, ProjectDef, Timestamp};
 use crate::registry::MappingRegistry;
-use crate::store::{RoundRecord, SlowCall, SqliteStore, StoreError, SyncStore};
+use crate::store::{RoundRecord, SlowCall, StoreError};
 use watch::CallWatch;
 
 pub use report::{AppliedIssue, DirectionReport, FieldChange, IssueFailure, RoundReport, Stage};
+pub(crate) use sides::{sqlite_stores, SideOpener};
+pub use sides::{Connector, Connectors, SideStores, StoreOpener};
 
 /// Why the engine could not start or act.
 #[derive(Debug, Error)]
@@ -54,9 +56,6 @@ pub enum EngineError {
     #[error("{0}")]
     Resync(String),
 }
-
-/// Opens the store at a configured path (resolved against the configuration's folder).
-pub type StoreOpener<'a> = dyn FnMut(&Path) -> Result<Arc<dyn SyncStore>, StoreError> + 'a;
 
 /// A configured, ready-to-run sync.
 pub struct Engine {
@@ -128,8 +127,18 @@ impl SyncRuntime {
 pub(crate) struct SideRuntime {
     pub side: Side,
     pub project: ProjectDef,
-    pub store: Arc<dyn SyncStore>,
+    pub stores: SideStores,
     pub issue_type_map: BTreeMap<String, String>,
+}
+
+impl SideRuntime {
+    pub fn tracker(&self) -> &dyn crate::store::Tracker {
+        &*self.stores.tracker
+    }
+
+    pub fn ledger(&self) -> &dyn crate::store::SyncLedger {
+        &*self.stores.ledger
+    }
 }
 
 pub(crate) struct RelationshipRuntime {
@@ -190,36 +199,40 @@ fn index(side: Side) -> usize {
     }
 }
 
-/// Opens existing SQLite stores, each file once however many projects or
-/// synchronizations use it.
-pub(crate) fn sqlite_stores() -> impl FnMut(&Path) -> Result<Arc<dyn SyncStore>, StoreError> {
-    let mut opened: BTreeMap<std::path::PathBuf, Arc<dyn SyncStore>> = BTreeMap::new();
-    move |path: &Path| {
-        let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
-        if let Some(store) = opened.get(&key) {
-            return Ok(Arc::clone(store));
-        }
-        let store: Arc<dyn SyncStore> = Arc::new(SqliteStore::open_existing(path)?);
-        opened.insert(key, Arc::clone(&store));
-        Ok(store)
-    }
-}
-
 impl Engine {
     /// Opens the SQLite stores the configuration names (each file once, however many
     /// projects or synchronizations use it) and builds every mapping.
     pub fn new(config: &SyncConfig, registry: &MappingRegistry) -> Result<Engine, EngineError> {
-        Self::with_stores(config, registry, &mut sqlite_stores())
+        Self::with_connectors(config, registry, &Connectors::none())
     }
 
-    /// Like [`Engine::new`], with stores from `open` (given the configured path,
+    /// Like [`Engine::new`], and sides on trackers are reached through `connectors`.
+    pub fn with_connectors(
+        config: &SyncConfig,
+        registry: &MappingRegistry,
+        connectors: &Connectors,
+    ) -> Result<Engine, EngineError> {
+        Self::build(config, registry, &mut sqlite_stores(), connectors)
+    }
+
+    /// Like [`Engine::new`], with store files from `open` (given the configured path,
     /// resolved against the configuration file's folder).
     pub fn with_stores(
         config: &SyncConfig,
         registry: &MappingRegistry,
         open: &mut StoreOpener<'_>,
     ) -> Result<Engine, EngineError> {
-        let syncs = build::build(config, registry, open)?;
+        Self::build(config, registry, open, &Connectors::none())
+    }
+
+    fn build(
+        config: &SyncConfig,
+        registry: &MappingRegistry,
+        open: &mut StoreOpener<'_>,
+        connectors: &Connectors,
+    ) -> Result<Engine, EngineError> {
+        let mut opener = SideOpener::new(open, connectors, true);
+        let syncs = build::build(config, registry, &mut opener)?;
         let workers = config.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, |threads| threads.get())
         });
@@ -242,7 +255,7 @@ impl Engine {
                     sides: [Side::A, Side::B].map(|side| {
                         (
                             sync.side(side).project.key.clone(),
-                            Arc::clone(&sync.side(side).store),
+                            Arc::clone(&sync.side(side).stores.ledger),
                         )
                     }),
                 })
@@ -286,7 +299,7 @@ impl Engine {
                 stop,
                 now: sync_started.1,
             };
-            let home = &sync.side(Side::A).store;
+            let home = &sync.side(Side::A).stores.ledger;
             let report_overdue = |calls: &[SlowCall]| {
                 if let Err(error) = home.record_running_slow_calls(&sync.id, calls) {
                     log::warn!("{error} (recording slow mapping calls of `{}`)", sync.id);
@@ -307,6 +320,19 @@ impl Engine {
                     .iter()
                     .flat_map(|d| d.slow_calls.iter().cloned())
                     .collect(),
+                unavailable: directions.iter().find_map(|d| d.unavailable.clone()),
+                unavailable_since: None,
+            };
+            let record = RoundRecord {
+                // Since when: carried over from the round before while it lasts.
+                unavailable_since: record.unavailable.as_ref().map(|_| {
+                    home.last_round(&sync.id)
+                        .ok()
+                        .flatten()
+                        .and_then(|last| last.unavailable_since)
+                        .unwrap_or(sync_started.1)
+                }),
+                ..record
             };
             // The round's work is stored already; its record only feeds `status`.
             if let Err(error) = home.record_round(&sync.id, &record) {
@@ -325,19 +351,13 @@ impl Engine {
         let mut interrupted = false;
         let mut directions: Vec<DirectionReport> = [Side::A, Side::B]
             .into_iter()
-            .map(|source| DirectionReport {
-                sync_id: sync.id.clone(),
-                from: source,
-                from_project: sync.side(source).project.key.clone(),
-                to_project: sync.side(source.other()).project.key.clone(),
-                messages_sent: 0,
-                mappings_called: 0,
-                applied: Vec::new(),
-                duplicates_skipped: 0,
-                failures: Vec::new(),
-                waiting_for_retry: 0,
-                parked: 0,
-                slow_calls: Vec::new(),
+            .map(|source| {
+                DirectionReport::empty(
+                    &sync.id,
+                    source,
+                    &sync.side(source).project.key,
+                    &sync.side(source.other()).project.key,
+                )
             })
             .collect();
         for direction in &mut directions {
@@ -346,6 +366,8 @@ impl Engine {
                 direction.slow_calls.extend(pass.watch.take_slow());
             }
         }
+        // A message about an issue of a side whose tracker is down could not have been
+        // read; its incoming step is tried anyway (the other side may be up).
         for direction in &mut directions {
             if pass.stop.load(Ordering::SeqCst) {
                 interrupted = true;
@@ -369,10 +391,10 @@ impl Engine {
                 if side.project.key != project {
                     continue;
                 }
-                if side.store.get(key)?.is_none() {
+                if side.tracker().get(key)?.is_none() {
                     return Err(EngineError::Resync(format!(
                         "{}: no issue `{key}`",
-                        side.store.location()
+                        side.tracker().location()
                     )));
                 }
                 let sendable: Vec<&RelationshipRuntime> = sync
@@ -418,7 +440,7 @@ impl Engine {
         let mut queued = Vec::new();
         for (sync, source, chosen) in requests {
             sync.side(source)
-                .store
+                .ledger()
                 .request_resync(&sync.id, source, key, &chosen)?;
             queued.push(format!("{}: {}", sync.id, chosen.join(", ")));
         }

@@ -36,12 +36,19 @@ enum Outcome {
         message: Box<IssueSyncMessage>,
         mappings_called: usize,
     },
-    Failed(Failure),
+    /// With the history position the attempt read up to.
+    Failed(Failure, i64),
+    /// The tracker did not answer: the round's failure, not the issue's.
+    Unavailable(StoreError),
 }
 
 /// Runs the outgoing queue of `source`; problems land in `report`.
 pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mut DirectionReport) {
     if let Err(error) = try_run(sync, source, pass, report) {
+        if error.is_unavailable() {
+            report.unavailable = Some(error.to_string());
+            return;
+        }
         report.failures.push(IssueFailure::of_queue(
             Stage::Outgoing,
             &sync.side(source).project.key,
@@ -57,15 +64,17 @@ fn try_run(
     report: &mut DirectionReport,
 ) -> Result<(), StoreError> {
     let side = sync.side(source);
-    let store = &side.store;
-    let cursor = store.cursor(&sync.id, source)?;
-    // History up to here is handled this round; later edits wait for the next one.
-    let upper = store.last_seq()?;
+    let ledger = side.ledger();
+    let cursor = ledger.cursor(&sync.id, source)?;
+    let scan = side
+        .tracker()
+        .scan_changes(&side.project.key, &cursor, &sync.sync_user)?;
+    let upper = scan.history_upper;
     let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
     // An issue whose failure waits for its retry time (or a person) sends nothing:
     // its later changes join the retry, which reads history from the failed one on.
     let mut held = BTreeSet::new();
-    for failure in store.outgoing_failures(&sync.id, source)? {
+    for failure in ledger.outgoing_failures(&sync.id, source)? {
         if failure.parked {
             report.parked += 1;
         } else if failure.next_attempt_at.is_some_and(|at| at > pass.now) {
@@ -78,16 +87,17 @@ fn try_run(
         }
         held.insert(failure.key);
     }
-    for changed in store.changed_since(&side.project.key, cursor, &sync.sync_user)? {
+    let cursor_after = scan.history_after;
+    for changed in scan.issues {
         if !held.contains(&changed.key) {
-            candidate(&mut candidates, &changed.key, cursor);
+            candidate(&mut candidates, &changed.key, cursor_after);
         }
     }
-    for request in store.resync_requests(&sync.id, source)? {
+    for request in ledger.resync_requests(&sync.id, source)? {
         if held.contains(&request.key) {
             continue;
         }
-        let entry = candidate(&mut candidates, &request.key, cursor);
+        let entry = candidate(&mut candidates, &request.key, cursor_after);
         entry.resync.extend(request.relationships);
         entry.resync_requests.push(request.id);
     }
@@ -97,11 +107,28 @@ fn try_run(
         let outcome = build_message(sync, source, &candidate, upper, pass);
         (candidate, outcome)
     });
+    // The tracker stopped answering while messages were built: nothing of this round
+    // is stored, so the next round scans from the same cursor and no issue is charged
+    // an attempt for it.
+    let mut unavailable = None;
+    let outcomes: Vec<(Candidate, Outcome)> = outcomes
+        .into_iter()
+        .filter_map(|(candidate, outcome)| match outcome {
+            Outcome::Unavailable(error) => {
+                unavailable.get_or_insert(error);
+                None
+            }
+            outcome => Some((candidate, outcome)),
+        })
+        .collect();
+    if let Some(error) = unavailable {
+        return Err(error);
+    }
 
     let mut batch = OutgoingBatch {
         sync_id: sync.id.clone(),
         side: source,
-        cursor: upper,
+        cursor: scan.next,
         messages: Vec::new(),
         failures: Vec::new(),
         recovered: Vec::new(),
@@ -109,7 +136,7 @@ fn try_run(
     };
     for (candidate, outcome) in outcomes {
         match outcome {
-            Outcome::Failed(failure) => {
+            Outcome::Failed(failure, tried_to) => {
                 let attempts = candidate.failed_before + 1;
                 let next_attempt_at = pass.next_attempt(attempts, failure.permanent);
                 report.failures.push(IssueFailure {
@@ -123,7 +150,7 @@ fn try_run(
                 batch.failures.push(OutgoingFailure {
                     key: candidate.key,
                     since_seq: candidate.from_seq,
-                    tried_to: upper,
+                    tried_to,
                     failure,
                     attempts,
                     next_attempt_at,
@@ -138,15 +165,17 @@ fn try_run(
                 report.mappings_called += mappings_called;
                 batch.messages.push(*message);
             }
-            Outcome::Nothing => {}
+            Outcome::Nothing | Outcome::Unavailable(_) => {}
         }
         if candidate.failure_row {
             batch.recovered.push(candidate.key);
         }
         batch.resyncs_done.extend(candidate.resync_requests);
     }
+    ledger.record_outgoing(&batch)?;
+    // Counted once stored: a round whose batch could not be written sent nothing.
     report.messages_sent += batch.messages.len();
-    store.record_outgoing(&batch)
+    Ok(())
 }
 
 /// The candidate for `key`, reading history from the earliest position asked for.
@@ -178,7 +207,8 @@ fn build_message(
 ) -> Outcome {
     match try_build_message(sync, source, candidate, upper, pass) {
         Ok(outcome) => outcome,
-        Err(error) => Outcome::Failed(Failure::new(error.to_string())),
+        Err(error) if error.is_unavailable() => Outcome::Unavailable(error),
+        Err(error) => Outcome::Failed(Failure::new(error.to_string()), candidate.from_seq),
     }
 }
 
@@ -189,18 +219,31 @@ fn try_build_message(
     upper: i64,
     pass: &Pass<'_>,
 ) -> Result<Outcome, StoreError> {
-    let store = &sync.side(source).store;
-    let Some(issue) = store.get(&candidate.key)? else {
+    let side = sync.side(source);
+    let (tracker, ledger) = (side.tracker(), side.ledger());
+    let Some(issue) = tracker.get(&candidate.key)? else {
         return Ok(Outcome::Nothing);
     };
     if !sync.syncs_issue_type(&issue.issue_type) {
         return Ok(Outcome::Nothing);
     }
-    let state = store.sync_state(&sync.id, &issue.key)?.unwrap_or_default();
+    let state = ledger.sync_state(&sync.id, &issue.key)?.unwrap_or_default();
     let is_new = state.last_sent_seq == 0 && state.partner.is_none();
+    // A tracker that keeps positions per issue (no global cursor) reads on from where
+    // this issue's last message read up to; a failed send reads from where it failed.
+    let from_seq = if candidate.failure_row {
+        candidate.from_seq
+    } else {
+        candidate.from_seq.max(state.history_to)
+    };
+    let read = tracker.history_since(&issue.key, from_seq)?;
+    let read_to = read
+        .iter()
+        .map(|entry| entry.seq)
+        .filter(|seq| *seq <= upper)
+        .fold(from_seq, i64::max);
     // The sync user's own writes are never sent back: that is what stops ping-pong.
-    let history: Vec<HistoryEntry> = store
-        .history_since(&issue.key, candidate.from_seq)?
+    let history: Vec<HistoryEntry> = read
         .into_iter()
         .filter(|entry| entry.seq <= upper && entry.author != sync.sync_user)
         .collect();
@@ -258,18 +301,21 @@ fn try_build_message(
                 entries.insert(relationship.id.clone(), Entry { data, changed_at });
             }
             Err(error) => {
-                return Ok(Outcome::Failed(Failure {
-                    error: format!("{}: {error}", relationship.describe(source)),
-                    context: Box::new(FailureContext {
-                        target_key: state.partner.clone(),
-                        relationship: Some(relationship.id.clone()),
-                        field: Some(end.field.clone()),
-                        mapping: Some(mapping.identity.id.clone()),
-                        plugin: Some(mapping.identity.plugin.clone()),
-                        data: Some(shortened(issue.value(&end.field))),
-                    }),
-                    permanent: false,
-                }))
+                return Ok(Outcome::Failed(
+                    Failure {
+                        error: format!("{}: {error}", relationship.describe(source)),
+                        context: Box::new(FailureContext {
+                            target_key: state.partner.clone(),
+                            relationship: Some(relationship.id.clone()),
+                            field: Some(end.field.clone()),
+                            mapping: Some(mapping.identity.id.clone()),
+                            plugin: Some(mapping.identity.plugin.clone()),
+                            data: Some(shortened(issue.value(&end.field))),
+                        }),
+                        ..Failure::default()
+                    },
+                    if upper == i64::MAX { read_to } else { upper },
+                ))
             }
         }
     }
@@ -278,7 +324,7 @@ fn try_build_message(
     }
     let seq = state.last_sent_seq + 1;
     let partner_messages_applied = match &state.partner {
-        Some(partner) => store.applied_seq(&sync.id, partner)?,
+        Some(partner) => ledger.applied_seq(&sync.id, partner)?,
         None => 0,
     };
     Ok(Outcome::Message {
@@ -291,7 +337,9 @@ fn try_build_message(
             seq,
             is_new,
             entries,
-            covers_history_to: upper,
+            // With a global bound, everything up to it was read (the SQLite model's
+            // exact position); otherwise as far as this issue's history was read.
+            covers_history_to: if upper == i64::MAX { read_to } else { upper },
             source_has_partner: state.partner.is_some(),
             partner_messages_applied,
             sent_at: Timestamp::now(),

@@ -75,6 +75,31 @@ pub struct DirectionReport {
     pub parked: usize,
     /// Mapping calls that ran longer than the configured limit.
     pub slow_calls: Vec<SlowCall>,
+    /// A tracker or store that did not answer: the round's failure, not an issue's.
+    /// Nothing was charged to any issue; the work is done again next round.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+impl DirectionReport {
+    /// A report of nothing done yet, from `from` to the other side.
+    pub(super) fn empty(sync_id: &str, from: Side, from_project: &str, to_project: &str) -> Self {
+        DirectionReport {
+            sync_id: sync_id.to_owned(),
+            from,
+            from_project: from_project.to_owned(),
+            to_project: to_project.to_owned(),
+            messages_sent: 0,
+            mappings_called: 0,
+            applied: Vec::new(),
+            duplicates_skipped: 0,
+            failures: Vec::new(),
+            waiting_for_retry: 0,
+            parked: 0,
+            slow_calls: Vec::new(),
+            unavailable: None,
+        }
+    }
 }
 
 /// A message applied to a target issue.
@@ -184,6 +209,7 @@ impl fmt::Display for DirectionReport {
             && self.failures.is_empty()
             && self.slow_calls.is_empty()
             && self.waiting_for_retry + self.parked == 0
+            && self.unavailable.is_none()
         {
             return Ok(());
         }
@@ -245,6 +271,12 @@ impl fmt::Display for DirectionReport {
         }
         for call in &self.slow_calls {
             writeln!(f, "  SLOW: {call} took {} ms", call.millis)?;
+        }
+        if let Some(error) = &self.unavailable {
+            writeln!(
+                f,
+                "  UNAVAILABLE: {error} (no issue is charged for it; retried next round)"
+            )?;
         }
         Ok(())
     }

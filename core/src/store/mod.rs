@@ -1,9 +1,12 @@
 //! Where issues and sync state live.
 //!
-//! Two traits split the job: [`IssueStore`] is what an issue tracker offers (projects,
-//! issues, history, create screens); [`SyncLedger`] is what the engine keeps beside
+//! Two traits split the job: [`Tracker`] is what an issue tracker offers (projects,
+//! issues, history, create, update); [`SyncLedger`] is what fieldsync remembers beside
 //! it (links between partner issues, queue cursors, messages, applied sequence
-//! numbers). [`SqliteStore`] implements both in one SQLite file.
+//! numbers, failures, rounds). [`SqliteStore`] implements both in one SQLite file, and
+//! [`AtomicApply`] besides: it can apply a message and record it in one transaction.
+//! A remote tracker (Redmine, ...) keeps its ledger in a SQLite file of fieldsync's,
+//! and the engine rebuilds the same guarantees step by step (see the engine's docs).
 
 mod records;
 mod schema;
@@ -18,8 +21,8 @@ use crate::message::{IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
 
 pub use records::{
-    shortened, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureContext, QueueCounts,
-    RoundRecord, RunningSlowCalls, SkippedError, SlowCall,
+    shortened, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureCause, FailureContext,
+    QueueCounts, RoundRecord, RunningSlowCalls, SkippedError, SlowCall,
 };
 pub use sqlite::{SqliteStore, CREATED_FIELD};
 
@@ -66,6 +69,47 @@ pub enum StoreError {
         /// Which row and why.
         message: String,
     },
+    /// The tracker cannot be reached or does not serve now (connection refused, a
+    /// time-out, a 5xx, rate limiting), or refuses every request (a wrong key). This is
+    /// the round's failure, not an issue's: no attempt of any issue is used up, and the
+    /// work is done again once the tracker answers.
+    #[error("{store}: {message}")]
+    Unavailable {
+        /// The tracker (its URL).
+        store: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// Whether the failure is the round's (the tracker or store is unavailable), not
+    /// the data's: such a failure never counts as an attempt of an issue.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+}
+
+/// Where a tracker's change detection stands, as the tracker writes it: opaque to the
+/// engine and the ledger, which only keep it. Empty means "from the beginning".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackerCursor(pub String);
+
+/// What one scan for changes found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeScan {
+    /// Issues that may have changed, oldest change first. A tracker may report an
+    /// issue that has no new change (an overlap window): the engine reads its history
+    /// and finds nothing to send.
+    pub issues: Vec<ChangedIssue>,
+    /// History positions after this one are new for every issue the scan reports
+    /// (0: positions are kept per issue in the ledger, see `history_to`).
+    pub history_after: i64,
+    /// History up to this position is handled this round; later entries wait for the
+    /// next scan (`i64::MAX`: no global bound).
+    pub history_upper: i64,
+    /// The cursor to store once the round's messages are stored.
+    pub next: TrackerCursor,
 }
 
 /// An issue whose history moved past a cursor.
@@ -77,36 +121,35 @@ pub struct ChangedIssue {
     pub last_seq: i64,
 }
 
-/// What an issue tracker offers the engine.
-pub trait IssueStore: Send + Sync {
-    /// The store's name in messages (its file).
+/// What an issue tracker offers the engine. [`SqliteStore`] is one (fieldsync's own
+/// model of a tracker); a connector crate adds a real one. Issue keys are
+/// `PROJECT-N`; history positions are the tracker's own numbers (ordered within an
+/// issue, 0 before everything).
+pub trait Tracker: Send + Sync {
+    /// The tracker's name in messages (its file or URL).
     fn location(&self) -> &str;
-    /// Declares a project; refused when the declaration has problems or the key is taken.
-    fn add_project(&self, project: &ProjectDef) -> Result<(), StoreError>;
-    /// A project's declaration.
+    /// A project's declaration: fields with their types, issue types, create screens.
     fn project(&self, key: &str) -> Result<ProjectDef, StoreError>;
-    /// Every project in the store.
+    /// Every project the tracker shows.
     fn projects(&self) -> Result<Vec<ProjectDef>, StoreError>;
-    /// Adds or replaces a user.
-    fn put_user(&self, user: &User) -> Result<(), StoreError>;
-    /// Every user.
+    /// Every user (the directory e-mail user matching reads).
     fn users(&self) -> Result<Vec<User>, StoreError>;
     /// The fields that may be set when creating an issue of `issue_type` in `project`.
     fn create_screen(&self, project: &str, issue_type: &str) -> Result<Vec<String>, StoreError> {
         Ok(self.project(project)?.create_screen(issue_type).to_vec())
     }
-    /// The newest history position of the store (0 when empty).
-    fn last_seq(&self) -> Result<i64, StoreError>;
-    /// Issues of `project` changed after `cursor` by anyone but `except_author`,
-    /// oldest change first. (The sync skips its own writes; after it created thousands
-    /// of issues, the next round must not read them all again to find that out.)
-    fn changed_since(
+    /// Issues of `project` changed since `cursor` by anyone but `except_author`,
+    /// oldest change first, and the cursor to continue from. (The sync skips its own
+    /// writes; after it created thousands of issues, the next round should not read
+    /// them all again to find that out.)
+    fn scan_changes(
         &self,
         project: &str,
-        cursor: i64,
+        cursor: &TrackerCursor,
         except_author: &str,
-    ) -> Result<Vec<ChangedIssue>, StoreError>;
-    /// The history of an issue after position `after_seq`, oldest first.
+    ) -> Result<ChangeScan, StoreError>;
+    /// The history of an issue after position `after_seq`, oldest first; with
+    /// `after_seq` 0, the whole history, its creation included.
     fn history_since(&self, key: &str, after_seq: i64) -> Result<Vec<HistoryEntry>, StoreError>;
     /// An issue, or `None`.
     fn get(&self, key: &str) -> Result<Option<Issue>, StoreError>;
@@ -123,6 +166,30 @@ pub trait IssueStore: Send + Sync {
         changes: &BTreeMap<String, Value>,
         author: &str,
     ) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// The issue of `project` that was created with `correlation` in its correlation
+    /// field (see [`Tracker::create_correlated`]), if any. A tracker without a
+    /// correlation field answers `None`.
+    fn find_correlated(
+        &self,
+        project: &str,
+        correlation: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let _ = (project, correlation);
+        Ok(None)
+    }
+    /// Creates an issue carrying `correlation` in its correlation field, in the
+    /// creating request itself: a creation whose answer was lost (a crash, a
+    /// time-out) is then found by [`Tracker::find_correlated`] instead of being made
+    /// twice.
+    fn create_correlated(
+        &self,
+        issue: &NewIssue,
+        author: &str,
+        correlation: &str,
+    ) -> Result<Issue, StoreError> {
+        let _ = correlation;
+        self.create(issue, author)
+    }
 }
 
 /// What the engine remembers about one issue in one synchronization.
@@ -136,6 +203,10 @@ pub struct IssueSyncState {
     pub last_sent_at: Option<Timestamp>,
     /// When a message from the partner was last applied to this issue.
     pub last_received_at: Option<Timestamp>,
+    /// The history position up to which the last message sent for this issue read
+    /// (0: none sent). Where a tracker keeps positions per issue, the next message
+    /// reads from here.
+    pub history_to: i64,
 }
 
 /// An issue whose outgoing step failed: it is retried from `since_seq` once due.
@@ -177,7 +248,7 @@ pub struct OutgoingBatch {
     /// The side whose outgoing queue ran.
     pub side: Side,
     /// The new cursor.
-    pub cursor: i64,
+    pub cursor: TrackerCursor,
     /// The messages built.
     pub messages: Vec<IssueSyncMessage>,
     /// Issues that failed (retried later).
@@ -284,7 +355,7 @@ pub struct AppliedStep {
 /// Creates an issue the way a person does: the fields on the create screen with the
 /// issue, every other field by an edit right after, both by `author`.
 pub fn create_and_edit(
-    store: &dyn IssueStore,
+    store: &dyn Tracker,
     issue: &NewIssue,
     author: &str,
 ) -> Result<Issue, StoreError> {
@@ -326,8 +397,8 @@ pub fn create_and_edit(
 
 /// What the engine keeps beside the issues.
 pub trait SyncLedger: Send + Sync {
-    /// The outgoing cursor of one side (0 at first).
-    fn cursor(&self, sync_id: &str, side: Side) -> Result<i64, StoreError>;
+    /// The change-detection cursor of one side (empty at first).
+    fn cursor(&self, sync_id: &str, side: Side) -> Result<TrackerCursor, StoreError>;
     /// The state of an issue in a synchronization.
     fn sync_state(&self, sync_id: &str, key: &str) -> Result<Option<IssueSyncState>, StoreError>;
     /// The state of an issue in every synchronization it takes part in.
@@ -409,11 +480,27 @@ pub trait SyncLedger: Send + Sync {
     fn running_slow_calls(&self, sync_id: &str) -> Result<RunningSlowCalls, StoreError>;
     /// The highest sequence number applied from `source_key` (0: none).
     fn applied_seq(&self, sync_id: &str, source_key: &str) -> Result<i64, StoreError>;
+    /// Records, after the tracker took a message's writes, that `target_key` is the
+    /// partner of `source_key` and, with `seq`, that the message is applied. Used for
+    /// trackers that cannot share a transaction with the ledger: a crash before this
+    /// record makes the message come again, and applying it again changes nothing.
+    fn record_applied(
+        &self,
+        sync_id: &str,
+        target_key: &str,
+        source_key: &str,
+        seq: Option<i64>,
+    ) -> Result<(), StoreError>;
+}
+
+/// A tracker whose ledger lives in the same database: a message step is applied and
+/// recorded in one transaction ([`SqliteStore`]).
+pub trait AtomicApply: Send + Sync {
     /// Applies one step of a message in one transaction.
     fn apply(&self, step: &ApplyStep<'_>) -> Result<AppliedStep, StoreError>;
 }
 
-/// A store the engine can run on: issues and sync state together.
-pub trait SyncStore: IssueStore + SyncLedger {}
+/// A store that is tracker, ledger and atomic applier at once (the SQLite model).
+pub trait SyncStore: Tracker + SyncLedger + AtomicApply {}
 
-impl<T: IssueStore + SyncLedger> SyncStore for T {}
+impl<T: Tracker + SyncLedger + AtomicApply> SyncStore for T {}

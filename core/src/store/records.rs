@@ -55,6 +55,20 @@ pub struct Failure {
     pub context: Box<FailureContext>,
     /// Retrying cannot help (an unreadable message): parked at once.
     pub permanent: bool,
+    /// Whose failure it is.
+    pub cause: FailureCause,
+}
+
+/// Whose failure it is: the issue's (its data, a mapping, a value the target refuses),
+/// or the round's (a tracker or store that does not answer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FailureCause {
+    /// The issue's: retried with backoff, then parked; blocks only this issue.
+    #[default]
+    Issue,
+    /// The round's: no attempt is counted, nothing parks; the work is done again
+    /// when the tracker answers.
+    Unavailable,
 }
 
 impl Failure {
@@ -62,6 +76,20 @@ impl Failure {
     pub fn new(error: impl Into<String>) -> Self {
         Failure {
             error: error.into(),
+            ..Failure::default()
+        }
+    }
+
+    /// A failure of a store or tracker: the round's when it is unavailable, the
+    /// issue's otherwise.
+    pub fn of_store(error: &super::StoreError, doing: impl std::fmt::Display) -> Self {
+        Failure {
+            error: format!("{doing}{error}"),
+            cause: if error.is_unavailable() {
+                FailureCause::Unavailable
+            } else {
+                FailureCause::Issue
+            },
             ..Failure::default()
         }
     }
@@ -219,4 +247,10 @@ pub struct RoundRecord {
     pub interrupted: bool,
     /// Mapping calls over the limit (the first few).
     pub slow_calls: Vec<SlowCall>,
+    /// A tracker or store that did not answer in this round (its error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+    /// Since when rounds have met it unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable_since: Option<Timestamp>,
 }

@@ -2,7 +2,7 @@
 
 /// Stored in `PRAGMA user_version`; a file with a higher number was written by a
 /// newer fieldsync and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The `application_id` that marks a SQLite file as a fieldsync store ("FSYN").
 pub const APPLICATION_ID: i64 = 0x4653_594e;
@@ -152,5 +152,11 @@ CREATE TABLE slow_calls_running (
     calls      TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
+"#,
+    // 3: trackers other than the SQLite model: a cursor the tracker writes (text), and
+    // per issue the history position its last message read up to.
+    r#"
+ALTER TABLE sync_cursors ADD COLUMN position TEXT;
+ALTER TABLE sync_issues ADD COLUMN history_to INTEGER NOT NULL DEFAULT 0;
 "#,
 ];

@@ -10,9 +10,10 @@ use serde_json::Value;
 
 use super::schema::{APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION};
 use super::{
-    AppliedStep, ApplyStep, ApplyTarget, ChangedIssue, ErrorQuery, ErrorRecord, Failure,
-    IssueStore, IssueSyncState, OutgoingBatch, OutgoingFailure, PendingMessage, QueueCounts,
-    ResyncRequest, RoundRecord, RunningSlowCalls, SkippedError, SlowCall, StoreError, SyncLedger,
+    AppliedStep, ApplyStep, ApplyTarget, AtomicApply, ChangeScan, ChangedIssue, ErrorQuery,
+    ErrorRecord, Failure, IssueSyncState, OutgoingBatch, OutgoingFailure, PendingMessage,
+    QueueCounts, ResyncRequest, RoundRecord, RunningSlowCalls, SkippedError, SlowCall, StoreError,
+    SyncLedger, Tracker, TrackerCursor,
 };
 use crate::message::{IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
@@ -77,6 +78,53 @@ impl SqliteStore {
                 .map_err(sqlite(&store.location))?;
         }
         Ok(store)
+    }
+
+    /// The newest history position of the store (0 when empty).
+    pub fn last_seq(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT coalesce(max(seq), 0) FROM history", [], |row| {
+                row.get(0)
+            })
+        })
+    }
+
+    /// Declares a project; refused when the declaration has problems or the key is taken.
+    pub fn add_project(&self, project: &ProjectDef) -> Result<(), StoreError> {
+        let problems = project.problems();
+        if !problems.is_empty() {
+            return Err(self.invalid(format!(
+                "project `{}`: {}",
+                project.key,
+                problems.join("; ")
+            )));
+        }
+        let definition = serde_json::to_string(project)
+            .map_err(|error| self.invalid(format!("project `{}`: {error}", project.key)))?;
+        self.write(|tx| {
+            let inserted = tx
+                .execute(
+                    "INSERT INTO projects (key, definition) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![project.key, definition],
+                )
+                .map_err(self.err())?;
+            if inserted == 0 {
+                return Err(self.invalid(format!("project `{}` already exists", project.key)));
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds or replaces a user.
+    pub fn put_user(&self, user: &User) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO users (username, email, display_name) VALUES (?1, ?2, ?3)",
+                params![user.username, user.email, user.display_name],
+            )
+            .map_err(self.err())?;
+            Ok(())
+        })
     }
 
     fn prepare(location: String, connection: Connection) -> Result<Self, StoreError> {
@@ -517,34 +565,9 @@ fn not_a_store(location: &str, error: rusqlite::Error) -> StoreError {
     }
 }
 
-impl IssueStore for SqliteStore {
+impl Tracker for SqliteStore {
     fn location(&self) -> &str {
         &self.location
-    }
-
-    fn add_project(&self, project: &ProjectDef) -> Result<(), StoreError> {
-        let problems = project.problems();
-        if !problems.is_empty() {
-            return Err(self.invalid(format!(
-                "project `{}`: {}",
-                project.key,
-                problems.join("; ")
-            )));
-        }
-        let definition = serde_json::to_string(project)
-            .map_err(|error| self.invalid(format!("project `{}`: {error}", project.key)))?;
-        self.write(|tx| {
-            let inserted = tx
-                .execute(
-                    "INSERT INTO projects (key, definition) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    params![project.key, definition],
-                )
-                .map_err(self.err())?;
-            if inserted == 0 {
-                return Err(self.invalid(format!("project `{}` already exists", project.key)));
-            }
-            Ok(())
-        })
     }
 
     fn project(&self, key: &str) -> Result<ProjectDef, StoreError> {
@@ -567,17 +590,6 @@ impl IssueStore for SqliteStore {
             .collect()
     }
 
-    fn put_user(&self, user: &User) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT OR REPLACE INTO users (username, email, display_name) VALUES (?1, ?2, ?3)",
-                params![user.username, user.email, user.display_name],
-            )
-            .map_err(self.err())?;
-            Ok(())
-        })
-    }
-
     fn users(&self) -> Result<Vec<User>, StoreError> {
         self.read(|c| {
             c.prepare("SELECT username, email, display_name FROM users ORDER BY username")?
@@ -592,34 +604,38 @@ impl IssueStore for SqliteStore {
         })
     }
 
-    fn last_seq(&self) -> Result<i64, StoreError> {
-        self.read(|c| {
-            c.query_row("SELECT coalesce(max(seq), 0) FROM history", [], |row| {
-                row.get(0)
-            })
-        })
-    }
-
-    fn changed_since(
+    fn scan_changes(
         &self,
         project: &str,
-        cursor: i64,
+        cursor: &TrackerCursor,
         except_author: &str,
-    ) -> Result<Vec<ChangedIssue>, StoreError> {
+    ) -> Result<ChangeScan, StoreError> {
+        let after = position_of(cursor).map_err(|message| self.corrupt(message))?;
         self.read(|c| {
-            c.prepare_cached(
-                "SELECT h.issue_key, max(h.seq) AS last FROM history h \
-                 JOIN issues i ON i.key = h.issue_key \
-                 WHERE h.seq > ?2 AND i.project = ?1 AND h.author <> ?3 \
-                 GROUP BY h.issue_key ORDER BY last",
-            )?
-            .query_map(params![project, cursor, except_author], |row| {
-                Ok(ChangedIssue {
-                    key: row.get(0)?,
-                    last_seq: row.get(1)?,
-                })
-            })?
-            .collect()
+            // Read before the scan: history up to here is handled this round, later
+            // edits wait for the next one.
+            let upper: i64 =
+                c.query_row("SELECT coalesce(max(seq), 0) FROM history", [], |row| row.get(0))?;
+            let issues = c
+                .prepare_cached(
+                    "SELECT h.issue_key, max(h.seq) AS last FROM history h \
+                     JOIN issues i ON i.key = h.issue_key \
+                     WHERE h.seq > ?2 AND i.project = ?1 AND h.author <> ?3 \
+                     GROUP BY h.issue_key ORDER BY last",
+                )?
+                .query_map(params![project, after, except_author], |row| {
+                    Ok(ChangedIssue {
+                        key: row.get(0)?,
+                        last_seq: row.get(1)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(ChangeScan {
+                issues,
+                history_after: after,
+                history_upper: upper,
+                next: TrackerCursor(upper.max(after).to_string()),
+            })
         })
     }
 
@@ -693,23 +709,29 @@ impl IssueStore for SqliteStore {
 }
 
 impl SyncLedger for SqliteStore {
-    fn cursor(&self, sync_id: &str, side: Side) -> Result<i64, StoreError> {
+    fn cursor(&self, sync_id: &str, side: Side) -> Result<TrackerCursor, StoreError> {
         self.read(|c| {
             c.query_row(
-                "SELECT cursor FROM sync_cursors WHERE sync_id = ?1 AND side = ?2",
+                "SELECT cursor, position FROM sync_cursors WHERE sync_id = ?1 AND side = ?2",
                 params![sync_id, side.as_str()],
-                |row| row.get(0),
+                |row| {
+                    let position: Option<String> = row.get(1)?;
+                    let cursor: i64 = row.get(0)?;
+                    Ok(TrackerCursor(
+                        position.unwrap_or_else(|| cursor.to_string()),
+                    ))
+                },
             )
             .optional()
-            .map(|cursor| cursor.unwrap_or(0))
+            .map(Option::unwrap_or_default)
         })
     }
 
     fn sync_state(&self, sync_id: &str, key: &str) -> Result<Option<IssueSyncState>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT partner, last_sent_seq, last_sent_at, last_received_at FROM sync_issues \
-                 WHERE sync_id = ?1 AND key = ?2",
+                "SELECT partner, last_sent_seq, last_sent_at, last_received_at, history_to \
+                 FROM sync_issues WHERE sync_id = ?1 AND key = ?2",
             )?
             .query_row(params![sync_id, key], sync_state_row)
             .optional()
@@ -719,10 +741,10 @@ impl SyncLedger for SqliteStore {
     fn sync_states(&self, key: &str) -> Result<Vec<(String, IssueSyncState)>, StoreError> {
         self.read(|c| {
             c.prepare(
-                "SELECT partner, last_sent_seq, last_sent_at, last_received_at, sync_id \
+                "SELECT partner, last_sent_seq, last_sent_at, last_received_at, history_to, sync_id \
                  FROM sync_issues WHERE key = ?1 ORDER BY sync_id",
             )?
-            .query_map([key], |row| Ok((row.get(4)?, sync_state_row(row)?)))?
+            .query_map([key], |row| Ok((row.get(5)?, sync_state_row(row)?)))?
             .collect()
         })
     }
@@ -766,7 +788,7 @@ impl SyncLedger for SqliteStore {
                     failure: Failure {
                         error: row.get(2)?,
                         context: Box::new(failures::context_of(row.get(3)?)),
-                        permanent: false,
+                        ..Failure::default()
                     },
                     attempts: row.get(4)?,
                     next_attempt_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
@@ -863,16 +885,19 @@ impl SyncLedger for SqliteStore {
                 })
                 .map_err(self.err())?;
                 tx.prepare_cached(
-                    "INSERT INTO sync_issues (sync_id, key, last_sent_seq, last_sent_at) VALUES (?1, ?2, ?3, ?4) \
+                    "INSERT INTO sync_issues (sync_id, key, last_sent_seq, last_sent_at, history_to) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) \
                      ON CONFLICT (sync_id, key) DO UPDATE SET \
-                       last_sent_seq = excluded.last_sent_seq, last_sent_at = excluded.last_sent_at",
+                       last_sent_seq = excluded.last_sent_seq, last_sent_at = excluded.last_sent_at, \
+                       history_to = max(history_to, excluded.history_to)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
                         batch.sync_id,
                         message.source_key,
                         message.seq,
-                        message.sent_at.0
+                        message.sent_at.0,
+                        message.covers_history_to
                     ])
                 })
                 .map_err(self.err())?;
@@ -920,10 +945,17 @@ impl SyncLedger for SqliteStore {
                 tx.execute("DELETE FROM resync_requests WHERE id = ?1", [id])
                     .map_err(self.err())?;
             }
+            // A number (the SQLite model's history position) only ever grows; any
+            // other tracker's cursor is its own text, kept as written.
+            let (number, text) = match batch.cursor.0.parse::<i64>() {
+                Ok(number) => (number, None),
+                Err(_) => (0, Some(batch.cursor.0.as_str())),
+            };
             tx.execute(
-                "INSERT INTO sync_cursors (sync_id, side, cursor) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (sync_id, side) DO UPDATE SET cursor = max(cursor, excluded.cursor)",
-                params![batch.sync_id, side, batch.cursor],
+                "INSERT INTO sync_cursors (sync_id, side, cursor, position) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (sync_id, side) DO UPDATE SET \
+                   cursor = max(cursor, excluded.cursor), position = excluded.position",
+                params![batch.sync_id, side, number, text],
             )
             .map_err(self.err())?;
             Ok(())
@@ -1075,6 +1107,30 @@ impl SyncLedger for SqliteStore {
         })
     }
 
+    fn record_applied(
+        &self,
+        sync_id: &str,
+        target_key: &str,
+        source_key: &str,
+        seq: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            self.upsert_state(
+                tx,
+                sync_id,
+                target_key,
+                Some(source_key),
+                seq.map(|_| Timestamp::now()),
+            )?;
+            if let Some(seq) = seq {
+                record_applied_seq(tx, sync_id, source_key, seq).map_err(self.err())?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl AtomicApply for SqliteStore {
     fn apply(&self, step: &ApplyStep<'_>) -> Result<AppliedStep, StoreError> {
         self.write(|tx| {
             let now = Timestamp::now();
@@ -1153,12 +1209,8 @@ impl SyncLedger for SqliteStore {
             };
             self.upsert_state(tx, step.sync_id, &key, Some(step.source_key), Some(now))?;
             if step.completes_message {
-                tx.prepare_cached(
-                    "INSERT INTO applied (sync_id, source_key, seq) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (sync_id, source_key) DO UPDATE SET seq = max(seq, excluded.seq)",
-                )
-                .and_then(|mut stmt| stmt.execute(params![step.sync_id, step.source_key, step.seq]))
-                .map_err(self.err())?;
+                record_applied_seq(tx, step.sync_id, step.source_key, step.seq)
+                    .map_err(self.err())?;
             }
             Ok(AppliedStep {
                 key,
@@ -1171,13 +1223,39 @@ impl SyncLedger for SqliteStore {
     }
 }
 
+fn record_applied_seq(
+    tx: &Connection,
+    sync_id: &str,
+    source_key: &str,
+    seq: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO applied (sync_id, source_key, seq) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (sync_id, source_key) DO UPDATE SET seq = max(seq, excluded.seq)",
+    )?
+    .execute(params![sync_id, source_key, seq])?;
+    Ok(())
+}
+
 fn sync_state_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IssueSyncState> {
     Ok(IssueSyncState {
         partner: row.get(0)?,
         last_sent_seq: row.get(1)?,
         last_sent_at: row.get::<_, Option<i64>>(2)?.map(Timestamp),
         last_received_at: row.get::<_, Option<i64>>(3)?.map(Timestamp),
+        history_to: row.get(4)?,
     })
+}
+
+/// The SQLite model's cursor: the history position handled so far (empty: 0).
+fn position_of(cursor: &TrackerCursor) -> Result<i64, String> {
+    if cursor.0.is_empty() {
+        return Ok(0);
+    }
+    cursor
+        .0
+        .parse()
+        .map_err(|_| format!("sync cursor `{}` is not a history position", cursor.0))
 }
 
 #[cfg(test)]
