@@ -85,6 +85,7 @@ common = { is_for_all: true, is_filter: true, visible: true, trackers: Tracker.a
   { name: "Review date",     field_format: "date" },
   { name: "Reviewer",        field_format: "user" },
   { name: "Correlation key", field_format: "string", searchable: true },
+  { name: "Size",            field_format: "list", possible_values: %w[XS S M L XL] },
 ].each do |attrs|
   cf = IssueCustomField.create!(common.merge(attrs))
   $stderr.puts "custom field #{cf.id}: #{cf.name} (#{cf.field_format})"
@@ -329,7 +330,8 @@ cmd_start() {
     [ "$code" = 200 ] && break
     if ! kill -0 "$launched" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
       kill -0 "$launched" 2>/dev/null && kill_and_wait "$launched"
-      echo "---- tail of $WORK/log/server.out ----" >&2; tail -n 40 "$WORK/log/server.out" >&2 || true
+      echo "---- tail of $WORK/log/server.out ----" >&2; tail -n 30 "$WORK/log/server.out" >&2 || true
+      echo "---- tail of $WORK/log/production.log ----" >&2; tail -n 20 "$WORK/log/production.log" >&2 || true
       die "Redmine on port $port did not answer 200 (last HTTP code: ${code:-none})"
     fi
     sleep 0.2

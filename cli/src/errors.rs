@@ -125,7 +125,15 @@ pub fn status(config: &Path, json: bool) -> Result<u8, String> {
     let statuses = control(config)?
         .status()
         .map_err(|error| error.to_string())?;
-    let parked = statuses.iter().any(|status| status.parked() > 0);
+    // A tracker that did not answer in the last round needs a person as much as a
+    // parked message does (monitoring reads the exit code).
+    let parked = statuses.iter().any(|status| {
+        status.parked() > 0
+            || status
+                .last_round
+                .as_ref()
+                .is_some_and(|round| round.unavailable.is_some())
+    });
     if json {
         let text = serde_json::to_string_pretty(&statuses).map_err(|error| error.to_string())?;
         println!("{text}");
@@ -179,6 +187,14 @@ fn describe_status(status: &SyncStatus) -> String {
             );
             for call in &round.slow_calls {
                 text += &format!("  slow mapping call: {call} took {} ms\n", call.millis);
+            }
+            if let Some(error) = &round.unavailable {
+                let since = round
+                    .unavailable_since
+                    .map_or_else(String::new, |at| format!(" since {at}"));
+                text += &format!(
+                    "  UNAVAILABLE{since}: {error}\n  (no issue is charged for it; syncing resumes by itself once it answers)\n"
+                );
             }
         }
     }

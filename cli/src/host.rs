@@ -4,8 +4,14 @@ use std::path::Path;
 
 use fieldsync_core::builtin::builtin_plugin;
 use fieldsync_core::config::SyncConfig;
-use fieldsync_core::{Engine, MappingRegistry};
+use fieldsync_core::{Connectors, Engine, MappingRegistry};
 use fieldsync_loader::PluginLoader;
+use fieldsync_redmine::RedmineConnector;
+
+/// The trackers this host can talk to besides SQLite store files.
+pub fn connectors() -> Connectors {
+    Connectors::none().with(RedmineConnector)
+}
 
 /// The registry of the built-ins and every usable plugin in `plugin_dir`. Rejected
 /// plugin files and conflicts are reported on stderr and left out: a configuration
@@ -39,5 +45,6 @@ pub fn registry(plugin_dir: Option<&Path>) -> Result<MappingRegistry, String> {
 /// Reads the configuration and builds the engine, or says what is wrong.
 pub fn engine(config: &Path, plugin_dir: Option<&Path>) -> Result<Engine, String> {
     let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
-    Engine::new(&config, &registry(plugin_dir)?).map_err(|error| error.to_string())
+    Engine::with_connectors(&config, &registry(plugin_dir)?, &connectors())
+        .map_err(|error| error.to_string())
 }

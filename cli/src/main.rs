@@ -6,6 +6,7 @@ mod host;
 mod issue;
 mod plugins;
 mod project;
+mod redmine;
 mod sync;
 mod table;
 
@@ -90,6 +91,33 @@ enum Command {
     /// Inspect plugin libraries.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Look at a Redmine server before syncing with it.
+    #[command(subcommand)]
+    Redmine(RedmineCommand),
+}
+
+#[derive(Subcommand)]
+enum RedmineCommand {
+    /// List what a Redmine project offers: its fields (attributes and custom fields)
+    /// with the fieldsync type each maps to, trackers (issue types), statuses,
+    /// priorities and (with an administrator's key) users.
+    Describe {
+        /// The server, e.g. `https://redmine.example.com`.
+        #[arg(long)]
+        url: String,
+        /// The environment variable holding the API key.
+        #[arg(long, value_name = "VAR", required_unless_present = "api_key_file")]
+        api_key_env: Option<String>,
+        /// A file holding the API key.
+        #[arg(long, value_name = "FILE", conflicts_with = "api_key_env")]
+        api_key_file: Option<PathBuf>,
+        /// A project identifier, to list its fields.
+        #[arg(long)]
+        project: Option<String>,
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +373,21 @@ fn main() -> ExitCode {
         }) => project::add_user(&store, &username, &email, &name),
         Command::Plugins(PluginsCommand::List { dir, json }) => plugins::list(&dir, json),
         Command::Plugins(PluginsCommand::Check { file, json }) => plugins::check(&file, json),
+        Command::Redmine(RedmineCommand::Describe {
+            url,
+            api_key_env,
+            api_key_file,
+            project,
+            json,
+        }) => redmine::describe(
+            &redmine::Server {
+                url: &url,
+                api_key_env: api_key_env.as_deref(),
+                api_key_file: api_key_file.as_deref(),
+            },
+            project.as_deref(),
+            json,
+        ),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

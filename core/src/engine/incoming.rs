@@ -415,8 +415,11 @@ fn create_partner(
             (key, false, Vec::new())
         }
         None => {
+            // A new issue is empty already; a tracker may not take an empty value for
+            // a field it requires (Redmine's status), and uses its default then.
             let fields: BTreeMap<String, Value> = writes
                 .into_iter()
+                .filter(|write| !write.value.is_null())
                 .map(|write| (write.field, write.value))
                 .collect();
             let issue = tracker
@@ -424,13 +427,31 @@ fn create_partner(
                     &NewIssue {
                         project: target_side.project.key.clone(),
                         issue_type,
-                        fields,
+                        fields: fields.clone(),
                     },
                     &sync.sync_user,
                     &correlation,
                 )
                 .map_err(creating)?;
-            let changes = initial_values(&issue, &sync.sync_user);
+            // A tracker may leave a value out of a creation without a word (Redmine
+            // keeps the initial status its workflow allows): set those by an edit.
+            let left_out: BTreeMap<String, Value> = fields
+                .into_iter()
+                .filter(|(field, value)| issue.value(field) != value)
+                .collect();
+            let mut changes = initial_values(&issue, &sync.sync_user);
+            if !left_out.is_empty() {
+                target_side
+                    .ledger()
+                    .record_applied(&sync.id, &issue.key, &message.source_key, None)
+                    .map_err(creating)?;
+                changes.retain(|change| !left_out.contains_key(&change.field));
+                changes.extend(
+                    tracker
+                        .update(&issue.key, &left_out, &sync.sync_user)
+                        .map_err(creating)?,
+                );
+            }
             (issue.key, true, changes)
         }
     };

@@ -615,7 +615,9 @@ impl Tracker for SqliteStore {
             // Read before the scan: history up to here is handled this round, later
             // edits wait for the next one.
             let upper: i64 =
-                c.query_row("SELECT coalesce(max(seq), 0) FROM history", [], |row| row.get(0))?;
+                c.query_row("SELECT coalesce(max(seq), 0) FROM history", [], |row| {
+                    row.get(0)
+                })?;
             let issues = c
                 .prepare_cached(
                     "SELECT h.issue_key, max(h.seq) AS last FROM history h \

@@ -1,0 +1,357 @@
+//! The engine against a real Redmine (started by the test kit on 127.0.0.1): a SQLite
+//! project synced with a Redmine project, every kind of field, both ways.
+
+use fieldsync_core::SyncLedger;
+use fieldsync_tests::redmine::{server, RedmineServer};
+use fieldsync_tests::redmine_scenario::{cf, setup, setup_with, SYNC};
+use serde_json::{json, Value};
+
+fn custom(issue: &Value, id: u64) -> Value {
+    RedmineServer::custom(issue, id)
+}
+
+#[test]
+fn a_new_sqlite_issue_is_created_in_redmine_with_every_field_then_nothing_echoes() {
+    let setup = setup("create");
+    let key = setup
+        .create(
+            json!({
+                "summary": "Checkout fails", "details": "Steps: pay", "status": "In Progress",
+                "priority": "High", "assignee": "alice", "due": "2026-12-24", "points": 5,
+                "team": "Beta", "components": ["UI", "DB"], "customer": "ACME",
+                "estimate": 8, "review": "2026-12-20", "reviewer": "bob"
+            }),
+            "alice",
+        )
+        .key;
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(report.created(), 1);
+
+    let id = setup.partner_id(&key);
+    let issue = server().issue(id);
+    assert_eq!(issue["subject"], "Checkout fails");
+    assert_eq!(issue["description"], "Steps: pay");
+    assert_eq!(issue["status"]["name"], "In Progress");
+    assert_eq!(issue["priority"]["name"], "High");
+    assert_eq!(issue["assigned_to"]["name"], "Alice Example");
+    assert_eq!(issue["due_date"], "2026-12-24");
+    assert_eq!(custom(&issue, cf::POINTS), "5");
+    assert_eq!(custom(&issue, cf::SIZE), "M", "the plugin maps 5 points to M");
+    assert_eq!(custom(&issue, cf::TEAM), "Beta");
+    assert_eq!(custom(&issue, cf::COMPONENTS), json!(["UI", "DB"]));
+    assert_eq!(custom(&issue, cf::CUSTOMER), "ACME");
+    assert_eq!(custom(&issue, cf::ESTIMATE), "8");
+    assert_eq!(custom(&issue, cf::REVIEW), "2026-12-20");
+    assert_eq!(custom(&issue, cf::REVIEWER), "7", "bob is user 7");
+    assert_eq!(
+        custom(&issue, cf::CORRELATION),
+        format!("{SYNC}:{key}"),
+        "the creating request carries the source key"
+    );
+    assert_eq!(issue["author"]["name"], "Field Sync");
+    // Every field goes in the creating request; Redmine keeps a new issue's initial
+    // status whatever it is sent, so the status follows in one edit.
+    let journals = issue["journals"].as_array().unwrap();
+    assert_eq!(journals.len(), 1, "{issue}");
+    assert_eq!(
+        journals[0]["details"],
+        json!([{"name": "status_id", "new_value": "2", "old_value": "1", "property": "attr"}])
+    );
+
+    // The issue the sync created is never sent back, and nothing else moves.
+    let again = setup.round();
+    assert_eq!(again.messages_sent(), 0, "{again}");
+    assert_eq!(again.failures().count(), 0, "{again}");
+    let third = setup.round();
+    assert_eq!(third.messages_sent(), 0, "{third}");
+}
+
+#[test]
+fn edits_in_redmine_reach_sqlite_including_cleared_fields() {
+    let setup = setup("redmine-edit");
+    let key = setup
+        .create(
+            json!({"summary": "Slow search", "status": "New", "priority": "Normal",
+                   "team": "Alpha", "customer": "ACME", "components": ["API"], "points": 2}),
+            "alice",
+        )
+        .key;
+    setup.round();
+    let id = setup.partner_id(&key);
+
+    server().update_issue(
+        id,
+        json!({"subject": "Search is slow", "status_id": 3, "priority_id": 4, "assigned_to_id": 6,
+               "custom_fields": [
+                   {"id": cf::TEAM, "value": "Gamma"},
+                   {"id": cf::CUSTOMER, "value": ""},
+                   {"id": cf::COMPONENTS, "value": ["API", "UI"]},
+                   {"id": cf::SIZE, "value": "L"},
+                   {"id": cf::ESTIMATE, "value": "13"}]}),
+        Some("bob"),
+    );
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    let issue = setup.issue(&key);
+    assert_eq!(issue.fields["summary"], "Search is slow");
+    assert_eq!(issue.fields["status"], "Resolved");
+    assert_eq!(issue.fields["priority"], "Urgent");
+    assert_eq!(issue.fields["assignee"], "alice", "user 6 matched by e-mail");
+    assert_eq!(issue.fields["team"], "Gamma");
+    assert_eq!(issue.value("customer"), &Value::Null, "cleared in Redmine");
+    assert_eq!(issue.fields["components"], json!(["API", "UI"]));
+    assert_eq!(issue.fields["points"], json!(8), "size L maps back to 8 points");
+    assert_eq!(issue.fields["estimate"], json!(13));
+
+    // What the sync wrote into SQLite goes nowhere, and the points it changed reach
+    // Redmine's Story points one way only.
+    let after = setup.round();
+    assert_eq!(after.failures().count(), 0, "{after}");
+    let after_that = setup.round();
+    assert_eq!(after_that.messages_sent(), 0, "{after_that}");
+}
+
+#[test]
+fn edits_in_sqlite_update_only_what_changed_in_redmine() {
+    let setup = setup("sqlite-edit");
+    let key = setup
+        .create(
+            json!({"summary": "Export broken", "details": "CSV", "priority": "Low",
+                   "team": "Alpha", "due": "2026-12-01"}),
+            "alice",
+        )
+        .key;
+    setup.round();
+    let id = setup.partner_id(&key);
+
+    setup.edit(
+        &key,
+        json!({"priority": "Immediate", "details": null, "due": null, "team": "Beta"}),
+        "bob",
+    );
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(report.messages_sent(), 1);
+    let issue = server().issue(id);
+    assert_eq!(issue["priority"]["name"], "Immediate");
+    assert_eq!(issue["description"], "", "cleared");
+    assert_eq!(issue["due_date"], Value::Null, "cleared");
+    assert_eq!(custom(&issue, cf::TEAM), "Beta");
+    assert_eq!(issue["subject"], "Export broken");
+    let journals = issue["journals"].as_array().unwrap();
+    assert_eq!(journals.len(), 1, "one update: {journals:?}");
+    let changed: Vec<&str> = journals[0]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|detail| detail["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changed.len(),
+        4,
+        "only the changed fields are written: {changed:?}"
+    );
+
+    let quiet = setup.round();
+    assert_eq!(quiet.messages_sent(), 0, "{quiet}");
+}
+
+#[test]
+fn an_issue_created_in_redmine_is_created_in_sqlite() {
+    let setup = setup("redmine-create");
+    let id = server().create_issue(
+        &setup.project,
+        json!({"subject": "From Redmine", "tracker_id": 2, "priority_id": 3,
+               "custom_fields": [{"id": cf::TEAM, "value": "Alpha"}, {"id": cf::SIZE, "value": "S"}]}),
+        Some("alice"),
+    );
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(report.created(), 1);
+    let issue = setup.partner_of(id);
+    assert_eq!(issue.issue_type, "Feature");
+    assert_eq!(issue.fields["summary"], "From Redmine");
+    assert_eq!(issue.fields["priority"], "High");
+    assert_eq!(issue.fields["team"], "Alpha");
+    assert_eq!(issue.fields["points"], json!(3));
+    let quiet = setup.round();
+    assert_eq!(quiet.messages_sent(), 0, "{quiet}");
+}
+
+#[test]
+fn a_conflict_on_a_both_field_goes_to_the_newer_edit() {
+    let setup = setup("conflict");
+    let key = setup
+        .create(json!({"summary": "Original", "team": "Alpha"}), "alice")
+        .key;
+    setup.round();
+    let id = setup.partner_id(&key);
+
+    // SQLite first, Redmine a second later (Redmine's clock has seconds): Redmine's
+    // edit is the newer one and wins on both sides.
+    setup.edit(&key, json!({"summary": "Older, from SQLite"}), "alice");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    server().update_issue(id, json!({"subject": "Newer, from Redmine"}), Some("bob"));
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(setup.issue(&key).fields["summary"], "Newer, from Redmine");
+    assert_eq!(server().issue(id)["subject"], "Newer, from Redmine");
+    setup.round();
+    let quiet = setup.round();
+    assert_eq!(quiet.messages_sent(), 0, "{quiet}");
+    assert_eq!(setup.issue(&key).fields["summary"], "Newer, from Redmine");
+    assert_eq!(server().issue(id)["subject"], "Newer, from Redmine");
+}
+
+#[test]
+fn a_value_redmine_refuses_fails_only_that_issue() {
+    let setup = setup("refused");
+    let good = setup.create(json!({"summary": "Fine"}), "alice").key;
+    // Redmine's subject holds 255 characters: it answers 422.
+    let bad = setup
+        .create(json!({"summary": "x".repeat(300)}), "alice")
+        .key;
+    let report = setup.round();
+    let failures: Vec<_> = report.failures().collect();
+    assert_eq!(failures.len(), 1, "{report}");
+    assert_eq!(failures[0].issue_key, bad);
+    assert!(
+        failures[0].error.contains("Subject is too long"),
+        "Redmine's reason is shown: {}",
+        failures[0].error
+    );
+    assert!(
+        failures[0].error.contains(&server().url),
+        "the server is named: {}",
+        failures[0].error
+    );
+    assert!(setup.store.sync_state(SYNC, &good).unwrap().unwrap().partner.is_some());
+
+    // Retried, refused again: the value has to change. Fixed at the source, and the
+    // refused message skipped by a person, the fix goes through.
+    let again = setup.round();
+    assert_eq!(again.failures().count(), 1, "{again}");
+    setup.edit(&bad, json!({"summary": "Now short"}), "alice");
+    setup
+        .engine
+        .control()
+        .skip(&format!("{SYNC}:{bad}:1"), "tester")
+        .unwrap();
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    let id = setup.partner_id(&bad);
+    assert_eq!(server().issue(id)["subject"], "Now short");
+}
+
+#[test]
+fn a_list_value_redmine_does_not_offer_is_refused_naming_the_field() {
+    let setup = setup("list-value");
+    let key = setup
+        .create(json!({"summary": "Bad team", "team": "Omega"}), "alice")
+        .key;
+    let report = setup.round();
+    let failure = report.failures().next().expect("the issue fails");
+    assert_eq!(failure.issue_key, key);
+    assert!(
+        failure.error.contains("Team") && failure.error.contains("Alpha, Beta, Gamma"),
+        "{}",
+        failure.error
+    );
+}
+
+#[test]
+fn a_resync_sends_the_chosen_fields_again() {
+    let setup = setup("resync");
+    let key = setup
+        .create(json!({"summary": "Resync me", "customer": "ACME"}), "alice")
+        .key;
+    setup.round();
+    let id = setup.partner_id(&key);
+    // Someone changes Redmine's copy behind the sync's back, as the sync user (so
+    // it is not sent): a resync puts SQLite's value back.
+    server().update_issue(
+        id,
+        json!({"custom_fields": [{"id": cf::CUSTOMER, "value": "Wrong"}]}),
+        Some("fieldsync"),
+    );
+    let queued = setup
+        .engine
+        .request_resync(&key, &["customer".to_owned()])
+        .unwrap();
+    assert_eq!(queued, vec![format!("{SYNC}: customer")]);
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(custom(&server().issue(id), cf::CUSTOMER), "ACME");
+}
+
+#[test]
+fn an_issue_created_before_a_crash_lost_its_link_is_found_not_created_again() {
+    let setup = setup("correlation");
+    let key = setup.create(json!({"summary": "Only once"}), "alice").key;
+    setup.round();
+    let id = setup.partner_id(&key);
+    // What a crash between Redmine's answer and the ledger's write leaves: the issue
+    // exists in Redmine, neither ledger knows it, the message is still due.
+    let ledger = rusqlite::Connection::open(setup.dir.path().join("fieldsync-ledger.db")).unwrap();
+    ledger.execute("DELETE FROM sync_issues", []).unwrap();
+    ledger.execute("DELETE FROM applied", []).unwrap();
+    let store = rusqlite::Connection::open(setup.dir.path().join("support.db")).unwrap();
+    store
+        .execute("UPDATE sync_issues SET partner = NULL", [])
+        .unwrap();
+    store
+        .execute("UPDATE outbox SET delivered_at = NULL", [])
+        .unwrap();
+
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(report.created(), 0, "{report}");
+    let issues = server().issues(&setup.project);
+    assert_eq!(issues.len(), 1, "exactly one partner: {issues:?}");
+    assert_eq!(setup.partner_id(&key), id, "linked again to the same issue");
+    let quiet = setup.round();
+    assert_eq!(quiet.messages_sent(), 0, "{quiet}");
+}
+
+#[test]
+fn two_redmine_projects_sync_with_each_other() {
+    let server = server();
+    let dev = server.project("rr-dev");
+    let ops = server.project("rr-ops");
+    let setup = setup_with("rr-unused", |config| {
+        let key_file = config["synchronizations"][0]["b"]["tracker"]["api_key_file"].clone();
+        let tracker = config["synchronizations"][0]["b"]["tracker"].clone();
+        assert!(key_file.is_string());
+        config["synchronizations"][0]["a"] = json!({"project": dev, "tracker": tracker});
+        config["synchronizations"][0]["b"]["project"] = json!(ops);
+        config["synchronizations"][0]["fields"] = json!([
+            {"id": "subject", "direction": "both", "a": {"field": "subject"}, "b": {"field": "subject"}},
+            {"id": "team", "direction": "both", "a": {"field": "cf_2"}, "b": {"field": "cf_2"}},
+            {"id": "assignee", "direction": "both", "a": {"field": "assigned_to"}, "b": {"field": "assigned_to"}}
+        ]);
+    });
+    let id = server.create_issue(
+        &dev,
+        json!({"subject": "Across projects", "assigned_to_id": 7,
+               "custom_fields": [{"id": cf::TEAM, "value": "Beta"}]}),
+        Some("alice"),
+    );
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    let copies = server.issues(&ops);
+    assert_eq!(copies.len(), 1, "{report}");
+    let copy_id = copies[0]["id"].as_u64().unwrap();
+    let copy = server.issue(copy_id);
+    assert_eq!(copy["subject"], "Across projects");
+    assert_eq!(copy["assigned_to"]["id"], 7);
+    assert_eq!(custom(&copy, cf::TEAM), "Beta");
+
+    server.update_issue(copy_id, json!({"subject": "Edited in ops"}), Some("bob"));
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(server.issue(id)["subject"], "Edited in ops");
+    setup.round();
+    let quiet = setup.round();
+    assert_eq!(quiet.messages_sent(), 0, "{quiet}");
+}

@@ -1,0 +1,87 @@
+//! Where change detection on a Redmine project stands: the server's clock at the last
+//! scan. Stored by the ledger as text (`{"since":"2026-12-01T03:29:17Z"}`).
+
+use std::time::{Duration, SystemTime};
+
+use fieldsync_core::store::TrackerCursor;
+use serde::{Deserialize, Serialize};
+
+/// Issues updated this long before the last scan are listed again: Redmine's time
+/// filter has second resolution and turns `>= T` into `> T - 1 s`, and an update
+/// may commit a moment after its `updated_on`. Listing an issue again costs one read
+/// and sends nothing twice.
+const OVERLAP: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanCursor {
+    /// The server's time when the last scan began (`None`: never scanned).
+    #[serde(default, with = "optional_rfc3339")]
+    pub since: Option<SystemTime>,
+}
+
+impl ScanCursor {
+    pub fn parse(cursor: &TrackerCursor) -> Result<Self, String> {
+        if cursor.0.is_empty() {
+            return Ok(ScanCursor::default());
+        }
+        serde_json::from_str(&cursor.0).map_err(|error| {
+            format!(
+                "sync cursor `{}` is not a Redmine cursor: {error}",
+                cursor.0
+            )
+        })
+    }
+
+    pub fn write(&self) -> TrackerCursor {
+        TrackerCursor(serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// The `updated_on` filter of the next scan (`None`: every issue).
+    pub fn updated_filter(&self) -> Option<String> {
+        let since = self.since?;
+        let from = since.checked_sub(OVERLAP).unwrap_or(SystemTime::UNIX_EPOCH);
+        Some(format!(">={}", humantime::format_rfc3339_seconds(from)))
+    }
+}
+
+mod optional_rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &Option<SystemTime>, out: S) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => out.serialize_some(&humantime::format_rfc3339_seconds(*time).to_string()),
+            None => out.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        input: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
+        let text: Option<String> = Option::deserialize(input)?;
+        text.map(|text| humantime::parse_rfc3339(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_survives_the_ledger_and_lists_with_an_overlap() {
+        let since = humantime::parse_rfc3339("2026-12-01T03:29:17Z").unwrap();
+        let cursor = ScanCursor { since: Some(since) }.write();
+        assert_eq!(cursor.0, r#"{"since":"2026-12-01T03:29:17Z"}"#);
+        let read = ScanCursor::parse(&cursor).unwrap();
+        assert_eq!(read.updated_filter().unwrap(), ">=2026-12-01T03:29:14Z");
+        assert_eq!(
+            ScanCursor::parse(&TrackerCursor::default())
+                .unwrap()
+                .updated_filter(),
+            None
+        );
+        assert!(ScanCursor::parse(&TrackerCursor("12".into())).is_err());
+    }
+}
