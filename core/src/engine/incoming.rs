@@ -313,7 +313,10 @@ fn apply_message(
         let Some(value) = call.import(&context)? else {
             continue;
         };
-        if issue.value(&end.field) == &value {
+        // An empty field of a new issue is "not set", not "cleared": a partner
+        // created by an earlier attempt keeps the defaults its tracker gave it
+        // (Redmine cannot clear a priority).
+        if issue.value(&end.field) == &value || (message.is_new && value.is_null()) {
             continue;
         }
         let guard = match (relationship.direction, entry.changed_at) {
