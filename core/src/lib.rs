@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod engine;
+pub mod failpoint;
 pub mod message;
 pub mod model;
 pub mod registry;

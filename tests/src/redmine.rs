@@ -156,7 +156,12 @@ impl RedmineServer {
         if issue.get("tracker_id").is_none() {
             issue["tracker_id"] = json!(1);
         }
-        let created = self.call("POST", "/issues.json", Some(json!({ "issue": issue })), login);
+        let created = self.call(
+            "POST",
+            "/issues.json",
+            Some(json!({ "issue": issue })),
+            login,
+        );
         created["issue"]["id"].as_u64().expect("an issue id")
     }
 
@@ -172,7 +177,12 @@ impl RedmineServer {
 
     /// An issue with its journals.
     pub fn issue(&self, id: u64) -> Value {
-        self.call("GET", &format!("/issues/{id}.json?include=journals"), None, None)["issue"]
+        self.call(
+            "GET",
+            &format!("/issues/{id}.json?include=journals"),
+            None,
+            None,
+        )["issue"]
             .clone()
     }
 
@@ -200,7 +210,13 @@ impl RedmineServer {
 
     /// A request with the admin key (acting as `login` when given); panics on
     /// anything but success, with Redmine's answer.
-    pub fn call(&self, method: &str, path: &str, body: Option<Value>, login: Option<&str>) -> Value {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        login: Option<&str>,
+    ) -> Value {
         let url = format!("{}{path}", self.url);
         let with_headers = |request: ureq::RequestBuilder<ureq::typestate::WithBody>| {
             let request = request.header("X-Redmine-API-Key", &self.admin_key);
@@ -211,7 +227,10 @@ impl RedmineServer {
         };
         let response = match method {
             "GET" => {
-                let request = self.agent.get(&url).header("X-Redmine-API-Key", &self.admin_key);
+                let request = self
+                    .agent
+                    .get(&url)
+                    .header("X-Redmine-API-Key", &self.admin_key);
                 match login {
                     Some(login) => request.header("X-Redmine-Switch-User", login).call(),
                     None => request.call(),

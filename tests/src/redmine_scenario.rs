@@ -86,9 +86,7 @@ pub fn sup_project() -> ProjectDef {
 /// The relationships: every field both ways (users matched by e-mail), story points
 /// to Redmine's Story points, and to Size through the example plugin.
 pub fn relationships() -> Value {
-    let both = |id: &str, a: &str, b: &str| {
-        json!({"id": id, "direction": "both", "a": {"field": a}, "b": {"field": b}})
-    };
+    let both = |id: &str, a: &str, b: &str| json!({"id": id, "direction": "both", "a": {"field": a}, "b": {"field": b}});
     let by_email = json!({"mapping": "fieldsync.user-map", "options": {"by": "email"}});
     json!([
         both("summary", "summary", "subject"),

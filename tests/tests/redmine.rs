@@ -37,7 +37,11 @@ fn a_new_sqlite_issue_is_created_in_redmine_with_every_field_then_nothing_echoes
     assert_eq!(issue["assigned_to"]["name"], "Alice Example");
     assert_eq!(issue["due_date"], "2026-12-24");
     assert_eq!(custom(&issue, cf::POINTS), "5");
-    assert_eq!(custom(&issue, cf::SIZE), "M", "the plugin maps 5 points to M");
+    assert_eq!(
+        custom(&issue, cf::SIZE),
+        "M",
+        "the plugin maps 5 points to M"
+    );
     assert_eq!(custom(&issue, cf::TEAM), "Beta");
     assert_eq!(custom(&issue, cf::COMPONENTS), json!(["UI", "DB"]));
     assert_eq!(custom(&issue, cf::CUSTOMER), "ACME");
@@ -97,11 +101,18 @@ fn edits_in_redmine_reach_sqlite_including_cleared_fields() {
     assert_eq!(issue.fields["summary"], "Search is slow");
     assert_eq!(issue.fields["status"], "Resolved");
     assert_eq!(issue.fields["priority"], "Urgent");
-    assert_eq!(issue.fields["assignee"], "alice", "user 6 matched by e-mail");
+    assert_eq!(
+        issue.fields["assignee"], "alice",
+        "user 6 matched by e-mail"
+    );
     assert_eq!(issue.fields["team"], "Gamma");
     assert_eq!(issue.value("customer"), &Value::Null, "cleared in Redmine");
     assert_eq!(issue.fields["components"], json!(["API", "UI"]));
-    assert_eq!(issue.fields["points"], json!(8), "size L maps back to 8 points");
+    assert_eq!(
+        issue.fields["points"],
+        json!(8),
+        "size L maps back to 8 points"
+    );
     assert_eq!(issue.fields["estimate"], json!(13));
 
     // What the sync wrote into SQLite goes nowhere, and the points it changed reach
@@ -226,7 +237,13 @@ fn a_value_redmine_refuses_fails_only_that_issue() {
         "the server is named: {}",
         failures[0].error
     );
-    assert!(setup.store.sync_state(SYNC, &good).unwrap().unwrap().partner.is_some());
+    assert!(setup
+        .store
+        .sync_state(SYNC, &good)
+        .unwrap()
+        .unwrap()
+        .partner
+        .is_some());
 
     // Retried, refused again: the value has to change. Fixed at the source, and the
     // refused message skipped by a person, the fix goes through.

@@ -11,40 +11,65 @@ use serde_json::json;
 #[test]
 fn a_redmine_that_goes_down_mid_round_charges_no_issue_and_the_sync_resumes_by_itself() {
     let setup = setup("outage");
-    let first = setup.create(json!({"summary": "Before the outage"}), "alice").key;
+    let first = setup
+        .create(json!({"summary": "Before the outage"}), "alice")
+        .key;
     let report = setup.round();
     assert_eq!(report.failures().count(), 0, "{report}");
     let first_id = setup.partner_id(&first);
 
     // Forty new issues; the server stops while the round creates them.
     let keys: Vec<String> = (0..40)
-        .map(|n| setup.create(json!({"summary": format!("Issue {n}")}), "alice").key)
+        .map(|n| {
+            setup
+                .create(json!({"summary": format!("Issue {n}")}), "alice")
+                .key
+        })
         .collect();
-    setup.edit(&first, json!({"summary": "Edited during the outage"}), "bob");
+    setup.edit(
+        &first,
+        json!({"summary": "Edited during the outage"}),
+        "bob",
+    );
     let report = std::thread::scope(|scope| {
         let round = scope.spawn(|| setup.engine.run_round());
         let started = Instant::now();
         while server().issues(&setup.project).len() < 3 {
-            assert!(started.elapsed() < Duration::from_secs(60), "no issue was created");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no issue was created"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         server().stop();
         round.join().unwrap()
     });
     println!("{report}");
-    assert_eq!(report.failures().count(), 0, "the outage is nobody's fault: {report}");
+    assert_eq!(
+        report.failures().count(),
+        0,
+        "the outage is nobody's fault: {report}"
+    );
     let unavailable: Vec<_> = report
         .directions
         .iter()
         .filter_map(|direction| direction.unavailable.as_deref())
         .collect();
-    assert!(!unavailable.is_empty(), "the round says the tracker is down: {report}");
     assert!(
-        unavailable.iter().all(|error| error.contains(&server().url)),
+        !unavailable.is_empty(),
+        "the round says the tracker is down: {report}"
+    );
+    assert!(
+        unavailable
+            .iter()
+            .all(|error| error.contains(&server().url)),
         "{unavailable:?}"
     );
     let created_before_the_stop = report.created();
-    assert!(created_before_the_stop < 40, "the stop came mid-round: {report}");
+    assert!(
+        created_before_the_stop < 40,
+        "the stop came mid-round: {report}"
+    );
 
     // Another round while it is down: still nobody's fault, and `status` says since
     // when.
@@ -56,7 +81,10 @@ fn a_redmine_that_goes_down_mid_round_charges_no_issue_and_the_sync_resumes_by_i
     assert!(last.unavailable.is_some(), "{last:?}");
     let since = last.unavailable_since.expect("since when");
     assert!(since <= last.started_at.unwrap());
-    assert!(control.errors().unwrap().is_empty(), "nothing parked or retrying");
+    assert!(
+        control.errors().unwrap().is_empty(),
+        "nothing parked or retrying"
+    );
     assert_eq!(status[0].parked(), 0);
 
     server().restart();

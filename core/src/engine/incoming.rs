@@ -436,6 +436,7 @@ fn create_partner(
                     &correlation,
                 )
                 .map_err(creating)?;
+            crate::failpoint::hit("after-tracker-create");
             // A tracker may leave a value out of a creation without a word (Redmine
             // keeps the initial status its workflow allows): set those by an edit.
             let left_out: BTreeMap<String, Value> = fields
@@ -564,6 +565,7 @@ fn update_partner(
     } else {
         tracker.update(&issue.key, &values, &sync.sync_user)?
     };
+    crate::failpoint::hit("after-tracker-update");
     target_side.ledger().record_applied(
         &sync.id,
         &issue.key,

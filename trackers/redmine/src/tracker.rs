@@ -37,7 +37,14 @@ pub struct RedmineTracker {
     correlation: Option<u64>,
     projects: Mutex<BTreeMap<String, ProjectDef>>,
     /// Issues read moments ago, with their history.
-    recent: Mutex<BTreeMap<u64, (Instant, Issue, Vec<HistoryEntry>)>>,
+    recent: Mutex<BTreeMap<u64, RecentRead>>,
+}
+
+/// An issue and its history as read at a moment.
+struct RecentRead {
+    at: Instant,
+    issue: Issue,
+    history: Vec<HistoryEntry>,
 }
 
 impl RedmineTracker {
@@ -113,9 +120,14 @@ impl RedmineTracker {
         let names = self.names_knowing(raw)?;
         let issue = convert_issue(raw, project, &names, &fields)?;
         let history = history_of(raw, &issue, &names, &fields);
-        self.recent
-            .lock()
-            .insert(id, (Instant::now(), issue.clone(), history.clone()));
+        self.recent.lock().insert(
+            id,
+            RecentRead {
+                at: Instant::now(),
+                issue: issue.clone(),
+                history: history.clone(),
+            },
+        );
         Ok(Some((issue, history)))
     }
 
@@ -141,8 +153,8 @@ impl RedmineTracker {
 
     fn recent(&self, id: u64) -> Option<(Issue, Vec<HistoryEntry>)> {
         let recent = self.recent.lock();
-        let (at, issue, history) = recent.get(&id)?;
-        (at.elapsed() < FRESH).then(|| (issue.clone(), history.clone()))
+        let read = recent.get(&id)?;
+        (read.at.elapsed() < FRESH).then(|| (read.issue.clone(), read.history.clone()))
     }
 
     fn forget(&self, id: u64) {

@@ -1,0 +1,274 @@
+//! `fieldsync` against a real Redmine (started by the test kit on 127.0.0.1): crashes
+//! between a Redmine write and the ledger's record, a wrong key, `redmine describe`,
+//! `status` and `errors` on a Redmine configuration.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{fieldsync, path, text};
+use fieldsync_core::SyncLedger;
+use fieldsync_tests::redmine::{server, RedmineServer};
+use fieldsync_tests::redmine_scenario::{cf, setup, RedmineSetup, SYNC};
+use serde_json::json;
+
+/// `fieldsync sync --once` on the scenario, with a fail point armed when given.
+fn sync_once(setup: &RedmineSetup, fail_point: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldsync"));
+    command
+        .args(["sync", "--once", "--config", path(&setup.config)])
+        .args(["--plugins", path(setup.plugins.path())])
+        .env_remove("FIELDSYNC_FAILPOINT");
+    if let Some(point) = fail_point {
+        command.env("FIELDSYNC_FAILPOINT", point);
+    }
+    let output = command.output().expect("fieldsync runs");
+    println!(
+        "$ FIELDSYNC_FAILPOINT={fail_point:?} fieldsync sync --once\n{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+fn crashed(output: &Output) -> bool {
+    // Aborted: no exit code on Unix (a signal ended it).
+    output.status.code().is_none() && text(&output.stderr).contains("fail point")
+}
+
+#[test]
+fn a_crash_right_after_a_redmine_create_leaves_exactly_one_partner() {
+    let setup = setup("crash-create");
+    let keys: Vec<String> = (1..=3)
+        .map(|n| {
+            setup
+                .create(json!({"summary": format!("Crash {n}")}), "alice")
+                .key
+        })
+        .collect();
+    let output = sync_once(&setup, Some("after-tracker-create"));
+    assert!(crashed(&output), "the fail point was hit");
+    let made = server().issues(&setup.project);
+    println!(
+        "fail point hits: 1; issues in Redmine after the crash: {}",
+        made.len()
+    );
+    assert_eq!(
+        made.len(),
+        1,
+        "the crash came right after the first creation"
+    );
+    for key in &keys {
+        assert_eq!(
+            setup
+                .store
+                .sync_state(SYNC, key)
+                .unwrap()
+                .and_then(|state| state.partner),
+            None,
+            "the ledger never heard of it"
+        );
+    }
+
+    let output = sync_once(&setup, None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let issues = server().issues(&setup.project);
+    assert_eq!(issues.len(), 3, "one partner each, none twice");
+    let mut partners: Vec<u64> = keys.iter().map(|key| setup.partner_id(key)).collect();
+    assert!(
+        partners.contains(&made[0]["id"].as_u64().unwrap()),
+        "the first is linked again"
+    );
+    partners.sort_unstable();
+    partners.dedup();
+    assert_eq!(partners.len(), 3);
+    for issue in &issues {
+        let correlation = RedmineServer::custom(issue, cf::CORRELATION);
+        assert!(correlation
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{SYNC}:SUP-")));
+    }
+    let output = sync_once(&setup, None);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        text(&output.stdout).contains("round: 0 messages"),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
+#[test]
+fn a_crash_after_a_redmine_update_changes_nothing_when_the_message_comes_again() {
+    let setup = setup("crash-update");
+    let key = setup
+        .create(json!({"summary": "First", "team": "Alpha"}), "alice")
+        .key;
+    assert_eq!(sync_once(&setup, None).status.code(), Some(0));
+    let id = setup.partner_id(&key);
+
+    setup.edit(&key, json!({"summary": "Second", "team": "Beta"}), "alice");
+    let output = sync_once(&setup, Some("after-tracker-update"));
+    assert!(crashed(&output), "the fail point was hit");
+    let written = server().issue(id);
+    assert_eq!(written["subject"], "Second", "the values were written");
+    let journals = written["journals"].as_array().unwrap().len();
+
+    // Meanwhile someone edits one of those fields in Redmine: newer, it must stay.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    server().update_issue(
+        id,
+        json!({"custom_fields": [{"id": cf::TEAM, "value": "Gamma"}]}),
+        Some("bob"),
+    );
+
+    let output = sync_once(&setup, None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let after = server().issue(id);
+    assert_eq!(after["subject"], "Second");
+    assert_eq!(
+        RedmineServer::custom(&after, cf::TEAM),
+        "Gamma",
+        "the newer edit stays"
+    );
+    assert_eq!(
+        after["journals"].as_array().unwrap().len(),
+        journals + 1,
+        "only bob's edit: applying the message again wrote nothing"
+    );
+    assert_eq!(
+        setup.issue(&key).fields["team"],
+        "Gamma",
+        "bob's edit reached SQLite"
+    );
+}
+
+#[test]
+fn a_wrong_api_key_is_named_without_showing_the_key() {
+    let setup = setup("wrong-key");
+    let key_file = setup.dir.path().join("redmine.key");
+    let wrong = "0123456789abcdef0123456789abcdef01234567";
+    std::fs::write(&key_file, wrong).unwrap();
+    let output = sync_once(&setup, None);
+    assert_eq!(output.status.code(), Some(2), "bad input exits 2");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(stderr.contains("API key is not accepted"), "{stderr}");
+    assert!(
+        stderr.contains(&server().url),
+        "the server is named: {stderr}"
+    );
+    assert!(stderr.contains("synchronizations[0].b.tracker"), "{stderr}");
+    assert!(!stderr.contains(wrong), "the key never appears: {stderr}");
+    assert!(!text(&output.stdout).contains(wrong));
+}
+
+#[test]
+fn redmine_describe_lists_what_a_configuration_needs() {
+    let server = server();
+    let project = server.project("describe");
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, &server.sync_key).unwrap();
+    let output = fieldsync(&[
+        "redmine",
+        "describe",
+        "--url",
+        &server.url,
+        "--api-key-file",
+        path(&key_file),
+        "--project",
+        &project,
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = text(&output.stdout);
+    for expected in [
+        "API key of `fieldsync`",
+        "issue types (trackers): Bug, Feature, Support",
+        "subject          text       Subject",
+        "status           status     Status",
+        "assigned_to      user       Assignee",
+        "cf_2             option     Team",
+        "cf_3             options    Components",
+        "cf_7             user       Reviewer",
+        "statuses: New, In Progress, Resolved, Feedback, Closed, Rejected",
+        "priorities: Low, Normal, High, Urgent, Immediate",
+        "values: Alpha, Beta, Gamma",
+        "users: admin, fieldsync, alice, bob",
+    ] {
+        assert!(stdout.contains(expected), "`{expected}` in:\n{stdout}");
+    }
+    assert!(!stdout.contains(&server.sync_key));
+
+    let json_output = fieldsync(&[
+        "redmine",
+        "describe",
+        "--url",
+        &server.url,
+        "--api-key-file",
+        path(&key_file),
+        "--json",
+    ]);
+    let described: serde_json::Value = serde_json::from_slice(&json_output.stdout).unwrap();
+    assert_eq!(described["custom_fields"][1]["id"], "cf_2");
+    assert_eq!(described["custom_fields"][1]["field_type"], "option");
+
+    let unreachable = fieldsync(&[
+        "redmine",
+        "describe",
+        "--url",
+        "http://127.0.0.1:9",
+        "--api-key-file",
+        path(&key_file),
+    ]);
+    assert_eq!(unreachable.status.code(), Some(2));
+    assert!(
+        text(&unreachable.stderr).contains("no answer"),
+        "{}",
+        text(&unreachable.stderr)
+    );
+}
+
+#[test]
+fn status_errors_and_issue_commands_work_on_a_redmine_configuration() {
+    let setup = setup("commands");
+    let key = setup
+        .create(json!({"summary": "Status", "team": "Omega"}), "alice")
+        .key;
+    let output = sync_once(&setup, None);
+    assert_eq!(output.status.code(), Some(1), "an issue failed");
+    let config = path(&setup.config);
+
+    let status = fieldsync(&["status", "--config", config]);
+    assert_eq!(status.status.code(), Some(0), "retrying, not parked");
+    let stdout = text(&status.stdout);
+    assert!(
+        stdout.contains(&format!("SUP → {}", setup.project)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 queued (1 retrying, 0 parked)"),
+        "{stdout}"
+    );
+
+    let errors = fieldsync(&["errors", "list", "--config", config]);
+    let listed = text(&errors.stdout);
+    assert!(listed.contains(&format!("{SYNC}:{key}:1")), "{listed}");
+    assert!(listed.contains("Alpha, Beta, Gamma"), "{listed}");
+
+    let edit = fieldsync(&[
+        "issue",
+        "edit",
+        &format!("{}-1", setup.project),
+        "--set",
+        "subject=x",
+        "--config",
+        config,
+    ]);
+    assert_eq!(edit.status.code(), Some(2));
+    assert!(
+        text(&edit.stderr).contains("is on a `redmine` tracker"),
+        "{}",
+        text(&edit.stderr)
+    );
+}

@@ -1,0 +1,20 @@
+//! Fail points for crash tests: `FIELDSYNC_FAILPOINT=NAME` makes the process abort
+//! (no destructors, no flushing: as a SIGKILL would) the first time it reaches the
+//! point `NAME`. Unset, a fail point costs one look at an environment variable
+//! cached at the first call.
+//!
+//! Points: `after-tracker-create` (a tracker issue is created, the ledger does not
+//! know it yet), `after-tracker-update` (values are written, the message is not
+//! recorded as applied yet).
+
+use std::sync::OnceLock;
+
+/// Aborts the process when `FIELDSYNC_FAILPOINT` names `point`.
+pub fn hit(point: &str) {
+    static ARMED: OnceLock<Option<String>> = OnceLock::new();
+    let armed = ARMED.get_or_init(|| std::env::var("FIELDSYNC_FAILPOINT").ok());
+    if armed.as_deref() == Some(point) {
+        eprintln!("fail point `{point}` reached: aborting");
+        std::process::abort();
+    }
+}
