@@ -272,3 +272,98 @@ fn status_errors_and_issue_commands_work_on_a_redmine_configuration() {
         text(&edit.stderr)
     );
 }
+
+/// The configuration README.md shows in "sync with Redmine".
+fn readme_example() -> serde_json::Value {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme
+        .split("## For operators: sync with Redmine")
+        .nth(1)
+        .expect("README has the Redmine section");
+    let block = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section shows a configuration");
+    serde_json::from_str(block).expect("the README's configuration is JSON")
+}
+
+#[test]
+fn the_readme_redmine_example_works_as_written() {
+    let server = server();
+    let mut config = readme_example();
+    // Only where the server is and which project: everything else as written.
+    let side = &mut config["synchronizations"][0]["b"];
+    assert_eq!(side["tracker"]["url"], "https://redmine.example.com");
+    side["tracker"]["url"] = json!(server.url);
+    let project = server.project("readme");
+    side["project"] = json!(project);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = fieldsync_core::SqliteStore::open(dir.path().join("support.db")).unwrap();
+    store
+        .add_project(&fieldsync_tests::redmine_scenario::sup_project())
+        .unwrap();
+    store
+        .put_user(&fieldsync_core::model::User {
+            username: "ann".into(),
+            email: "alice@example.net".into(),
+            display_name: "Ann".into(),
+        })
+        .unwrap();
+    drop(store);
+    let config_file = dir.path().join("sync.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let plugins = fieldsync_tests::plugin_dir(&[]);
+    let created = fieldsync(&[
+        "issue",
+        "create",
+        "--project",
+        "SUP",
+        "--type",
+        "Bug",
+        "--set",
+        "summary=From the README",
+        "--set",
+        "assignee=ann",
+        "--set",
+        "team=Gamma",
+        "--set",
+        "priority=High",
+        "--as",
+        "ann",
+        "--config",
+        path(&config_file),
+    ]);
+    assert_eq!(created.status.code(), Some(0));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args([
+            "sync",
+            "--once",
+            "--config",
+            path(&config_file),
+            "--plugins",
+            path(plugins.path()),
+        ])
+        .env("REDMINE_API_KEY", &server.sync_key)
+        .output()
+        .unwrap();
+    println!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0));
+    let issues = server.issues(&project);
+    assert_eq!(issues.len(), 1);
+    let issue = server.issue(issues[0]["id"].as_u64().unwrap());
+    assert_eq!(issue["subject"], "From the README");
+    assert_eq!(issue["priority"]["name"], "High");
+    assert_eq!(
+        issue["assigned_to"]["name"], "Alice Example",
+        "matched by e-mail"
+    );
+    assert_eq!(RedmineServer::custom(&issue, cf::TEAM), "Gamma");
+    assert!(
+        dir.path().join("fieldsync-ledger.db").is_file(),
+        "the default ledger"
+    );
+}

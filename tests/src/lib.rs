@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: find the plugin libraries cargo built for the
 //! current test run and lay them out in temporary plugin folders.
 
+pub mod conformance;
 pub mod redmine;
 pub mod redmine_scenario;
 pub mod scenario;

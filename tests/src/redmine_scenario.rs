@@ -83,19 +83,19 @@ pub fn sup_project() -> ProjectDef {
     .unwrap()
 }
 
-/// The relationships: every field both ways (users matched by e-mail), story points
+/// The relationships: every field both ways (users matched by e-mail: SQLite's `ann`
+/// and `ben` are Redmine's `alice` and `bob`), story points
 /// to Redmine's Story points, and to Size through the example plugin.
 pub fn relationships() -> Value {
     let both = |id: &str, a: &str, b: &str| json!({"id": id, "direction": "both", "a": {"field": a}, "b": {"field": b}});
     let by_email = json!({"mapping": "fieldsync.user-map", "options": {"by": "email"}});
+    let users = |field: &str| json!({"field": field, "outgoing": by_email, "incoming": by_email});
     json!([
         both("summary", "summary", "subject"),
         both("details", "details", "description"),
         both("status", "status", "status"),
         both("priority", "priority", "priority"),
-        {"id": "assignee", "direction": "both",
-         "a": {"field": "assignee", "incoming": by_email},
-         "b": {"field": "assigned_to", "incoming": by_email}},
+        {"id": "assignee", "direction": "both", "a": users("assignee"), "b": users("assigned_to")},
         both("due", "due", "due_date"),
         {"id": "points", "direction": "a-to-b", "a": {"field": "points"},
          "b": {"field": format!("cf_{}", cf::POINTS)}},
@@ -108,9 +108,8 @@ pub fn relationships() -> Value {
         both("customer", "customer", &format!("cf_{}", cf::CUSTOMER)),
         both("estimate", "estimate", &format!("cf_{}", cf::ESTIMATE)),
         both("review", "review", &format!("cf_{}", cf::REVIEW)),
-        {"id": "reviewer", "direction": "both",
-         "a": {"field": "reviewer", "incoming": by_email},
-         "b": {"field": format!("cf_{}", cf::REVIEWER), "incoming": by_email}}
+        {"id": "reviewer", "direction": "both", "a": users("reviewer"),
+         "b": users(&format!("cf_{}", cf::REVIEWER))}
     ])
 }
 
@@ -140,7 +139,7 @@ pub fn setup_with(test: &str, edit: impl FnOnce(&mut Value)) -> RedmineSetup {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("support.db")).unwrap();
     store.add_project(&sup_project()).unwrap();
-    for (login, mail) in [("alice", "alice@example.net"), ("bob", "bob@example.net")] {
+    for (login, mail) in [("ann", "alice@example.net"), ("ben", "bob@example.net")] {
         store
             .put_user(&User {
                 username: login.into(),

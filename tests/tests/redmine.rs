@@ -17,9 +17,9 @@ fn a_new_sqlite_issue_is_created_in_redmine_with_every_field_then_nothing_echoes
         .create(
             json!({
                 "summary": "Checkout fails", "details": "Steps: pay", "status": "In Progress",
-                "priority": "High", "assignee": "alice", "due": "2026-12-24", "points": 5,
+                "priority": "High", "assignee": "ann", "due": "2026-12-24", "points": 5,
                 "team": "Beta", "components": ["UI", "DB"], "customer": "ACME",
-                "estimate": 8, "review": "2026-12-20", "reviewer": "bob"
+                "estimate": 8, "review": "2026-12-20", "reviewer": "ben"
             }),
             "alice",
         )
@@ -34,7 +34,10 @@ fn a_new_sqlite_issue_is_created_in_redmine_with_every_field_then_nothing_echoes
     assert_eq!(issue["description"], "Steps: pay");
     assert_eq!(issue["status"]["name"], "In Progress");
     assert_eq!(issue["priority"]["name"], "High");
-    assert_eq!(issue["assigned_to"]["name"], "Alice Example");
+    assert_eq!(
+        issue["assigned_to"]["name"], "Alice Example",
+        "ann is alice by e-mail"
+    );
     assert_eq!(issue["due_date"], "2026-12-24");
     assert_eq!(custom(&issue, cf::POINTS), "5");
     assert_eq!(
@@ -47,7 +50,11 @@ fn a_new_sqlite_issue_is_created_in_redmine_with_every_field_then_nothing_echoes
     assert_eq!(custom(&issue, cf::CUSTOMER), "ACME");
     assert_eq!(custom(&issue, cf::ESTIMATE), "8");
     assert_eq!(custom(&issue, cf::REVIEW), "2026-12-20");
-    assert_eq!(custom(&issue, cf::REVIEWER), "7", "bob is user 7");
+    assert_eq!(
+        custom(&issue, cf::REVIEWER),
+        "7",
+        "ben is bob (user 7) by e-mail"
+    );
     assert_eq!(
         custom(&issue, cf::CORRELATION),
         format!("{SYNC}:{key}"),
@@ -102,8 +109,8 @@ fn edits_in_redmine_reach_sqlite_including_cleared_fields() {
     assert_eq!(issue.fields["status"], "Resolved");
     assert_eq!(issue.fields["priority"], "Urgent");
     assert_eq!(
-        issue.fields["assignee"], "alice",
-        "user 6 matched by e-mail"
+        issue.fields["assignee"], "ann",
+        "Redmine's alice (user 6) is ann, matched by e-mail"
     );
     assert_eq!(issue.fields["team"], "Gamma");
     assert_eq!(issue.value("customer"), &Value::Null, "cleared in Redmine");

@@ -161,6 +161,28 @@ impl RedmineTracker {
         self.recent.lock().remove(&id);
     }
 
+    /// The request body setting `values`. A status, priority, user or tracker name the
+    /// tables do not know is looked up again first (an administrator may have just
+    /// added it).
+    fn body_for(
+        &self,
+        values: &BTreeMap<String, Value>,
+        fields: &[FieldDef],
+        doing: &str,
+    ) -> Result<(Names, serde_json::Map<String, Value>), StoreError> {
+        let names = self.names()?;
+        if let Ok(body) = write_body(values, &names, fields) {
+            return Ok((names, body));
+        }
+        let names = self
+            .catalog
+            .refresh_if_stale(&self.client)
+            .map_err(|error| self.error(error))?;
+        let body = write_body(values, &names, fields)
+            .map_err(|message| self.invalid(format!("{doing}: {message}")))?;
+        Ok((names, body))
+    }
+
     fn create_with(
         &self,
         issue: &NewIssue,
@@ -433,10 +455,8 @@ impl Tracker for RedmineTracker {
         if differing.is_empty() {
             return Ok(Vec::new());
         }
-        let names = self.names()?;
         let fields = self.fields_of(project)?;
-        let body = write_body(&differing, &names, &fields)
-            .map_err(|message| self.invalid(format!("updating {key}: {message}")))?;
+        let (_, body) = self.body_for(&differing, &fields, &format!("updating {key}"))?;
         self.forget(id);
         self.client
             .send(
