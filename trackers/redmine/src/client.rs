@@ -3,6 +3,7 @@
 //! 5xx, 429 with its `Retry-After`), and every answer sorted by whose fault it is.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -51,6 +52,8 @@ pub struct Client {
     agent: Agent,
     base: String,
     api_key: String,
+    /// HTTP requests sent (retries included), for benchmarks and diagnostics.
+    sent: AtomicU64,
 }
 
 impl fmt::Debug for Client {
@@ -82,7 +85,13 @@ impl Client {
             agent,
             base: base.trim_end_matches('/').to_owned(),
             api_key,
+            sent: AtomicU64::new(0),
         }
+    }
+
+    /// HTTP requests sent so far (retries included).
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// The server's address, for messages.
@@ -183,6 +192,7 @@ impl Client {
         url: &str,
         request: &Request<'_>,
     ) -> Result<(Value, Option<SystemTime>), Attempt> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
         macro_rules! prepared {
             ($builder:expr) => {{
                 let mut builder = $builder

@@ -65,6 +65,11 @@ impl RedmineTracker {
         self
     }
 
+    /// HTTP requests this tracker has sent (retries included).
+    pub fn requests_sent(&self) -> u64 {
+        self.client.requests_sent()
+    }
+
     pub fn names(&self) -> Result<Names, StoreError> {
         self.catalog
             .names(&self.client)
