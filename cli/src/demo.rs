@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use fieldsync_core::demo::{self, StoreLayout, DEMO_USER};
 use fieldsync_core::model::preview;
 use fieldsync_core::{SqliteStore, SyncLedger, Tracker};
+use fieldsync_demo::{self as demo, StoreLayout, DEMO_USER};
 use serde_json::{json, Value};
 
 use crate::host;

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use fieldsync_core::config::SyncConfig;
+use fieldsync_core::config::{SideSource, SyncConfig, TrackerSpec};
 use fieldsync_core::model::{preview, project_of_key, Issue, NewIssue, ProjectDef};
 use fieldsync_core::store::{create_and_edit, ErrorQuery, ErrorRecord, FailedStep, IssueSyncState};
-use fieldsync_core::{SqliteStore, SyncLedger, Tracker};
+use fieldsync_core::{SideStores, SqliteStore, Tracker};
 use fieldsync_plugin_api::FieldType;
 use serde::Serialize;
 use serde_json::Value;
@@ -21,16 +22,61 @@ pub struct StoreChoice<'a> {
     pub config: Option<&'a Path>,
 }
 
+/// Where a project's issues live, as the store choice finds it.
+enum Place {
+    /// A SQLite store file.
+    Store(PathBuf),
+    /// A tracker of a configuration, with the folder its paths are relative to.
+    Tracker {
+        spec: TrackerSpec,
+        ledger: PathBuf,
+        folder: PathBuf,
+    },
+}
+
 impl StoreChoice<'_> {
-    /// Opens the store holding `project`.
-    fn open(&self, project: &str) -> Result<SqliteStore, String> {
-        let path = self.path(project)?;
-        SqliteStore::open_existing(&path).map_err(|error| error.to_string())
+    /// The tracker holding `project` and the ledger beside it: the store file for
+    /// both, or (from a configuration) a tracker reached through its connector.
+    fn open_side(&self, project: &str) -> Result<SideStores, String> {
+        match self.place(project)? {
+            Place::Store(path) => {
+                let store = SqliteStore::open_existing(&path).map_err(|error| error.to_string())?;
+                Ok(SideStores::of_store(Arc::new(store)))
+            }
+            Place::Tracker {
+                spec,
+                ledger,
+                folder,
+            } => {
+                let tracker = crate::host::connectors().open(&spec, &folder)?;
+                let ledger = SqliteStore::open(&ledger).map_err(|error| error.to_string())?;
+                Ok(SideStores {
+                    tracker,
+                    ledger: Arc::new(ledger),
+                    atomic: None,
+                })
+            }
+        }
     }
 
-    fn path(&self, project: &str) -> Result<PathBuf, String> {
+    /// Opens the SQLite store holding `project`; a project on a tracker is refused
+    /// (people edit its issues in the tracker).
+    fn open(&self, project: &str) -> Result<SqliteStore, String> {
+        match self.place(project)? {
+            Place::Store(path) => {
+                SqliteStore::open_existing(&path).map_err(|error| error.to_string())
+            }
+            Place::Tracker { spec, .. } => Err(format!(
+                "project `{project}` is on a `{}` tracker; this command works on \
+                 fieldsync's SQLite stores only (edit the issue in the tracker itself)",
+                spec.kind
+            )),
+        }
+    }
+
+    fn place(&self, project: &str) -> Result<Place, String> {
         if let Some(store) = self.store {
-            return Ok(store.to_owned());
+            return Ok(Place::Store(store.to_owned()));
         }
         let Some(config) = self.config else {
             return Err("say where the issues are: --store FILE or --config FILE \
@@ -49,15 +95,14 @@ impl StoreChoice<'_> {
                     config.file.display()
                 )
             })?;
-        match (&side.store, &side.tracker) {
-            (Some(store), _) => Ok(config.store_path(store)),
-            (None, Some(tracker)) => Err(format!(
-                "{}: project `{project}` is on a `{}` tracker; this command works on \
-                 fieldsync's SQLite stores only (edit the issue in the tracker itself)",
-                config.file.display(),
-                tracker.kind
-            )),
-            (None, None) => Err(format!(
+        match config.side_source(side) {
+            Some(SideSource::Store(path)) => Ok(Place::Store(path)),
+            Some(SideSource::Tracker(spec, ledger)) => Ok(Place::Tracker {
+                spec: spec.clone(),
+                ledger,
+                folder: config.file.parent().unwrap_or(Path::new(".")).to_owned(),
+            }),
+            None => Err(format!(
                 "{}: project `{project}` names no store",
                 config.file.display()
             )),
@@ -212,13 +257,15 @@ struct SyncStatusJson {
 /// `fieldsync issue show`: the fields and the sync status.
 pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, String> {
     let project = project_of(key)?;
-    let store = choice.open(project)?;
-    let issue = store
+    let SideStores {
+        tracker, ledger, ..
+    } = choice.open_side(project)?;
+    let issue = tracker
         .get(key)
         .map_err(|error| error.to_string())?
-        .ok_or_else(|| format!("{}: no issue `{key}`", store.location()))?;
-    let mut states = store.sync_states(key).map_err(|error| error.to_string())?;
-    let errors = store
+        .ok_or_else(|| format!("{}: no issue `{key}`", tracker.location()))?;
+    let mut states = ledger.sync_states(key).map_err(|error| error.to_string())?;
+    let errors = ledger
         .errors(&ErrorQuery {
             source_key: Some(key),
             ..ErrorQuery::default()
@@ -243,7 +290,9 @@ pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, Strin
         println!("{text}");
         return Ok(0);
     }
-    let definition = store.project(project).map_err(|error| error.to_string())?;
+    let definition = tracker
+        .project(project)
+        .map_err(|error| error.to_string())?;
     println!(
         "{} ({}, project {})",
         issue.key, issue.issue_type, issue.project

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fieldsync_core::demo::StoreLayout;
+use fieldsync_demo::StoreLayout;
 
 /// Keeps issues of two issue-tracker projects in sync, field by field.
 #[derive(Parser)]

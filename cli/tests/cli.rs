@@ -1,26 +1,15 @@
 //! The `fieldsync plugins` commands as an operator runs them.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Output;
+
+use common::{fieldsync, fieldsync_with, path, text};
 use fieldsync_tests::{plugin_dir, write_file};
 use serde_json::Value;
 
-fn fieldsync(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(args)
-        .env_remove("FIELDSYNC_PLUGIN_DIR")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("fieldsync runs")
-}
-
 fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn path(dir: &Path) -> &str {
-    dir.to_str().expect("temporary paths are UTF-8")
+    text(&output.stdout)
 }
 
 #[test]
@@ -130,11 +119,10 @@ fn list_names_both_files_of_a_mapping_id_conflict() {
 #[test]
 fn the_plugin_folder_can_come_from_the_environment() {
     let dir = plugin_dir(&["fieldsync-story-points"]);
-    let output = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(["plugins", "list", "--json"])
-        .env("FIELDSYNC_PLUGIN_DIR", dir.path())
-        .output()
-        .unwrap();
+    let output = fieldsync_with(
+        &["plugins", "list", "--json"],
+        &[("FIELDSYNC_PLUGIN_DIR", path(dir.path()))],
+    );
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout(&output).contains("example.story-points"));
 }
@@ -188,11 +176,10 @@ fn check_explains_why_a_file_is_not_usable() {
 #[test]
 fn loader_diagnostics_follow_rust_log() {
     let dir = plugin_dir(&["fieldsync-story-points"]);
-    let output = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(["plugins", "list", "--dir", path(dir.path())])
-        .env("RUST_LOG", "debug")
-        .output()
-        .unwrap();
+    let output = fieldsync_with(
+        &["plugins", "list", "--dir", path(dir.path())],
+        &[("RUST_LOG", "debug")],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("loaded plugin `example.story-points`"),

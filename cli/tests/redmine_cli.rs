@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{fieldsync, path, text};
+use common::{fieldsync, fieldsync_with, path, text};
 use fieldsync_core::SyncLedger;
 use fieldsync_tests::redmine::{server, RedmineServer};
 use fieldsync_tests::redmine_scenario::{cf, setup, RedmineSetup, SYNC};
@@ -14,21 +14,18 @@ use serde_json::json;
 
 /// `fieldsync sync --once` on the scenario, with a fail point armed when given.
 fn sync_once(setup: &RedmineSetup, fail_point: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldsync"));
-    command
-        .args(["sync", "--once", "--config", path(&setup.config)])
-        .args(["--plugins", path(setup.plugins.path())])
-        .env_remove("FIELDSYNC_FAILPOINT");
-    if let Some(point) = fail_point {
-        command.env("FIELDSYNC_FAILPOINT", point);
+    let args = [
+        "sync",
+        "--once",
+        "--config",
+        path(&setup.config),
+        "--plugins",
+        path(setup.plugins.path()),
+    ];
+    match fail_point {
+        Some(point) => fieldsync_with(&args, &[("FIELDSYNC_FAILPOINT", point)]),
+        None => fieldsync(&args),
     }
-    let output = command.output().expect("fieldsync runs");
-    println!(
-        "$ FIELDSYNC_FAILPOINT={fail_point:?} fieldsync sync --once\n{}{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    output
 }
 
 fn crashed(output: &Output) -> bool {
@@ -338,19 +335,18 @@ fn the_readme_redmine_example_works_as_written() {
     ]);
     assert_eq!(created.status.code(), Some(0));
 
-    let output = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args([
+    let key_variable = [("REDMINE_API_KEY", server.sync_key.as_str())];
+    let output = fieldsync_with(
+        &[
             "sync",
             "--once",
             "--config",
             path(&config_file),
             "--plugins",
             path(plugins.path()),
-        ])
-        .env("REDMINE_API_KEY", &server.sync_key)
-        .output()
-        .unwrap();
-    println!("{}{}", text(&output.stdout), text(&output.stderr));
+        ],
+        &key_variable,
+    );
     assert_eq!(output.status.code(), Some(0));
     let issues = server.issues(&project);
     assert_eq!(issues.len(), 1);
@@ -366,4 +362,23 @@ fn the_readme_redmine_example_works_as_written() {
         dir.path().join("fieldsync-ledger.db").is_file(),
         "the default ledger"
     );
+
+    // `issue show` reads a Redmine issue and its sync state from the ledger.
+    let key = format!("{project}-{}", issue["id"]);
+    let shown = fieldsync_with(
+        &["issue", "show", &key, "--config", path(&config_file)],
+        &key_variable,
+    );
+    assert_eq!(shown.status.code(), Some(0));
+    let stdout = text(&shown.stdout);
+    for expected in [
+        format!("{key} (Bug, project {project})"),
+        "subject".to_owned(),
+        "From the README".to_owned(),
+        "assigned_to".to_owned(),
+        "alice".to_owned(),
+        "sync support-redmine: partner SUP-1".to_owned(),
+    ] {
+        assert!(stdout.contains(&expected), "`{expected}` in:\n{stdout}");
+    }
 }

@@ -10,7 +10,6 @@
 pub mod builtin;
 pub mod config;
 pub mod control;
-pub mod demo;
 pub mod engine;
 pub mod failpoint;
 pub mod message;

@@ -231,6 +231,7 @@ fn benches(c: &mut Criterion) {
     let idle_times = Mutex::new(Vec::new());
     let list_times = Mutex::new(Vec::new());
     let mut group = c.benchmark_group("redmine idle round");
+    group.sample_size(20);
     group.bench_function("fieldsync, idle round on 1,000 issues", |b| {
         b.iter(|| timed(&idle_times, || drop(large.engine.run_round())))
     });

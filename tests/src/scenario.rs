@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use fieldsync_core::demo::{self, DemoFiles, StoreLayout};
 use fieldsync_core::model::Issue;
 use fieldsync_core::{Engine, RoundReport, SqliteStore, SyncConfig, SyncLedger, Tracker};
+use fieldsync_demo::{self as demo, DemoFiles, StoreLayout};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 

@@ -379,3 +379,42 @@ fn two_redmine_projects_sync_with_each_other() {
     let quiet = setup.round();
     assert_eq!(quiet.messages_sent(), 0, "{quiet}");
 }
+
+#[test]
+fn more_issues_than_a_page_changed_within_seconds_are_all_found() {
+    let setup = setup("many");
+    let server = server();
+    // 105 issues, created as fast as Redmine takes them: many share a second, and
+    // they do not fit one page of 100.
+    let ids: Vec<u64> = (0..105)
+        .map(|n| {
+            server.create_issue(
+                &setup.project,
+                json!({"subject": format!("Bulk {n}")}),
+                Some("alice"),
+            )
+        })
+        .collect();
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(report.created(), 105, "{report}");
+
+    for id in &ids {
+        server.update_issue(
+            *id,
+            json!({"subject": format!("Bulk #{id} edited")}),
+            Some("bob"),
+        );
+    }
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    for id in &ids {
+        assert_eq!(
+            setup.partner_of(*id).fields["summary"],
+            json!(format!("Bulk #{id} edited"))
+        );
+    }
+    setup.round();
+    let quiet = setup.round();
+    assert_eq!(quiet.messages_sent(), 0, "{quiet}");
+}

@@ -5,9 +5,9 @@
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use fieldsync_core::demo::StoreLayout;
 use fieldsync_core::store::{ErrorQuery, FailedStep};
 use fieldsync_core::{ControlError, SyncLedger, Tracker};
+use fieldsync_demo::StoreLayout;
 use fieldsync_tests::scenario::{
     edit, engine, issue, partner, round, setup, setup_with, setup_with_plugins, Setup, DEMO_PLUGINS,
 };

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use fieldsync_core::demo::{self, StoreLayout};
 use fieldsync_core::store::ErrorQuery;
 use fieldsync_core::{SyncLedger, Tracker};
+use fieldsync_demo::{self as demo, StoreLayout};
 use fieldsync_tests::plugin_dir;
 use fieldsync_tests::scenario::{
     edit, engine, issue, partner, round, setup, setup_with, DEMO_PLUGINS,

@@ -11,17 +11,29 @@ use tempfile::TempDir;
 pub const PLUGINS: &[&str] = &["fieldsync-story-points", "fieldsync-markup"];
 
 pub fn fieldsync(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(args)
-        .env_remove("FIELDSYNC_PLUGIN_DIR")
-        .env_remove("FIELDSYNC_CONFIG")
-        .env_remove("FIELDSYNC_STORE")
-        .env_remove("FIELDSYNC_USER")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("fieldsync runs");
+    fieldsync_with(args, &[])
+}
+
+/// `fieldsync ARGS` with the environment variables `env` set (and none of the
+/// variables fieldsync reads inherited from the test's environment).
+pub fn fieldsync_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldsync"));
+    command.args(args);
+    for variable in [
+        "FIELDSYNC_PLUGIN_DIR",
+        "FIELDSYNC_CONFIG",
+        "FIELDSYNC_STORE",
+        "FIELDSYNC_USER",
+        "FIELDSYNC_FAILPOINT",
+        "RUST_LOG",
+    ] {
+        command.env_remove(variable);
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().expect("fieldsync runs");
+    let shown_env: String = env.iter().map(|(name, _)| format!("{name}=… ")).collect();
     println!(
-        "$ fieldsync {}\n{}{}",
+        "$ {shown_env}fieldsync {}\n{}{}",
         args.join(" "),
         text(&output.stdout),
         text(&output.stderr)

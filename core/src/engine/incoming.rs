@@ -165,6 +165,39 @@ fn apply_group(
     outcome
 }
 
+/// One message being applied: what its steps share.
+struct Applying<'a> {
+    sync: &'a SyncRuntime,
+    source: Side,
+    message: &'a IssueSyncMessage,
+    pass: &'a Pass<'a>,
+    entries: Vec<(&'a RelationshipRuntime, &'a Entry)>,
+}
+
+impl Applying<'_> {
+    fn target(&self) -> Side {
+        self.source.other()
+    }
+
+    fn call<'b>(
+        &'b self,
+        relationship: &'b RelationshipRuntime,
+        mapping: &'b BuiltMapping<dyn IncomingFieldMapping>,
+        target_key: Option<&'b str>,
+    ) -> MappingCall<'b> {
+        MappingCall {
+            sync: self.sync,
+            source: self.source,
+            pass: self.pass,
+            relationship,
+            mapping,
+            source_key: &self.message.source_key,
+            target_key,
+        }
+    }
+}
+
+/// Applies one message: finds or creates the partner, then writes what differs.
 fn apply_message(
     sync: &SyncRuntime,
     source: Side,
@@ -172,9 +205,14 @@ fn apply_message(
     pass: &Pass<'_>,
     mappings_called: &mut usize,
 ) -> Result<Option<AppliedIssue>, Failure> {
+    let applying = Applying {
+        sync,
+        source,
+        message,
+        pass,
+        entries: relationships_of(sync, source, message)?,
+    };
     let target_side = sync.side(source.other());
-    let target = source.other();
-    let entries = relationships_of(sync, source, message)?;
     let store_error = |error: StoreError| Failure::of_store(&error, "");
 
     let mut changes = Vec::new();
@@ -191,43 +229,7 @@ fn apply_message(
                 .get(&message.issue_type)
                 .unwrap_or(&message.issue_type)
                 .clone();
-            let screen = target_side.project.create_screen(&issue_type);
-            // A tracker that applies atomically has create screens and runs custom
-            // mappings after creation, like Backbone's; a remote tracker takes every
-            // mapped field in the creating request (required fields included).
-            let atomic = target_side.stores.atomic.is_some();
-            let mut writes = Vec::new();
-            for (relationship, entry) in &entries {
-                let end = relationship.end(target);
-                let Some(mapping) = &end.incoming else {
-                    continue;
-                };
-                if atomic && (!mapping.identity.builtin || !screen.contains(&end.field)) {
-                    continue;
-                }
-                if !atomic && !screen.contains(&end.field) {
-                    continue;
-                }
-                on_create.insert(relationship.id.as_str());
-                *mappings_called += 1;
-                let context = IncomingContext::new(None, &end.field, &entry.data);
-                let call = MappingCall {
-                    sync,
-                    source,
-                    pass,
-                    relationship,
-                    mapping,
-                    source_key: &message.source_key,
-                    target_key: None,
-                };
-                if let Some(value) = call.import(&context)? {
-                    writes.push(FieldWrite {
-                        field: end.field.clone(),
-                        value,
-                        guard: None,
-                    });
-                }
-            }
+            let writes = creation_writes(&applying, &issue_type, &mut on_create, mappings_called)?;
             let step = create_partner(sync, source, message, issue_type, writes)?;
             if step.already_applied {
                 return Ok(None);
@@ -241,6 +243,23 @@ fn apply_message(
         }
     };
 
+    // A partner just created with every value this message carries needs no read
+    // back, only the record that the message is applied.
+    let nothing_left = applying.entries.iter().all(|(relationship, _)| {
+        on_create.contains(relationship.id.as_str())
+            || relationship.end(applying.target()).incoming.is_none()
+    });
+    if created && nothing_left {
+        record_applied_only(sync, source, message, &key).map_err(store_error)?;
+        return Ok(Some(AppliedIssue {
+            source_key: message.source_key.clone(),
+            target_key: key,
+            created,
+            changes,
+            kept_newer: Vec::new(),
+        }));
+    }
+
     let issue = target_side
         .tracker()
         .get(&key)
@@ -251,90 +270,8 @@ fn apply_message(
                 target_side.tracker().location()
             ))
         })?;
-    let info = IssueInfo {
-        key: issue.key.clone(),
-        project: issue.project.clone(),
-        issue_type: issue.issue_type.clone(),
-    };
-    let fields: &dyn IssueFields = &issue.fields;
-    // Target changes after this history position had not reached the source when it
-    // built the message: only they compete with it.
-    let unseen_after = match message.partner_messages_applied {
-        0 => 0,
-        seen => match target_side
-            .ledger()
-            .message_covers(&sync.id, &key, seen)
-            .map_err(store_error)?
-        {
-            Some(position) => position,
-            None => {
-                log::warn!(
-                    "{}: no record of message {seen} of {key}; every change on {key} \
-                     competes with {} by time alone",
-                    target_side.tracker().location(),
-                    message.id
-                );
-                0
-            }
-        },
-    };
-    // A target value that this relationship never sends back must not be kept, or
-    // the two sides would stay apart.
-    let flows_back = |relationship: &RelationshipRuntime| {
-        sync.syncs_issue_type(&issue.issue_type) && relationship.applies_to(&issue.issue_type)
-    };
-    let mut writes = Vec::new();
-    for (relationship, entry) in &entries {
-        if on_create.contains(relationship.id.as_str()) {
-            continue;
-        }
-        let end = relationship.end(target);
-        let Some(mapping) = &end.incoming else {
-            continue;
-        };
-        *mappings_called += 1;
-        let context = IncomingContext::new(
-            Some(TargetIssue {
-                info: &info,
-                fields,
-            }),
-            &end.field,
-            &entry.data,
-        );
-        let call = MappingCall {
-            sync,
-            source,
-            pass,
-            relationship,
-            mapping,
-            source_key: &message.source_key,
-            target_key: Some(&key),
-        };
-        let Some(value) = call.import(&context)? else {
-            continue;
-        };
-        // An empty field of a new issue is "not set", not "cleared": a partner
-        // created by an earlier attempt keeps the defaults its tracker gave it
-        // (Redmine cannot clear a priority).
-        if issue.value(&end.field) == &value || (message.is_new && value.is_null()) {
-            continue;
-        }
-        let guard = match (relationship.direction, entry.changed_at) {
-            (FlowDirection::Both, Some(changed_at)) if flows_back(relationship) => {
-                Some(ConflictGuard {
-                    changed_at,
-                    source_wins_ties: source == Side::A,
-                    target_changes_after: unseen_after,
-                })
-            }
-            _ => None,
-        };
-        writes.push(FieldWrite {
-            field: end.field.clone(),
-            value,
-            guard,
-        });
-    }
+    let unseen_after = unseen_after(&applying, &key).map_err(store_error)?;
+    let writes = update_writes(&applying, &issue, &on_create, unseen_after, mappings_called)?;
     let step = update_partner(sync, source, message, &issue, writes).map_err(|error| {
         let mut failure = Failure::of_store(&error, format_args!("updating {key}: "));
         failure.context = Box::new(FailureContext {
@@ -364,6 +301,143 @@ fn apply_message(
         changes,
         kept_newer: step.kept_newer,
     }))
+}
+
+/// The values of a new partner, and (in `on_create`) the relationships they come
+/// from. A tracker that applies atomically has create screens and runs custom
+/// mappings after creation, like Backbone's; a remote tracker takes every mapped field
+/// in the creating request (required fields included).
+fn creation_writes<'a>(
+    applying: &Applying<'a>,
+    issue_type: &str,
+    on_create: &mut BTreeSet<&'a str>,
+    mappings_called: &mut usize,
+) -> Result<Vec<FieldWrite>, Failure> {
+    let target_side = applying.sync.side(applying.target());
+    let screen = target_side.project.create_screen(issue_type);
+    let atomic = target_side.stores.atomic.is_some();
+    let mut writes = Vec::new();
+    for (relationship, entry) in &applying.entries {
+        let end = relationship.end(applying.target());
+        let Some(mapping) = &end.incoming else {
+            continue;
+        };
+        if !screen.contains(&end.field) || (atomic && !mapping.identity.builtin) {
+            continue;
+        }
+        on_create.insert(relationship.id.as_str());
+        *mappings_called += 1;
+        let context = IncomingContext::new(None, &end.field, &entry.data);
+        if let Some(value) = applying
+            .call(relationship, mapping, None)
+            .import(&context)?
+        {
+            writes.push(FieldWrite {
+                field: end.field.clone(),
+                value,
+                guard: None,
+            });
+        }
+    }
+    Ok(writes)
+}
+
+/// The history position of the target issue after which its changes had not reached
+/// the source when it built the message: only they compete with it.
+fn unseen_after(applying: &Applying<'_>, key: &str) -> Result<i64, StoreError> {
+    let target_side = applying.sync.side(applying.target());
+    let seen = applying.message.partner_messages_applied;
+    if seen == 0 {
+        return Ok(0);
+    }
+    Ok(
+        match target_side
+            .ledger()
+            .message_covers(&applying.sync.id, key, seen)?
+        {
+            Some(position) => position,
+            None => {
+                log::warn!(
+                    "{}: no record of message {seen} of {key}; every change on {key} \
+                     competes with {} by time alone",
+                    target_side.tracker().location(),
+                    applying.message.id
+                );
+                0
+            }
+        },
+    )
+}
+
+/// The values to write into an existing partner: every relationship not set while
+/// creating it, mapped, where it differs, with the conflict guard of `both`
+/// relationships.
+fn update_writes(
+    applying: &Applying<'_>,
+    issue: &Issue,
+    on_create: &BTreeSet<&str>,
+    unseen_after: i64,
+    mappings_called: &mut usize,
+) -> Result<Vec<FieldWrite>, Failure> {
+    let (sync, message) = (applying.sync, applying.message);
+    let info = IssueInfo {
+        key: issue.key.clone(),
+        project: issue.project.clone(),
+        issue_type: issue.issue_type.clone(),
+    };
+    let fields: &dyn IssueFields = &issue.fields;
+    // A target value that this relationship never sends back must not be kept, or
+    // the two sides would stay apart.
+    let flows_back = |relationship: &RelationshipRuntime| {
+        sync.syncs_issue_type(&issue.issue_type) && relationship.applies_to(&issue.issue_type)
+    };
+    let mut writes = Vec::new();
+    for (relationship, entry) in &applying.entries {
+        if on_create.contains(relationship.id.as_str()) {
+            continue;
+        }
+        let end = relationship.end(applying.target());
+        let Some(mapping) = &end.incoming else {
+            continue;
+        };
+        *mappings_called += 1;
+        let context = IncomingContext::new(
+            Some(TargetIssue {
+                info: &info,
+                fields,
+            }),
+            &end.field,
+            &entry.data,
+        );
+        let Some(value) = applying
+            .call(relationship, mapping, Some(&issue.key))
+            .import(&context)?
+        else {
+            continue;
+        };
+        // An empty field of a new issue is "not set", not "cleared": a partner
+        // created by an earlier attempt keeps the defaults its tracker gave it
+        // (Redmine cannot clear a priority).
+        if issue.value(&end.field) == &value || (message.is_new && value.is_null()) {
+            continue;
+        }
+        let guard = match (relationship.direction, entry.changed_at) {
+            (FlowDirection::Both, Some(changed_at)) if flows_back(relationship) => {
+                Some(ConflictGuard {
+                    changed_at,
+                    source_wins_ties: applying.source == Side::A,
+                    target_changes_after: unseen_after,
+                })
+            }
+            _ => None,
+        };
+        writes.push(FieldWrite {
+            field: end.field.clone(),
+            value,
+            guard,
+        });
+    }
+    Ok(writes)
 }
 
 /// Creates the partner of the message's source issue with `writes`, and links it.
@@ -495,6 +569,35 @@ fn initial_values(issue: &Issue, author: &str) -> Vec<HistoryEntry> {
             new: value.clone(),
         })
         .collect()
+}
+
+/// Records a message as applied to `key` with nothing to write.
+fn record_applied_only(
+    sync: &SyncRuntime,
+    source: Side,
+    message: &IssueSyncMessage,
+    key: &str,
+) -> Result<(), StoreError> {
+    let target_side = sync.side(source.other());
+    match &target_side.stores.atomic {
+        Some(atomic) => atomic
+            .apply(&ApplyStep {
+                sync_id: &sync.id,
+                source_key: &message.source_key,
+                seq: message.seq,
+                target: ApplyTarget::Update(key.to_owned()),
+                writes: Vec::new(),
+                author: &sync.sync_user,
+                completes_message: true,
+            })
+            .map(|_| ()),
+        None => target_side.ledger().record_applied(
+            &sync.id,
+            key,
+            &message.source_key,
+            Some(message.seq),
+        ),
+    }
 }
 
 /// Writes the values that differ and records the message as applied.

@@ -59,6 +59,20 @@ impl Connectors {
         self
     }
 
+    /// Connects to the tracker `spec` describes (`config_dir` resolves its paths).
+    pub fn open(&self, spec: &TrackerSpec, config_dir: &Path) -> Result<Arc<dyn Tracker>, String> {
+        let connector = self.find(&spec.kind).ok_or_else(|| {
+            format!(
+                "no connector for trackers of kind `{}` (available: {})",
+                spec.kind,
+                self.kinds()
+            )
+        })?;
+        connector
+            .open(spec, config_dir)
+            .map_err(|error| error.to_string())
+    }
+
     fn find(&self, kind: &str) -> Option<&Arc<dyn Connector>> {
         self.0.iter().find(|connector| connector.kind() == kind)
     }

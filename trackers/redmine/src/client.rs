@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::Value;
 use ureq::http::{Response, StatusCode};
@@ -108,23 +108,6 @@ impl Client {
                 ..Request::default()
             },
         )
-        .map(|(value, _)| value)
-    }
-
-    /// A GET, with the server's clock (its `Date` header) at the time it answered.
-    pub fn get_dated(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<(Value, Option<SystemTime>), HttpError> {
-        self.send(
-            "GET",
-            path,
-            &Request {
-                query,
-                ..Request::default()
-            },
-        )
     }
 
     /// Every item of a paged list (`key` names the array in each page).
@@ -158,7 +141,7 @@ impl Client {
         method: &str,
         path: &str,
         request: &Request<'_>,
-    ) -> Result<(Value, Option<SystemTime>), HttpError> {
+    ) -> Result<Value, HttpError> {
         let url = format!("{}{path}", self.base);
         let mut attempt = 1;
         loop {
@@ -186,12 +169,7 @@ impl Client {
         }
     }
 
-    fn send_once(
-        &self,
-        method: &str,
-        url: &str,
-        request: &Request<'_>,
-    ) -> Result<(Value, Option<SystemTime>), Attempt> {
+    fn send_once(&self, method: &str, url: &str, request: &Request<'_>) -> Result<Value, Attempt> {
         self.sent.fetch_add(1, Ordering::Relaxed);
         macro_rules! prepared {
             ($builder:expr) => {{
@@ -216,7 +194,6 @@ impl Client {
         };
         let mut response = response.map_err(|error| Attempt::Transport(error.to_string()))?;
         let status = response.status();
-        let date = header(&response, "date").and_then(|date| httpdate(&date));
         if status.is_success() {
             // 204 (an update) has no body.
             let text = response
@@ -224,10 +201,9 @@ impl Client {
                 .read_to_string()
                 .map_err(|error| Attempt::Transport(error.to_string()))?;
             if text.trim().is_empty() {
-                return Ok((Value::Null, date));
+                return Ok(Value::Null);
             }
             return serde_json::from_str(&text)
-                .map(|value| (value, date))
                 .map_err(|error| Attempt::Status(status, None, format!("not JSON: {error}")));
         }
         let retry_after = header(&response, "retry-after")
@@ -238,7 +214,8 @@ impl Client {
     }
 
     fn classify(&self, method: &str, path: &str, failure: Attempt) -> HttpError {
-        let at = format!("Redmine {}: {method} {path}", self.base);
+        // The server itself is named by the error's store (the tracker's location).
+        let at = format!("Redmine {method} {path}");
         match failure {
             Attempt::Transport(error) => {
                 HttpError::Unavailable(format!("{at}: no answer after {ATTEMPTS} tries ({error})"))
@@ -268,7 +245,7 @@ impl Client {
     }
 
     fn unexpected(&self, path: &str, what: &str) -> HttpError {
-        HttpError::Unexpected(format!("Redmine {}: {path}: {what}", self.base))
+        HttpError::Unexpected(format!("Redmine GET {path}: {what}"))
     }
 }
 
@@ -289,34 +266,6 @@ fn header(response: &Response<Body>, name: &str) -> Option<String> {
         .get(name)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
-}
-
-fn httpdate(text: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(&rfc3339_of_http_date(text)?).ok()
-}
-
-/// `Tue, 01 Dec 2026 03:29:17 GMT` → `2026-12-01 03:29:17`.
-fn rfc3339_of_http_date(text: &str) -> Option<String> {
-    let mut parts = text.split_whitespace().skip(1);
-    let day: u32 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: u32 = parts.next()?.parse().ok()?;
-    let time = parts.next()?;
-    Some(format!("{year:04}-{month:02}-{day:02} {time}"))
 }
 
 /// Redmine's `{"errors": ["Status is not included in the list", ...]}` as one line.
@@ -350,16 +299,6 @@ fn excerpt(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn http_dates_are_read() {
-        let time = httpdate("Tue, 01 Dec 2026 03:29:17 GMT").unwrap();
-        assert_eq!(
-            humantime::format_rfc3339_seconds(time).to_string(),
-            "2026-12-01T03:29:17Z"
-        );
-        assert_eq!(httpdate("yesterday"), None);
-    }
 
     #[test]
     fn redmine_errors_become_one_line() {

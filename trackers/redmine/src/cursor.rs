@@ -1,6 +1,12 @@
-//! Where change detection on a Redmine project stands: the server's clock at the last
-//! scan. Stored by the ledger as text (`{"since":"2026-12-01T03:29:17Z"}`).
+//! Where change detection on a Redmine project stands. Stored by the ledger as text:
+//! `{"since":"2026-12-01T03:29:17Z","unchanged":{"42":"2026-12-01T03:29:15Z"}}`.
+//!
+//! Redmine tells no time of its own (thin sends no `Date` header), so the server's
+//! clock is read from what it stamps: `since` is the newest `updated_on` a scan saw,
+//! less the time the scan took — never later than the server's time when the scan
+//! began, so an update made while it ran is listed by the next one.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use fieldsync_core::store::TrackerCursor;
@@ -14,9 +20,17 @@ const OVERLAP: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanCursor {
-    /// The server's time when the last scan began (`None`: never scanned).
+    /// At most the server's time when the last scan began (`None`: never scanned).
     #[serde(default, with = "optional_rfc3339")]
     pub since: Option<SystemTime>,
+    /// Issues the last scan handed on whose `updated_on` (as listed) proves that a
+    /// later change would show a later `updated_on`: the same page held an issue
+    /// updated in a later second, so the server's clock had passed theirs. Listed
+    /// again with the same `updated_on`, they have not changed and need no read. (An
+    /// issue updated in the newest second of its page is read again: a second change
+    /// within that second would not show.)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unchanged: BTreeMap<u64, String>,
 }
 
 impl ScanCursor {
@@ -72,10 +86,23 @@ mod tests {
     #[test]
     fn a_cursor_survives_the_ledger_and_lists_with_an_overlap() {
         let since = humantime::parse_rfc3339("2026-12-01T03:29:17Z").unwrap();
-        let cursor = ScanCursor { since: Some(since) }.write();
-        assert_eq!(cursor.0, r#"{"since":"2026-12-01T03:29:17Z"}"#);
+        let cursor = ScanCursor {
+            since: Some(since),
+            unchanged: BTreeMap::from([(42, "2026-12-01T03:29:15Z".to_owned())]),
+        }
+        .write();
+        assert_eq!(
+            cursor.0,
+            r#"{"since":"2026-12-01T03:29:17Z","unchanged":{"42":"2026-12-01T03:29:15Z"}}"#
+        );
         let read = ScanCursor::parse(&cursor).unwrap();
         assert_eq!(read.updated_filter().unwrap(), ">=2026-12-01T03:29:14Z");
+        assert_eq!(
+            read.unchanged.get(&42).map(String::as_str),
+            Some("2026-12-01T03:29:15Z")
+        );
+        let older = ScanCursor::parse(&TrackerCursor(r#"{"since":"2026-12-01T03:29:17Z"}"#.into()));
+        assert!(older.unwrap().unchanged.is_empty());
         assert_eq!(
             ScanCursor::parse(&TrackerCursor::default())
                 .unwrap()

@@ -225,7 +225,7 @@ impl RedmineTracker {
                 custom.push(json!({"id": field, "value": value}));
             }
         }
-        let (answer, _) = self
+        let answer = self
             .client
             .send(
                 "POST",
@@ -338,48 +338,61 @@ impl Tracker for RedmineTracker {
         if let Some(filter) = cursor.updated_filter() {
             query.push(("updated_on", filter));
         }
-        let mut listed: Vec<Value> = Vec::new();
-        let mut server_time: Option<SystemTime> = None;
+        let started = Instant::now();
+        let mut issues = Vec::new();
+        let mut unchanged = BTreeMap::new();
+        let mut newest: Option<SystemTime> = None;
+        let mut offset = 0;
         loop {
             let mut paged = query.clone();
-            paged.push(("offset", listed.len().to_string()));
+            paged.push(("offset", offset.to_string()));
             paged.push(("limit", crate::client::PAGE.to_string()));
-            let (page, date) = self
+            let page = self
                 .client
-                .get_dated("/issues.json", &paged)
+                .get("/issues.json", &paged)
                 .map_err(|error| self.error(error))?;
-            // The first page's time: anything updated after it is listed next time.
-            server_time = server_time.or(date);
-            let batch = page
+            let listed: Vec<(u64, String)> = page
                 .get("issues")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+                .into_iter()
+                .flatten()
+                .filter_map(|raw| Some((raw.get("id")?.as_u64()?, text(raw, "updated_on")?)))
+                .collect();
             let total = page.get("total_count").and_then(Value::as_u64).unwrap_or(0);
-            let got = batch.len();
-            listed.extend(batch);
-            if got == 0 || listed.len() as u64 >= total {
+            offset += listed.len();
+            // One page is one query: an issue updated in an earlier second than the
+            // page's newest was read after the server's clock had passed it.
+            let page_newest = listed.iter().filter_map(|(_, at)| seconds(at)).max();
+            newest = newest.max(page_newest);
+            for (id, updated_on) in listed {
+                let proven = seconds(&updated_on).is_some_and(|at| Some(at) < page_newest);
+                let same_as_last_time = cursor.unchanged.get(&id) == Some(&updated_on);
+                if !(same_as_last_time && proven) {
+                    // Every other listed issue is a candidate, those only the sync
+                    // touched included: their journals, read once, show the sync's
+                    // own writes, which are never sent back.
+                    issues.push(ChangedIssue {
+                        key: format!("{project}-{id}"),
+                        last_seq: 0,
+                    });
+                }
+                if proven {
+                    unchanged.insert(id, updated_on);
+                }
+            }
+            if offset == 0 || offset as u64 >= total || page_newest.is_none() {
                 break;
             }
         }
-        // Every listed issue is a candidate, those only the sync touched included:
-        // Redmine's times have seconds, so "created and never changed" cannot be
-        // told from "changed within the second it was created". Their journals,
-        // read once, show the sync's own writes, which are never sent back.
         let _ = except_author;
-        let issues = listed
-            .iter()
-            .filter_map(|raw| {
-                Some(ChangedIssue {
-                    key: format!("{project}-{}", raw.get("id")?.as_u64()?),
-                    last_seq: 0,
-                })
-            })
-            .collect();
-        let next = match server_time {
-            Some(time) => ScanCursor { since: Some(time) },
-            None => cursor,
+        let since = match newest {
+            Some(newest) => {
+                let began = newest.checked_sub(started.elapsed()).unwrap_or(newest);
+                cursor.since.max(Some(began))
+            }
+            None => cursor.since,
         };
+        let next = ScanCursor { since, unchanged };
         Ok(ChangeScan {
             issues,
             history_after: 0,
@@ -626,6 +639,11 @@ fn history_of(raw: &Value, issue: &Issue, names: &Names, fields: &[FieldDef]) ->
         }
     }
     history
+}
+
+/// A listed `updated_on` as a point in time (Redmine gives seconds).
+fn seconds(text: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339(text).ok()
 }
 
 fn time_of(value: Option<&Value>) -> Timestamp {

@@ -1,14 +1,17 @@
+//! # fieldsync-demo
+//!
 //! A ready-made setup: a support project and a development project with sample
 //! issues, and a configuration that syncs them with built-in mappings and the example
-//! plugins. `fieldsync demo` runs it; tests and benchmarks build on it.
+//! plugins. `fieldsync demo` runs it; tests and benchmarks build on it. A fixture, not
+//! engine API: it lives outside `fieldsync-core`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::model::{NewIssue, ProjectDef, User};
-use crate::store::{create_and_edit, SqliteStore, StoreError};
+use fieldsync_core::model::{NewIssue, ProjectDef, User};
+use fieldsync_core::store::{create_and_edit, SqliteStore, StoreError};
 
 /// Key of the support project (side A).
 pub const SUPPORT: &str = "SUP";
@@ -320,6 +323,6 @@ mod tests {
             }
         }
         let config = serde_json::to_string(&config_json(StoreLayout::TwoFiles)).unwrap();
-        crate::SyncConfig::parse(&config, Path::new("sync.json")).unwrap();
+        fieldsync_core::SyncConfig::parse(&config, Path::new("sync.json")).unwrap();
     }
 }

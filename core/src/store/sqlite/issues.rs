@@ -1,0 +1,452 @@
+//! The tracker half of [`SqliteStore`]: projects, users, issues and their history.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::Value;
+
+use super::super::{ChangeScan, ChangedIssue, StoreError, Tracker, TrackerCursor};
+use super::*;
+use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
+
+impl SqliteStore {
+    /// The newest history position of the store (0 when empty).
+    pub fn last_seq(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT coalesce(max(seq), 0) FROM history", [], |row| {
+                row.get(0)
+            })
+        })
+    }
+    /// Declares a project; refused when the declaration has problems or the key is taken.
+    pub fn add_project(&self, project: &ProjectDef) -> Result<(), StoreError> {
+        let problems = project.problems();
+        if !problems.is_empty() {
+            return Err(self.invalid(format!(
+                "project `{}`: {}",
+                project.key,
+                problems.join("; ")
+            )));
+        }
+        let definition = serde_json::to_string(project)
+            .map_err(|error| self.invalid(format!("project `{}`: {error}", project.key)))?;
+        self.write(|tx| {
+            let inserted = tx
+                .execute(
+                    "INSERT INTO projects (key, definition) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![project.key, definition],
+                )
+                .map_err(self.err())?;
+            if inserted == 0 {
+                return Err(self.invalid(format!("project `{}` already exists", project.key)));
+            }
+            Ok(())
+        })
+    }
+    /// Adds or replaces a user.
+    pub fn put_user(&self, user: &User) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO users (username, email, display_name) VALUES (?1, ?2, ?3)",
+                params![user.username, user.email, user.display_name],
+            )
+            .map_err(self.err())?;
+            Ok(())
+        })
+    }
+    pub(super) fn project_in(&self, tx: &Connection, key: &str) -> Result<ProjectDef, StoreError> {
+        let text: Option<String> = tx
+            .prepare_cached("SELECT definition FROM projects WHERE key = ?1")
+            .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
+            .map_err(self.err())?;
+        let text = text.ok_or_else(|| StoreError::NotFound {
+            store: self.location.clone(),
+            what: format!("project `{key}`"),
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|error| self.corrupt(format!("project `{key}`: {error}")))
+    }
+    pub(super) fn issue_in(&self, tx: &Connection, key: &str) -> Result<Option<Issue>, StoreError> {
+        let row = tx
+            .prepare_cached(
+                "SELECT key, project, issue_type, fields, created, updated FROM issues WHERE key = ?1",
+            )
+            .and_then(|mut stmt| stmt.query_row([key], raw_issue).optional())
+            .map_err(self.err())?;
+        row.map(|raw| self.decode_issue(raw)).transpose()
+    }
+    pub(super) fn decode_issue(&self, raw: RawIssue) -> Result<Issue, StoreError> {
+        let fields = serde_json::from_str(&raw.fields)
+            .map_err(|error| self.corrupt(format!("issue `{}` fields: {error}", raw.key)))?;
+        Ok(Issue {
+            key: raw.key,
+            project: raw.project,
+            issue_type: raw.issue_type,
+            fields,
+            created: Timestamp(raw.created),
+            updated: Timestamp(raw.updated),
+        })
+    }
+    /// Inserts an issue with its creation history; checks type and values.
+    pub(super) fn create_in(
+        &self,
+        tx: &Transaction<'_>,
+        issue: &NewIssue,
+        author: &str,
+    ) -> Result<(Issue, Vec<HistoryEntry>), StoreError> {
+        let project = self.project_in(tx, &issue.project)?;
+        if !project.issue_types.contains(&issue.issue_type) {
+            return Err(self.invalid(format!(
+                "project {} has no issue type `{}` (types: {})",
+                project.key,
+                issue.issue_type,
+                project.issue_types.join(", ")
+            )));
+        }
+        let screen = project.create_screen(&issue.issue_type);
+        for (field, value) in &issue.fields {
+            project
+                .check_value(field, value)
+                .map_err(|message| self.invalid(message))?;
+            if !value.is_null() && !screen.contains(field) {
+                return Err(self.invalid(format!(
+                    "field `{field}` is not on the create screen of {} {} issues ({}): \
+                     set it once the issue exists",
+                    project.key,
+                    issue.issue_type,
+                    screen.join(", ")
+                )));
+            }
+        }
+        let number: i64 = tx
+            .query_row(
+                "UPDATE projects SET next_number = next_number + 1 WHERE key = ?1 \
+                 RETURNING next_number - 1",
+                [&issue.project],
+                |row| row.get(0),
+            )
+            .map_err(self.err())?;
+        let key = format!("{}-{number}", issue.project);
+        let now = Timestamp::now();
+        let fields: BTreeMap<String, Value> = issue
+            .fields
+            .iter()
+            .filter(|(_, value)| !value.is_null())
+            .map(|(field, value)| (field.clone(), value.clone()))
+            .collect();
+        // Creation itself is history, so an issue created without any field value
+        // is still seen as changed.
+        let mut changes = vec![self.record(
+            tx,
+            &key,
+            now,
+            author,
+            CREATED_FIELD,
+            &Value::Null,
+            &Value::String(issue.issue_type.clone()),
+        )?];
+        for (field, value) in &fields {
+            changes.push(self.record(tx, &key, now, author, field, &Value::Null, value)?);
+        }
+        tx.prepare_cached(
+            "INSERT INTO issues (key, project, number, issue_type, fields, created, updated) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                key,
+                issue.project,
+                number,
+                issue.issue_type,
+                to_json(&fields),
+                now.0
+            ])
+        })
+        .map_err(self.err())?;
+        let issue = Issue {
+            key,
+            project: issue.project.clone(),
+            issue_type: issue.issue_type.clone(),
+            fields,
+            created: now,
+            updated: now,
+        };
+        Ok((issue, changes))
+    }
+    /// Writes the values that differ, each recorded in the history.
+    pub(super) fn update_in(
+        &self,
+        tx: &Transaction<'_>,
+        key: &str,
+        changes: &BTreeMap<String, Value>,
+        author: &str,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut issue = self
+            .issue_in(tx, key)?
+            .ok_or_else(|| StoreError::NotFound {
+                store: self.location.clone(),
+                what: format!("issue `{key}`"),
+            })?;
+        let project = self.project_in(tx, &issue.project)?;
+        for (field, value) in changes {
+            project
+                .check_value(field, value)
+                .map_err(|message| self.invalid(format!("{key}: {message}")))?;
+        }
+        let now = Timestamp::now();
+        let mut recorded = Vec::new();
+        for (field, value) in changes {
+            let old = issue.value(field).clone();
+            if &old == value {
+                continue;
+            }
+            recorded.push(self.record(tx, key, now, author, field, &old, value)?);
+            if value.is_null() {
+                issue.fields.remove(field);
+            } else {
+                issue.fields.insert(field.clone(), value.clone());
+            }
+        }
+        if !recorded.is_empty() {
+            tx.prepare_cached("UPDATE issues SET fields = ?2, updated = ?3 WHERE key = ?1")
+                .and_then(|mut stmt| stmt.execute(params![key, to_json(&issue.fields), now.0]))
+                .map_err(self.err())?;
+        }
+        Ok(recorded)
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record(
+        &self,
+        tx: &Transaction<'_>,
+        key: &str,
+        time: Timestamp,
+        author: &str,
+        field: &str,
+        old: &Value,
+        new: &Value,
+    ) -> Result<HistoryEntry, StoreError> {
+        let seq = tx
+            .prepare_cached(
+                "INSERT INTO history (issue_key, time, author, field, old, new) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![key, time.0, author, field, old.to_string(), new.to_string()],
+                    |row| row.get(0),
+                )
+            })
+            .map_err(self.err())?;
+        Ok(HistoryEntry {
+            seq,
+            issue_key: key.to_owned(),
+            time,
+            author: author.to_owned(),
+            field: field.to_owned(),
+            old: old.clone(),
+            new: new.clone(),
+        })
+    }
+    /// When someone other than `author` last changed `field` of `key` after
+    /// history position `after`.
+    pub(super) fn last_change_by_others(
+        &self,
+        tx: &Transaction<'_>,
+        key: &str,
+        field: &str,
+        author: &str,
+        after: i64,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        tx.prepare_cached(
+            "SELECT time FROM history WHERE issue_key = ?1 AND field = ?2 AND author <> ?3 \
+             AND seq > ?4 ORDER BY seq DESC LIMIT 1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![key, field, author, after], |row| row.get(0))
+                .optional()
+        })
+        .map(|time| time.map(Timestamp))
+        .map_err(self.err())
+    }
+}
+
+impl Tracker for SqliteStore {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn project(&self, key: &str) -> Result<ProjectDef, StoreError> {
+        let connection = self.connection.lock();
+        self.project_in(&connection, key)
+    }
+
+    fn projects(&self) -> Result<Vec<ProjectDef>, StoreError> {
+        let texts: Vec<(String, String)> = self.read(|c| {
+            c.prepare("SELECT key, definition FROM projects ORDER BY key")?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })?;
+        texts
+            .into_iter()
+            .map(|(key, text)| {
+                serde_json::from_str(&text)
+                    .map_err(|error| self.corrupt(format!("project `{key}`: {error}")))
+            })
+            .collect()
+    }
+
+    fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.read(|c| {
+            c.prepare("SELECT username, email, display_name FROM users ORDER BY username")?
+                .query_map([], |row| {
+                    Ok(User {
+                        username: row.get(0)?,
+                        email: row.get(1)?,
+                        display_name: row.get(2)?,
+                    })
+                })?
+                .collect()
+        })
+    }
+
+    fn scan_changes(
+        &self,
+        project: &str,
+        cursor: &TrackerCursor,
+        except_author: &str,
+    ) -> Result<ChangeScan, StoreError> {
+        let after = position_of(cursor).map_err(|message| self.corrupt(message))?;
+        self.read(|c| {
+            // Read before the scan: history up to here is handled this round, later
+            // edits wait for the next one.
+            let upper: i64 =
+                c.query_row("SELECT coalesce(max(seq), 0) FROM history", [], |row| {
+                    row.get(0)
+                })?;
+            let issues = c
+                .prepare_cached(
+                    "SELECT h.issue_key, max(h.seq) AS last FROM history h \
+                     JOIN issues i ON i.key = h.issue_key \
+                     WHERE h.seq > ?2 AND i.project = ?1 AND h.author <> ?3 \
+                     GROUP BY h.issue_key ORDER BY last",
+                )?
+                .query_map(params![project, after, except_author], |row| {
+                    Ok(ChangedIssue {
+                        key: row.get(0)?,
+                        last_seq: row.get(1)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(ChangeScan {
+                issues,
+                history_after: after,
+                history_upper: upper,
+                next: TrackerCursor(upper.max(after).to_string()),
+            })
+        })
+    }
+
+    fn history_since(&self, key: &str, after_seq: i64) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows: Vec<(i64, i64, String, String, String, String)> = self.read(|c| {
+            c.prepare_cached(
+                "SELECT seq, time, author, field, old, new FROM history \
+                 WHERE issue_key = ?1 AND seq > ?2 ORDER BY seq",
+            )?
+            .query_map(params![key, after_seq], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })?
+            .collect()
+        })?;
+        rows.into_iter()
+            .map(|(seq, time, author, field, old, new)| {
+                let parse = |text: &str| {
+                    serde_json::from_str(text).map_err(|error| {
+                        self.corrupt(format!("history entry {seq} of `{key}`: {error}"))
+                    })
+                };
+                Ok(HistoryEntry {
+                    seq,
+                    issue_key: key.to_owned(),
+                    time: Timestamp(time),
+                    author,
+                    old: parse(&old)?,
+                    new: parse(&new)?,
+                    field,
+                })
+            })
+            .collect()
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Issue>, StoreError> {
+        let connection = self.connection.lock();
+        self.issue_in(&connection, key)
+    }
+
+    fn issues(&self, project: &str) -> Result<Vec<Issue>, StoreError> {
+        let raws: Vec<RawIssue> = self.read(|c| {
+            c.prepare(
+                "SELECT key, project, issue_type, fields, created, updated FROM issues \
+                 WHERE project = ?1 ORDER BY number",
+            )?
+            .query_map([project], raw_issue)?
+            .collect()
+        })?;
+        raws.into_iter().map(|raw| self.decode_issue(raw)).collect()
+    }
+
+    fn create(&self, issue: &NewIssue, author: &str) -> Result<Issue, StoreError> {
+        self.write(|tx| Ok(self.create_in(tx, issue, author)?.0))
+    }
+
+    fn update(
+        &self,
+        key: &str,
+        changes: &BTreeMap<String, Value>,
+        author: &str,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.write(|tx| self.update_in(tx, key, changes, author))
+    }
+}
+
+pub(super) struct RawIssue {
+    key: String,
+    project: String,
+    issue_type: String,
+    fields: String,
+    created: i64,
+    updated: i64,
+}
+
+pub(super) fn raw_issue(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawIssue> {
+    Ok(RawIssue {
+        key: row.get(0)?,
+        project: row.get(1)?,
+        issue_type: row.get(2)?,
+        fields: row.get(3)?,
+        created: row.get(4)?,
+        updated: row.get(5)?,
+    })
+}
+
+pub(super) fn to_json(fields: &BTreeMap<String, Value>) -> String {
+    // A map of JSON values always serializes.
+    serde_json::to_string(fields).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The SQLite model's cursor: the history position handled so far (empty: 0).
+fn position_of(cursor: &TrackerCursor) -> Result<i64, String> {
+    if cursor.0.is_empty() {
+        return Ok(0);
+    }
+    cursor
+        .0
+        .parse()
+        .map_err(|_| format!("sync cursor `{}` is not a history position", cursor.0))
+}

@@ -1,0 +1,514 @@
+//! The ledger half of [`SqliteStore`]: cursors, links, the outbox, applied sequence
+//! numbers (failures and rounds are in `failures`).
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::super::{
+    ErrorQuery, ErrorRecord, Failure, IssueSyncState, OutgoingBatch, OutgoingFailure,
+    PendingMessage, QueueCounts, ResyncRequest, RoundRecord, RunningSlowCalls, SkippedError,
+    SlowCall, StoreError, SyncLedger, TrackerCursor,
+};
+use super::*;
+use crate::message::{IssueSyncMessage, Side};
+use crate::model::Timestamp;
+
+impl SqliteStore {
+    /// A message whose id is taken already (its issue's sync state was lost or
+    /// restored from an older copy) gets the next free sequence number of its issue:
+    /// refusing it would stop the whole outgoing queue of the side.
+    pub(super) fn renumber_if_taken(
+        &self,
+        tx: &Connection,
+        message: &IssueSyncMessage,
+    ) -> Result<Option<IssueSyncMessage>, StoreError> {
+        let taken = tx
+            .prepare_cached("SELECT 1 FROM outbox WHERE message_id = ?1")
+            .and_then(|mut stmt| stmt.exists([&message.id]))
+            .map_err(self.err())?;
+        if !taken {
+            return Ok(None);
+        }
+        let highest: i64 = tx
+            .query_row(
+                "SELECT max(seq) FROM outbox WHERE sync_id = ?1 AND source_key = ?2",
+                params![message.sync_id, message.source_key],
+                |row| row.get(0),
+            )
+            .map_err(self.err())?;
+        let mut renumbered = message.clone();
+        renumbered.seq = highest + 1;
+        renumbered.id =
+            IssueSyncMessage::make_id(&message.sync_id, &message.source_key, renumbered.seq);
+        log::warn!(
+            "{}: message id {} is taken already; sent as {}",
+            self.location,
+            message.id,
+            renumbered.id
+        );
+        Ok(Some(renumbered))
+    }
+    pub(super) fn upsert_state(
+        &self,
+        tx: &Transaction<'_>,
+        sync_id: &str,
+        key: &str,
+        partner: Option<&str>,
+        received_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        tx.prepare_cached(
+            "INSERT INTO sync_issues (sync_id, key, partner, last_received_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (sync_id, key) DO UPDATE SET \
+               partner = coalesce(excluded.partner, partner), \
+               last_received_at = coalesce(excluded.last_received_at, last_received_at)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![sync_id, key, partner, received_at.map(|t| t.0)]))
+        .map_err(self.err())?;
+        Ok(())
+    }
+}
+
+impl SyncLedger for SqliteStore {
+    fn cursor(&self, sync_id: &str, side: Side) -> Result<TrackerCursor, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT cursor, position FROM sync_cursors WHERE sync_id = ?1 AND side = ?2",
+                params![sync_id, side.as_str()],
+                |row| {
+                    let position: Option<String> = row.get(1)?;
+                    let cursor: i64 = row.get(0)?;
+                    Ok(TrackerCursor(
+                        position.unwrap_or_else(|| cursor.to_string()),
+                    ))
+                },
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+        })
+    }
+
+    fn sync_state(&self, sync_id: &str, key: &str) -> Result<Option<IssueSyncState>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT partner, last_sent_seq, last_sent_at, last_received_at, history_to \
+                 FROM sync_issues WHERE sync_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![sync_id, key], sync_state_row)
+            .optional()
+        })
+    }
+
+    fn sync_states(&self, key: &str) -> Result<Vec<(String, IssueSyncState)>, StoreError> {
+        self.read(|c| {
+            c.prepare(
+                "SELECT partner, last_sent_seq, last_sent_at, last_received_at, history_to, sync_id \
+                 FROM sync_issues WHERE key = ?1 ORDER BY sync_id",
+            )?
+            .query_map([key], |row| Ok((row.get(5)?, sync_state_row(row)?)))?
+            .collect()
+        })
+    }
+
+    fn local_partner(
+        &self,
+        sync_id: &str,
+        partner_key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT key FROM sync_issues WHERE sync_id = ?1 AND partner = ?2")?
+                .query_row(params![sync_id, partner_key], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn record_link(
+        &self,
+        sync_id: &str,
+        local_key: &str,
+        partner_key: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| self.upsert_state(tx, sync_id, local_key, Some(partner_key), None))
+    }
+
+    fn outgoing_failures(
+        &self,
+        sync_id: &str,
+        side: Side,
+    ) -> Result<Vec<OutgoingFailure>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT key, since_seq, error, context, attempts, next_attempt_at, parked_at, \
+                   coalesce(tried_to, since_seq) \
+                 FROM outgoing_failures WHERE sync_id = ?1 AND side = ?2 ORDER BY first_at",
+            )?
+            .query_map(params![sync_id, side.as_str()], |row| {
+                Ok(OutgoingFailure {
+                    key: row.get(0)?,
+                    since_seq: row.get(1)?,
+                    failure: Failure {
+                        error: row.get(2)?,
+                        context: Box::new(failures::context_of(row.get(3)?)),
+                        ..Failure::default()
+                    },
+                    attempts: row.get(4)?,
+                    next_attempt_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
+                    parked: row.get::<_, Option<i64>>(6)?.is_some(),
+                    tried_to: row.get(7)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn request_resync(
+        &self,
+        sync_id: &str,
+        side: Side,
+        key: &str,
+        relationships: &[String],
+    ) -> Result<(), StoreError> {
+        let relationships = serde_json::to_string(relationships).unwrap_or_default();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO resync_requests (sync_id, side, key, relationships, requested_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    sync_id,
+                    side.as_str(),
+                    key,
+                    relationships,
+                    Timestamp::now().0
+                ],
+            )
+            .map_err(self.err())?;
+            Ok(())
+        })
+    }
+
+    fn resync_requests(&self, sync_id: &str, side: Side) -> Result<Vec<ResyncRequest>, StoreError> {
+        let rows: Vec<(i64, String, String)> = self.read(|c| {
+            c.prepare_cached(
+                "SELECT id, key, relationships FROM resync_requests \
+                 WHERE sync_id = ?1 AND side = ?2 ORDER BY id",
+            )?
+            .query_map(params![sync_id, side.as_str()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, key, relationships)| {
+                match serde_json::from_str(&relationships) {
+                    Ok(relationships) => Some(ResyncRequest {
+                        id,
+                        key,
+                        relationships,
+                    }),
+                    Err(error) => {
+                        // One damaged request must not stop the whole queue.
+                        log::error!(
+                            "{}: resync request {id} for {key} is unreadable, ignored: {error}",
+                            self.location
+                        );
+                        None
+                    }
+                }
+            })
+            .collect())
+    }
+
+    fn record_outgoing(&self, batch: &OutgoingBatch) -> Result<(), StoreError> {
+        let side = batch.side.as_str();
+        let now = Timestamp::now().0;
+        self.write(|tx| {
+            for message in &batch.messages {
+                let renumbered = self.renumber_if_taken(tx, message)?;
+                let message = renumbered.as_ref().unwrap_or(message);
+                let body = serde_json::to_string(message)
+                    .map_err(|error| self.invalid(format!("message {}: {error}", message.id)))?;
+                tx.prepare_cached(
+                    "INSERT INTO outbox (message_id, sync_id, source_side, source_key, seq, covers, body, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        message.id,
+                        message.sync_id,
+                        side,
+                        message.source_key,
+                        message.seq,
+                        message.covers_history_to,
+                        body,
+                        now
+                    ])
+                })
+                .map_err(self.err())?;
+                tx.prepare_cached(
+                    "INSERT INTO sync_issues (sync_id, key, last_sent_seq, last_sent_at, history_to) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (sync_id, key) DO UPDATE SET \
+                       last_sent_seq = excluded.last_sent_seq, last_sent_at = excluded.last_sent_at, \
+                       history_to = max(history_to, excluded.history_to)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        batch.sync_id,
+                        message.source_key,
+                        message.seq,
+                        message.sent_at.0,
+                        message.covers_history_to
+                    ])
+                })
+                .map_err(self.err())?;
+            }
+            for key in &batch.recovered {
+                tx.prepare_cached(
+                    "DELETE FROM outgoing_failures WHERE sync_id = ?1 AND side = ?2 AND key = ?3",
+                )
+                .and_then(|mut stmt| stmt.execute(params![batch.sync_id, side, key]))
+                .map_err(self.err())?;
+            }
+            // The update is left out when the row changed since the round read it (a
+            // person skipped the failure meanwhile: the skip wins).
+            for failure in &batch.failures {
+                tx.prepare_cached(
+                    "INSERT INTO outgoing_failures (sync_id, side, key, since_seq, error, context, \
+                       attempts, first_at, last_at, next_attempt_at, parked_at, tried_to) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11) \
+                     ON CONFLICT (sync_id, side, key) DO UPDATE SET \
+                       since_seq = min(since_seq, excluded.since_seq), error = excluded.error, \
+                       context = excluded.context, attempts = excluded.attempts, \
+                       first_at = CASE WHEN attempts = 0 THEN excluded.first_at ELSE first_at END, \
+                       last_at = excluded.last_at, next_attempt_at = excluded.next_attempt_at, \
+                       parked_at = excluded.parked_at, tried_to = excluded.tried_to \
+                     WHERE outgoing_failures.attempts = excluded.attempts - 1",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        batch.sync_id,
+                        side,
+                        failure.key,
+                        failure.since_seq,
+                        failure.failure.error,
+                        failures::context_json(&failure.failure),
+                        failure.attempts,
+                        now,
+                        failure.next_attempt_at.map(|at| at.0),
+                        failure.parked.then_some(now),
+                        failure.tried_to
+                    ])
+                })
+                .map_err(self.err())?;
+            }
+            for id in &batch.resyncs_done {
+                tx.execute("DELETE FROM resync_requests WHERE id = ?1", [id])
+                    .map_err(self.err())?;
+            }
+            // A number (the SQLite model's history position) only ever grows; any
+            // other tracker's cursor is its own text, kept as written.
+            let (number, text) = match batch.cursor.0.parse::<i64>() {
+                Ok(number) => (number, None),
+                Err(_) => (0, Some(batch.cursor.0.as_str())),
+            };
+            tx.execute(
+                "INSERT INTO sync_cursors (sync_id, side, cursor, position) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (sync_id, side) DO UPDATE SET \
+                   cursor = max(cursor, excluded.cursor), position = excluded.position",
+                params![batch.sync_id, side, number, text],
+            )
+            .map_err(self.err())?;
+            Ok(())
+        })
+    }
+
+    fn pending_messages(
+        &self,
+        sync_id: &str,
+        source_side: Side,
+    ) -> Result<Vec<PendingMessage>, StoreError> {
+        type Row = (
+            i64,
+            String,
+            i64,
+            String,
+            i64,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = self.read(|c| {
+            c.prepare_cached(
+                "SELECT row, source_key, seq, body, attempts, last_error, next_attempt_at, parked_at \
+                 FROM outbox WHERE sync_id = ?1 AND source_side = ?2 \
+                   AND delivered_at IS NULL AND skipped_at IS NULL ORDER BY row",
+            )?
+            .query_map(params![sync_id, source_side.as_str()], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                ))
+            })?
+            .collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(row, source_key, seq, body, attempts, last_error, next_attempt_at, parked_at)| {
+                    PendingMessage {
+                        message: serde_json::from_str::<IssueSyncMessage>(&body).map_err(|error| {
+                            format!(
+                                "outbox row {row} of {}: unreadable message: {error}",
+                                self.location
+                            )
+                        }),
+                        row,
+                        source_key,
+                        seq,
+                        attempts,
+                        last_error,
+                        next_attempt_at: next_attempt_at.map(Timestamp),
+                        parked: parked_at.is_some(),
+                    }
+                },
+            )
+            .collect())
+    }
+
+    fn message_covers(
+        &self,
+        sync_id: &str,
+        key: &str,
+        seq: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let message_id = IssueSyncMessage::make_id(sync_id, key, seq);
+        self.read(|c| {
+            c.prepare_cached("SELECT covers FROM outbox WHERE message_id = ?1")?
+                .query_row([message_id], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn messages_delivered(&self, rows: &[i64]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = Timestamp::now().0;
+        self.write(|tx| {
+            for row in rows {
+                tx.prepare_cached(
+                    "UPDATE outbox SET delivered_at = ?2, last_error = NULL WHERE row = ?1",
+                )
+                .and_then(|mut stmt| stmt.execute(params![row, now]))
+                .map_err(self.err())?;
+            }
+            Ok(())
+        })
+    }
+
+    fn message_failed(
+        &self,
+        row: i64,
+        failure: &Failure,
+        attempts: i64,
+        next_attempt_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.record_message_failure(row, failure, attempts, next_attempt_at)
+    }
+
+    fn errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError> {
+        self.list_errors(query)
+    }
+
+    fn retry_errors(&self, query: &ErrorQuery<'_>) -> Result<usize, StoreError> {
+        self.retry_matching(query)
+    }
+
+    fn skip_error(&self, id: &str, by: &str) -> Result<Option<SkippedError>, StoreError> {
+        self.skip(id, by)
+    }
+
+    fn queue_counts(&self, sync_id: &str, source_side: Side) -> Result<QueueCounts, StoreError> {
+        self.count_queue(sync_id, source_side)
+    }
+
+    fn record_round(&self, sync_id: &str, round: &RoundRecord) -> Result<(), StoreError> {
+        self.save_round(sync_id, round)
+    }
+
+    fn last_round(&self, sync_id: &str) -> Result<Option<RoundRecord>, StoreError> {
+        self.load_round(sync_id)
+    }
+
+    fn record_running_slow_calls(
+        &self,
+        sync_id: &str,
+        calls: &[SlowCall],
+    ) -> Result<(), StoreError> {
+        self.save_running_slow_calls(sync_id, calls)
+    }
+
+    fn running_slow_calls(&self, sync_id: &str) -> Result<RunningSlowCalls, StoreError> {
+        self.load_running_slow_calls(sync_id)
+    }
+
+    fn applied_seq(&self, sync_id: &str, source_key: &str) -> Result<i64, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT seq FROM applied WHERE sync_id = ?1 AND source_key = ?2")?
+                .query_row(params![sync_id, source_key], |row| row.get(0))
+                .optional()
+                .map(|seq| seq.unwrap_or(0))
+        })
+    }
+
+    fn record_applied(
+        &self,
+        sync_id: &str,
+        target_key: &str,
+        source_key: &str,
+        seq: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            self.upsert_state(
+                tx,
+                sync_id,
+                target_key,
+                Some(source_key),
+                seq.map(|_| Timestamp::now()),
+            )?;
+            if let Some(seq) = seq {
+                record_applied_seq(tx, sync_id, source_key, seq).map_err(self.err())?;
+            }
+            Ok(())
+        })
+    }
+}
+
+pub(super) fn record_applied_seq(
+    tx: &Connection,
+    sync_id: &str,
+    source_key: &str,
+    seq: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO applied (sync_id, source_key, seq) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (sync_id, source_key) DO UPDATE SET seq = max(seq, excluded.seq)",
+    )?
+    .execute(params![sync_id, source_key, seq])?;
+    Ok(())
+}
+
+pub(super) fn sync_state_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IssueSyncState> {
+    Ok(IssueSyncState {
+        partner: row.get(0)?,
+        last_sent_seq: row.get(1)?,
+        last_sent_at: row.get::<_, Option<i64>>(2)?.map(Timestamp),
+        last_received_at: row.get::<_, Option<i64>>(3)?.map(Timestamp),
+        history_to: row.get(4)?,
+    })
+}

@@ -1,0 +1,239 @@
+//! Opening a store file: creating it, recognising it as a fieldsync store, and
+//! bringing an older schema up to date.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::super::schema::{APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION};
+use super::super::StoreError;
+use super::*;
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating the file and schema when it does not exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path.as_ref(), true)
+    }
+    /// Opens an existing store; a missing file is an error rather than a new store,
+    /// so a mistyped path does not silently start from nothing.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path.as_ref(), false)
+    }
+    /// A store in memory, for tests and experiments.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let location = ":memory:".to_owned();
+        let connection = Connection::open_in_memory().map_err(sqlite(&location))?;
+        Self::prepare(location, connection)
+    }
+    pub(super) fn open_with(path: &Path, create: bool) -> Result<Self, StoreError> {
+        let location = path.display().to_string();
+        if !create && !path.is_file() {
+            return Err(StoreError::NotFound {
+                store: location,
+                what: "store file".to_owned(),
+            });
+        }
+        let connection = Connection::open(path).map_err(sqlite(&location))?;
+        connection
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(sqlite(&location))?;
+        let store = Self::prepare(location, connection)?;
+        // Only now that the file is known to be a store: WAL lets users edit issues
+        // while a sync round reads; NORMAL sync is durable at every checkpoint and only
+        // risks the last commits on power loss.
+        {
+            let connection = store.connection.lock();
+            connection
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(sqlite(&store.location))?;
+            connection
+                .pragma_update(None, "synchronous", "NORMAL")
+                .map_err(sqlite(&store.location))?;
+        }
+        Ok(store)
+    }
+    pub(super) fn prepare(location: String, connection: Connection) -> Result<Self, StoreError> {
+        let read_i64 = |pragma: &str| {
+            connection
+                .pragma_query_value(None, pragma, |row| row.get::<_, i64>(0))
+                .map_err(|error| not_a_store(&location, error))
+        };
+        let application_id = read_i64("application_id")?;
+        let version = read_i64("user_version")?;
+        let tables: i64 = connection
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+            .map_err(|error| not_a_store(&location, error))?;
+        if application_id == 0 && version == 0 && tables == 0 {
+            connection
+                .execute_batch(&format!(
+                    "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
+                     PRAGMA user_version = 1; COMMIT;"
+                ))
+                .map_err(sqlite(&location))?;
+            migrate(&connection, &location, 1)?;
+        } else if application_id != APPLICATION_ID {
+            return Err(StoreError::NotAStore {
+                store: location,
+                message: "is a SQLite database but not a fieldsync store".to_owned(),
+            });
+        } else if version > SCHEMA_VERSION {
+            return Err(StoreError::NotAStore {
+                store: location,
+                message: format!(
+                    "was written by a newer fieldsync (store schema {version}, this \
+                     fieldsync reads up to {SCHEMA_VERSION}); upgrade fieldsync"
+                ),
+            });
+        } else if version < SCHEMA_VERSION {
+            migrate(&connection, &location, version)?;
+        }
+        Ok(SqliteStore {
+            location,
+            connection: Mutex::new(connection),
+        })
+    }
+}
+
+/// Brings a store of schema `from` up to [`SCHEMA_VERSION`], one version per
+/// transaction: a crash between two leaves a consistent older version behind, and a
+/// second process opening the store at the same moment finds the work done.
+pub(super) fn migrate(
+    connection: &Connection,
+    location: &str,
+    from: i64,
+) -> Result<(), StoreError> {
+    let failed = |version: i64, error: rusqlite::Error| {
+        // Leave no half-open transaction behind on the connection.
+        let _ = connection.execute_batch("ROLLBACK");
+        StoreError::NotAStore {
+            store: location.to_owned(),
+            message: format!(
+                "could not upgrade the store schema from {version} to {}: {error}",
+                version + 1
+            ),
+        }
+    };
+    for version in from..SCHEMA_VERSION {
+        let index = usize::try_from(version - 1).unwrap_or(usize::MAX);
+        let Some(migration) = MIGRATIONS.get(index) else {
+            return Err(StoreError::NotAStore {
+                store: location.to_owned(),
+                message: format!("has unknown store schema {version}"),
+            });
+        };
+        connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|error| failed(version, error))?;
+        let current: i64 = connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|error| failed(version, error))?;
+        let work = if current == version {
+            format!("{migration} PRAGMA user_version = {}; COMMIT;", version + 1)
+        } else {
+            "COMMIT;".to_owned()
+        };
+        connection
+            .execute_batch(&work)
+            .map_err(|error| failed(version, error))?;
+    }
+    Ok(())
+}
+
+pub(super) fn not_a_store(location: &str, error: rusqlite::Error) -> StoreError {
+    StoreError::NotAStore {
+        store: location.to_owned(),
+        message: format!("cannot be read as a fieldsync store: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Side;
+    use crate::store::{ErrorQuery, SyncLedger};
+
+    /// A store written by the first release (schema 1), with a message that failed
+    /// to apply and an issue that failed to send.
+    fn schema_1_store(path: &Path) {
+        let connection = Connection::open(path).unwrap();
+        connection
+            .execute_batch(&format!(
+                "{SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"
+            ))
+            .unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO outbox (message_id, sync_id, source_side, source_key, seq, covers, \
+                   body, created_at, attempts, last_error) \
+                 VALUES ('s:A-1:1', 's', 'a', 'A-1', 1, 0, '{}', 5, 2, 'it failed'); \
+                 INSERT INTO outgoing_failures (sync_id, side, key, since_seq, error, attempts, \
+                   first_at, last_at) VALUES ('s', 'a', 'A-2', 7, 'cannot send', 3, 1, 2); \
+                 INSERT INTO sync_cursors (sync_id, side, cursor) VALUES ('s', 'a', 9);",
+            )
+            .unwrap();
+    }
+
+    fn user_version(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_schema_1_store_is_upgraded_in_place_and_keeps_its_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        schema_1_store(&path);
+        let store = SqliteStore::open_existing(&path).unwrap();
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        let errors = store.errors(&ErrorQuery::default()).unwrap();
+        let summary: Vec<(&str, i64, bool, &str)> = errors
+            .iter()
+            .map(|e| (e.id.as_str(), e.attempts, e.parked, e.error.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("s:A-2:send", 3, false, "cannot send"),
+                ("s:A-1:1", 2, false, "it failed")
+            ]
+        );
+        let pending = store.pending_messages("s", Side::A).unwrap();
+        assert_eq!(pending.len(), 1, "still waiting to be applied");
+        assert!(pending[0].next_attempt_at.is_none(), "due at once");
+        let sends = store.outgoing_failures("s", Side::A).unwrap();
+        assert_eq!(
+            (sends[0].since_seq, sends[0].tried_to),
+            (7, 9),
+            "tried up to the cursor"
+        );
+        drop(store);
+        SqliteStore::open_existing(&path).expect("opening again changes nothing");
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_fieldsync_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        schema_1_store(&path);
+        let newer = SCHEMA_VERSION + 1;
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!("PRAGMA user_version = {newer};"))
+            .unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let error = SqliteStore::open_existing(&path)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(error.contains("upgrade fieldsync"), "{error}");
+        assert_eq!(user_version(&path), newer);
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "the file is untouched"
+        );
+    }
+}
