@@ -212,6 +212,24 @@ fn is_date(text: &str) -> bool {
     )
 }
 
+/// Whether two field values are the same: numbers by value (`3` and `3.0` are one
+/// number; trackers write them either way), everything else as JSON.
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        (Value::Array(xs), Value::Array(ys)) => {
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_value(x, y))
+        }
+        (Value::Object(xs), Value::Object(ys)) => {
+            xs.len() == ys.len()
+                && xs
+                    .iter()
+                    .all(|(key, x)| ys.get(key).is_some_and(|y| same_value(x, y)))
+        }
+        _ => a == b,
+    }
+}
+
 /// A short rendering of a value for error messages: several megabytes of text must
 /// not end up in a log line.
 pub fn preview(value: &Value) -> String {
@@ -302,6 +320,17 @@ pub struct HistoryEntry {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn numbers_are_the_same_value_however_they_are_written() {
+        assert!(same_value(&json!(3), &json!(3.0)));
+        assert!(same_value(&json!([1, "a"]), &json!([1.0, "a"])));
+        assert!(same_value(&json!({"n": 2}), &json!({"n": 2.0})));
+        assert!(!same_value(&json!(3), &json!(3.5)));
+        assert!(!same_value(&json!(3), &json!("3")));
+        assert!(!same_value(&json!([1]), &json!([1, 2])));
+        assert!(!same_value(&json!({"n": 2}), &json!({"m": 2})));
+    }
 
     fn project() -> ProjectDef {
         serde_json::from_value(json!({

@@ -15,7 +15,7 @@ use super::watch::CallSite;
 use super::{BuiltMapping, Pass, RelationshipRuntime, SyncRuntime};
 use crate::config::FlowDirection;
 use crate::message::{Entry, IssueSyncMessage, Side};
-use crate::model::{HistoryEntry, Issue, NewIssue};
+use crate::model::{same_value, HistoryEntry, Issue, NewIssue};
 use crate::store::{
     shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, Failure, FailureCause,
     FailureContext, FieldWrite, PendingMessage, StoreError, CREATED_FIELD,
@@ -418,7 +418,7 @@ fn update_writes(
         // An empty field of a new issue is "not set", not "cleared": a partner
         // created by an earlier attempt keeps the defaults its tracker gave it
         // (Redmine cannot clear a priority).
-        if issue.value(&end.field) == &value || (message.is_new && value.is_null()) {
+        if same_value(issue.value(&end.field), &value) || (message.is_new && value.is_null()) {
             continue;
         }
         let guard = match (relationship.direction, entry.changed_at) {
@@ -515,7 +515,7 @@ fn create_partner(
             // keeps the initial status its workflow allows): set those by an edit.
             let left_out: BTreeMap<String, Value> = fields
                 .into_iter()
-                .filter(|(field, value)| issue.value(field) != value)
+                .filter(|(field, value)| !same_value(issue.value(field), value))
                 .collect();
             let mut changes = initial_values(&issue, &sync.sync_user);
             if !left_out.is_empty() {
@@ -659,7 +659,7 @@ fn update_partner(
                 continue;
             }
         }
-        if issue.value(&write.field) != &write.value {
+        if !same_value(issue.value(&write.field), &write.value) {
             values.insert(write.field, write.value);
         }
     }

@@ -13,7 +13,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use fieldsync_core::model::{FieldDef, HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
+use fieldsync_core::model::{
+    same_value, FieldDef, HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User,
+};
 use fieldsync_core::store::{ChangeScan, ChangedIssue, CREATED_FIELD};
 use fieldsync_core::{StoreError, Tracker};
 use parking_lot::Mutex;
@@ -467,7 +469,7 @@ impl Tracker for RedmineTracker {
         // Only what differs: a PUT that changes nothing still touches `updated_on`.
         let differing: BTreeMap<String, Value> = changes
             .iter()
-            .filter(|(field, value)| current.value(field) != *value)
+            .filter(|(field, value)| !same_value(current.value(field), value))
             .map(|(field, value)| (field.clone(), value.clone()))
             .collect();
         if differing.is_empty() {

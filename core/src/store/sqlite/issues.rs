@@ -197,7 +197,7 @@ impl SqliteStore {
         let mut recorded = Vec::new();
         for (field, value) in changes {
             let old = issue.value(field).clone();
-            if &old == value {
+            if crate::model::same_value(&old, value) {
                 continue;
             }
             recorded.push(self.record(tx, key, now, author, field, &old, value)?);
