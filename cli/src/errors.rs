@@ -10,7 +10,7 @@ use fieldsync_core::model::preview;
 use fieldsync_core::store::{ErrorRecord, FailedStep};
 use fieldsync_core::SyncControl;
 
-use crate::EXIT_PROBLEMS;
+use crate::{EXIT_PROBLEMS, EXIT_UNAVAILABLE};
 
 fn control(config: &Path) -> Result<SyncControl, String> {
     let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
@@ -125,14 +125,14 @@ pub fn status(config: &Path, json: bool) -> Result<u8, String> {
     let statuses = control(config)?
         .status()
         .map_err(|error| error.to_string())?;
-    // A tracker that did not answer in the last round needs a person as much as a
-    // parked message does (monitoring reads the exit code).
-    let parked = statuses.iter().any(|status| {
-        status.parked() > 0
-            || status
-                .last_round
-                .as_ref()
-                .is_some_and(|round| round.unavailable.is_some())
+    let parked = statuses.iter().any(|status| status.parked() > 0);
+    // Monitoring reads the exit code: a tracker that did not answer in the last round
+    // is said apart from parked issues.
+    let unavailable = statuses.iter().any(|status| {
+        status
+            .last_round
+            .as_ref()
+            .is_some_and(|round| round.unavailable.is_some())
     });
     if json {
         let text = serde_json::to_string_pretty(&statuses).map_err(|error| error.to_string())?;
@@ -142,7 +142,13 @@ pub fn status(config: &Path, json: bool) -> Result<u8, String> {
             print!("{}", describe_status(status));
         }
     }
-    Ok(if parked { EXIT_PROBLEMS } else { 0 })
+    Ok(if unavailable {
+        EXIT_UNAVAILABLE
+    } else if parked {
+        EXIT_PROBLEMS
+    } else {
+        0
+    })
 }
 
 fn describe_status(status: &SyncStatus) -> String {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use fieldsync_core::builtin::builtin_plugin;
 use fieldsync_core::config::SyncConfig;
-use fieldsync_core::{Connectors, Engine, MappingRegistry};
+use fieldsync_core::{Connectors, Engine, EngineError, MappingRegistry};
 use fieldsync_loader::PluginLoader;
 use fieldsync_redmine::RedmineConnector;
 
@@ -42,9 +42,49 @@ pub fn registry(plugin_dir: Option<&Path>) -> Result<MappingRegistry, String> {
     Ok(registry)
 }
 
-/// Reads the configuration and builds the engine, or says what is wrong.
-pub fn engine(config: &Path, plugin_dir: Option<&Path>) -> Result<Engine, String> {
+/// Why the engine could not start, with the exit code that says so.
+pub struct StartError {
+    pub message: String,
+    pub exit_code: u8,
+}
+
+impl From<String> for StartError {
+    fn from(message: String) -> Self {
+        StartError {
+            message,
+            exit_code: crate::EXIT_USAGE,
+        }
+    }
+}
+
+/// The engine, or the exit code to end with: a start-up failure that is not bad
+/// input is said here (`fieldsync: ...`) and its own code returned.
+pub fn engine_or_exit(
+    config: &Path,
+    plugin_dir: Option<&Path>,
+) -> Result<Result<Engine, u8>, String> {
+    match engine(config, plugin_dir) {
+        Ok(engine) => Ok(Ok(engine)),
+        Err(StartError { message, exit_code }) if exit_code != crate::EXIT_USAGE => {
+            eprintln!("fieldsync: {message}");
+            Ok(Err(exit_code))
+        }
+        Err(error) => Err(error.message),
+    }
+}
+
+/// Reads the configuration and builds the engine, or says what is wrong: bad input
+/// (exit 2), or a tracker that did not answer (exit 3, try again later).
+pub fn engine(config: &Path, plugin_dir: Option<&Path>) -> Result<Engine, StartError> {
     let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
-    Engine::with_connectors(&config, &registry(plugin_dir)?, &connectors())
-        .map_err(|error| error.to_string())
+    Engine::with_connectors(&config, &registry(plugin_dir)?, &connectors()).map_err(|error| {
+        let exit_code = match error {
+            EngineError::Unavailable(_) => crate::EXIT_UNAVAILABLE,
+            _ => crate::EXIT_USAGE,
+        };
+        StartError {
+            message: error.to_string(),
+            exit_code,
+        }
+    })
 }

@@ -48,7 +48,9 @@ impl StoreChoice<'_> {
                 ledger,
                 folder,
             } => {
-                let tracker = crate::host::connectors().open(&spec, &folder)?;
+                let tracker = crate::host::connectors()
+                    .open(&spec, &folder)
+                    .map_err(|error| error.to_string())?;
                 let ledger = SqliteStore::open(&ledger).map_err(|error| error.to_string())?;
                 Ok(SideStores {
                     tracker,

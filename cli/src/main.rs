@@ -307,6 +307,9 @@ enum PluginsCommand {
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code when the command ran but found problems (e.g. rejected plugins).
 pub const EXIT_PROBLEMS: u8 = 1;
+/// Exit code when a tracker or store did not answer (the round's failure, not an
+/// issue's): `sync --once`, `status`.
+pub const EXIT_UNAVAILABLE: u8 = 3;
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();

@@ -5,17 +5,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{host, EXIT_PROBLEMS};
+use crate::{host, EXIT_PROBLEMS, EXIT_UNAVAILABLE};
 
 /// Runs rounds until SIGINT/SIGTERM (or one round with `once`). With `once`, exit
-/// code 1 when an issue failed or a message is parked.
+/// code 1 when an issue failed or a message is parked, 3 when a tracker or store did
+/// not answer (also at start).
 pub fn sync(
     config: &Path,
     plugin_dir: Option<&Path>,
     once: bool,
     json: bool,
 ) -> Result<u8, String> {
-    let engine = host::engine(config, plugin_dir)?;
+    let engine = match host::engine_or_exit(config, plugin_dir)? {
+        Ok(engine) => engine,
+        Err(code) => return Ok(code),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
@@ -52,7 +56,11 @@ pub fn sync(
                 "{}",
                 serde_json::to_string(&report).map_err(|error| error.to_string())?
             );
-        } else if once || report.messages_sent() > 0 || report.failures().next().is_some() {
+        } else if once
+            || report.messages_sent() > 0
+            || report.failures().next().is_some()
+            || report.unavailable().is_some()
+        {
             println!("{report}");
         }
         if once {
@@ -64,7 +72,13 @@ pub fn sync(
                 .iter()
                 .any(|status| status.parked() > 0);
             let failed = report.failures().next().is_some();
-            return Ok(if failed || parked { EXIT_PROBLEMS } else { 0 });
+            return Ok(if report.unavailable().is_some() {
+                EXIT_UNAVAILABLE
+            } else if failed || parked {
+                EXIT_PROBLEMS
+            } else {
+                0
+            });
         }
         if stop.load(Ordering::SeqCst) {
             return Ok(0);
@@ -96,7 +110,10 @@ pub fn resync(
     config: &Path,
     plugin_dir: Option<&Path>,
 ) -> Result<u8, String> {
-    let engine = host::engine(config, plugin_dir)?;
+    let engine = match host::engine_or_exit(config, plugin_dir)? {
+        Ok(engine) => engine,
+        Err(code) => return Ok(code),
+    };
     let queued = engine
         .request_resync(key, fields)
         .map_err(|error| error.to_string())?;

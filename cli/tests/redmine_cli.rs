@@ -382,3 +382,45 @@ fn the_readme_redmine_example_works_as_written() {
         assert!(stdout.contains(&expected), "`{expected}` in:\n{stdout}");
     }
 }
+
+#[test]
+fn a_redmine_that_does_not_answer_is_exit_code_3_not_bad_input() {
+    let setup = setup("down");
+    // The same configuration, pointed at a port nobody listens on.
+    let text_of_config = std::fs::read_to_string(&setup.config).unwrap();
+    std::fs::write(
+        &setup.config,
+        text_of_config.replace(&server().url, "http://127.0.0.1:9"),
+    )
+    .unwrap();
+    let output = sync_once(&setup, None);
+    assert_eq!(output.status.code(), Some(3), "unavailable, not bad input");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("http://127.0.0.1:9"), "{stderr}");
+    assert!(stderr.contains("no answer after 3 tries"), "{stderr}");
+
+    // A round that met Redmine down is what `status` reports, with exit code 3.
+    // (Rounds are recorded in side A's ledger, here the SQLite store.)
+    let now = fieldsync_core::model::Timestamp::now();
+    setup
+        .store
+        .record_round(
+            SYNC,
+            &fieldsync_core::store::RoundRecord {
+                started_at: Some(now),
+                unavailable: Some("http://127.0.0.1:9: Redmine GET /issues.json: no answer".into()),
+                unavailable_since: Some(now),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let config = path(&setup.config);
+    let status = fieldsync(&["status", "--config", config]);
+    assert_eq!(status.status.code(), Some(3));
+    let stdout = text(&status.stdout);
+    assert!(
+        stdout.contains(&format!("UNAVAILABLE since {now}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("syncing resumes by itself"), "{stdout}");
+}

@@ -418,3 +418,109 @@ fn more_issues_than_a_page_changed_within_seconds_are_all_found() {
     let quiet = setup.round();
     assert_eq!(quiet.messages_sent(), 0, "{quiet}");
 }
+
+#[test]
+fn a_redmine_change_that_cannot_be_sent_waits_and_goes_once_fixed() {
+    let setup = setup_with("send-fails", |config| {
+        let fields = config["synchronizations"][0]["fields"]
+            .as_array_mut()
+            .unwrap();
+        let team = fields.iter_mut().find(|f| f["id"] == "team").unwrap();
+        team["b"]["outgoing"] = json!({"mapping": "fieldsync.value-map",
+            "options": {"map": {"Alpha": "Alpha", "Beta": "Beta"}, "unmapped": "error"}});
+    });
+    let server = server();
+    let id = server.create_issue(
+        &setup.project,
+        json!({"subject": "Team change", "custom_fields": [{"id": cf::TEAM, "value": "Alpha"}]}),
+        Some("alice"),
+    );
+    setup.round();
+    let key = setup.partner_of(id).key;
+
+    server.update_issue(
+        id,
+        json!({"custom_fields": [{"id": cf::TEAM, "value": "Gamma"}]}),
+        Some("bob"),
+    );
+    let report = setup.round();
+    let failure = report.failures().next().expect("the send fails");
+    assert!(failure.error.contains("Gamma"), "{}", failure.error);
+    assert_eq!(setup.issue(&key).fields["team"], "Alpha");
+
+    // Held: a later edit waits with it, then both go once the value can be sent.
+    server.update_issue(id, json!({"subject": "Team change, later"}), Some("bob"));
+    let held = setup.round();
+    assert_eq!(held.failures().count(), 1, "{held}");
+    server.update_issue(
+        id,
+        json!({"custom_fields": [{"id": cf::TEAM, "value": "Beta"}]}),
+        Some("bob"),
+    );
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    let issue = setup.issue(&key);
+    assert_eq!(issue.fields["team"], "Beta");
+    assert_eq!(issue.fields["summary"], "Team change, later");
+    assert!(setup.engine.control().errors().unwrap().is_empty());
+    setup.round();
+    let quiet = setup.round();
+    assert_eq!(quiet.messages_sent(), 0, "{quiet}");
+}
+
+#[test]
+fn an_idle_scan_costs_one_request_and_reads_only_what_may_have_changed() {
+    let server = server();
+    let project = server.project("idle-scan");
+    let old: Vec<u64> = (0..30)
+        .map(|n| {
+            server.create_issue(
+                &project,
+                json!({"subject": format!("Old {n}")}),
+                Some("alice"),
+            )
+        })
+        .collect();
+    // Alone in the newest second: nothing later proves it unchanged.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let last = server.create_issue(&project, json!({"subject": "Newest"}), Some("alice"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec: fieldsync_core::config::TrackerSpec =
+        serde_json::from_value(server.tracker_spec(&dir.path().join("key"))).unwrap();
+    let tracker = fieldsync_redmine::connect(&spec, dir.path()).unwrap();
+    use fieldsync_core::Tracker;
+    let first = tracker
+        .scan_changes(&project, &Default::default(), "fieldsync")
+        .unwrap();
+    assert_eq!(first.issues.len(), 31, "a first scan lists every issue");
+    let mut cursor = first.next;
+    for _ in 0..2 {
+        let before = tracker.requests_sent();
+        let idle = tracker
+            .scan_changes(&project, &cursor, "fieldsync")
+            .unwrap();
+        assert_eq!(tracker.requests_sent() - before, 1, "one list request");
+        let keys: Vec<&str> = idle.issues.iter().map(|issue| issue.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![format!("{project}-{last}")],
+            "only the newest second is read again"
+        );
+        cursor = idle.next;
+    }
+    // A change is found, also of an issue the cursor had as unchanged.
+    let some_old = old[29];
+    server.update_issue(some_old, json!({"subject": "Changed"}), Some("bob"));
+    let changed = tracker
+        .scan_changes(&project, &cursor, "fieldsync")
+        .unwrap();
+    assert!(
+        changed
+            .issues
+            .iter()
+            .any(|issue| issue.key == format!("{project}-{some_old}")),
+        "{:?}",
+        changed.issues
+    );
+}

@@ -55,6 +55,10 @@ pub enum EngineError {
     /// A resync request names an issue or field no synchronization covers.
     #[error("{0}")]
     Resync(String),
+    /// A tracker did not answer while the engine started: the configuration may well
+    /// be right; try again once it answers.
+    #[error("{0}")]
+    Unavailable(ConfigError),
 }
 
 /// A configured, ready-to-run sync.
@@ -232,7 +236,13 @@ impl Engine {
         connectors: &Connectors,
     ) -> Result<Engine, EngineError> {
         let mut opener = SideOpener::new(open, connectors, true);
-        let syncs = build::build(config, registry, &mut opener)?;
+        let syncs = match build::build(config, registry, &mut opener) {
+            Ok(syncs) => syncs,
+            Err(error) if opener.unavailable.is_some() => {
+                return Err(EngineError::Unavailable(error))
+            }
+            Err(error) => return Err(error.into()),
+        };
         let workers = config.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, |threads| threads.get())
         });

@@ -36,8 +36,12 @@ enum Outcome {
         message: Box<IssueSyncMessage>,
         mappings_called: usize,
     },
-    /// With the history position the attempt read up to.
-    Failed(Failure, i64),
+    /// With the history positions the attempt read from and up to.
+    Failed {
+        failure: Failure,
+        read_from: i64,
+        tried_to: i64,
+    },
     /// The tracker did not answer: the round's failure, not the issue's.
     Unavailable(StoreError),
 }
@@ -136,7 +140,11 @@ fn try_run(
     };
     for (candidate, outcome) in outcomes {
         match outcome {
-            Outcome::Failed(failure, tried_to) => {
+            Outcome::Failed {
+                failure,
+                read_from,
+                tried_to,
+            } => {
                 let attempts = candidate.failed_before + 1;
                 let next_attempt_at = pass.next_attempt(attempts, failure.permanent);
                 report.failures.push(IssueFailure {
@@ -149,7 +157,7 @@ fn try_run(
                 });
                 batch.failures.push(OutgoingFailure {
                     key: candidate.key,
-                    since_seq: candidate.from_seq,
+                    since_seq: read_from,
                     tried_to,
                     failure,
                     attempts,
@@ -208,7 +216,15 @@ fn build_message(
     match try_build_message(sync, source, candidate, upper, pass) {
         Ok(outcome) => outcome,
         Err(error) if error.is_unavailable() => Outcome::Unavailable(error),
-        Err(error) => Outcome::Failed(Failure::new(error.to_string()), candidate.from_seq),
+        Err(error) => Outcome::Failed {
+            failure: Failure::new(error.to_string()),
+            read_from: candidate.from_seq,
+            tried_to: if upper == i64::MAX {
+                candidate.from_seq
+            } else {
+                upper
+            },
+        },
     }
 }
 
@@ -301,8 +317,8 @@ fn try_build_message(
                 entries.insert(relationship.id.clone(), Entry { data, changed_at });
             }
             Err(error) => {
-                return Ok(Outcome::Failed(
-                    Failure {
+                return Ok(Outcome::Failed {
+                    failure: Failure {
                         error: format!("{}: {error}", relationship.describe(source)),
                         context: Box::new(FailureContext {
                             target_key: state.partner.clone(),
@@ -314,8 +330,9 @@ fn try_build_message(
                         }),
                         ..Failure::default()
                     },
-                    if upper == i64::MAX { read_to } else { upper },
-                ))
+                    read_from: from_seq,
+                    tried_to: if upper == i64::MAX { read_to } else { upper },
+                })
             }
         }
     }

@@ -46,6 +46,13 @@ impl RoundReport {
     pub fn failures(&self) -> impl Iterator<Item = &IssueFailure> {
         self.directions.iter().flat_map(|d| d.failures.iter())
     }
+
+    /// The first tracker or store that did not answer in this round, if any.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.directions
+            .iter()
+            .find_map(|direction| direction.unavailable.as_deref())
+    }
 }
 
 /// One direction (A → B or B → A) of one synchronization in one round.

@@ -60,17 +60,20 @@ impl Connectors {
     }
 
     /// Connects to the tracker `spec` describes (`config_dir` resolves its paths).
-    pub fn open(&self, spec: &TrackerSpec, config_dir: &Path) -> Result<Arc<dyn Tracker>, String> {
-        let connector = self.find(&spec.kind).ok_or_else(|| {
-            format!(
+    pub fn open(
+        &self,
+        spec: &TrackerSpec,
+        config_dir: &Path,
+    ) -> Result<Arc<dyn Tracker>, StoreError> {
+        let connector = self.find(&spec.kind).ok_or_else(|| StoreError::Invalid {
+            store: spec.kind.clone(),
+            message: format!(
                 "no connector for trackers of kind `{}` (available: {})",
                 spec.kind,
                 self.kinds()
-            )
+            ),
         })?;
-        connector
-            .open(spec, config_dir)
-            .map_err(|error| error.to_string())
+        connector.open(spec, config_dir)
     }
 
     fn find(&self, kind: &str) -> Option<&Arc<dyn Connector>> {
@@ -114,6 +117,15 @@ pub(crate) struct OpenProblem {
     pub error: String,
 }
 
+impl OpenProblem {
+    fn of(setting: &'static str, error: &StoreError) -> Self {
+        OpenProblem {
+            setting,
+            error: error.to_string(),
+        }
+    }
+}
+
 /// Opens sides, remembering what it opened.
 pub(crate) struct SideOpener<'a> {
     stores: &'a mut StoreOpener<'a>,
@@ -122,6 +134,8 @@ pub(crate) struct SideOpener<'a> {
     connect: bool,
     trackers: BTreeMap<String, Arc<dyn Tracker>>,
     ledgers: BTreeMap<PathBuf, Arc<SqliteStore>>,
+    /// A tracker that did not answer: the configuration may be right, try later.
+    pub unavailable: Option<String>,
 }
 
 impl<'a> SideOpener<'a> {
@@ -132,6 +146,7 @@ impl<'a> SideOpener<'a> {
             connect,
             trackers: BTreeMap::new(),
             ledgers: BTreeMap::new(),
+            unavailable: None,
         }
     }
 
@@ -147,10 +162,8 @@ impl<'a> SideOpener<'a> {
                 error: "names neither a store file nor a tracker".to_owned(),
             }),
             Some(SideSource::Store(path)) => {
-                let store = (self.stores)(&path).map_err(|error| OpenProblem {
-                    setting: "store",
-                    error: error.to_string(),
-                })?;
+                let store =
+                    (self.stores)(&path).map_err(|error| OpenProblem::of("store", &error))?;
                 let stores = SideStores::of_store(store);
                 Ok((Arc::clone(&stores.ledger), Some(stores)))
             }
@@ -179,10 +192,8 @@ impl<'a> SideOpener<'a> {
         }
         // The ledger of a tracker is fieldsync's own file: made on first use (a
         // status command only reads, and finds an empty one).
-        let ledger = Arc::new(SqliteStore::open(path).map_err(|error| OpenProblem {
-            setting: "ledger",
-            error: error.to_string(),
-        })?);
+        let ledger =
+            Arc::new(SqliteStore::open(path).map_err(|error| OpenProblem::of("ledger", &error))?);
         self.ledgers.insert(key, Arc::clone(&ledger));
         Ok(ledger as Arc<dyn SyncLedger>)
     }
@@ -196,22 +207,16 @@ impl<'a> SideOpener<'a> {
         if let Some(tracker) = self.trackers.get(&identity) {
             return Ok(Arc::clone(tracker));
         }
-        let connector = self
-            .connectors
-            .find(&spec.kind)
-            .ok_or_else(|| OpenProblem {
-                setting: "tracker",
-                error: format!(
-                    "no connector for trackers of kind `{}` (available: {})",
-                    spec.kind,
-                    self.connectors.kinds()
-                ),
-            })?;
         let folder = config.file.parent().unwrap_or(Path::new("."));
-        let tracker = connector.open(spec, folder).map_err(|error| OpenProblem {
-            setting: "tracker",
-            error: error.to_string(),
-        })?;
+        let tracker = match self.connectors.open(spec, folder) {
+            Ok(tracker) => tracker,
+            Err(error) => {
+                if error.is_unavailable() {
+                    self.unavailable.get_or_insert_with(|| error.to_string());
+                }
+                return Err(OpenProblem::of("tracker", &error));
+            }
+        };
         self.trackers.insert(identity, Arc::clone(&tracker));
         Ok(tracker)
     }

@@ -52,9 +52,26 @@ impl ScanCursor {
 
     /// The `updated_on` filter of the next scan (`None`: every issue).
     pub fn updated_filter(&self) -> Option<String> {
+        Some(format!(
+            ">={}",
+            humantime::format_rfc3339_seconds(self.listed_from()?)
+        ))
+    }
+
+    fn listed_from(&self) -> Option<SystemTime> {
         let since = self.since?;
-        let from = since.checked_sub(OVERLAP).unwrap_or(SystemTime::UNIX_EPOCH);
-        Some(format!(">={}", humantime::format_rfc3339_seconds(from)))
+        Some(since.checked_sub(OVERLAP).unwrap_or(SystemTime::UNIX_EPOCH))
+    }
+
+    /// Drops what the next scan will not list again: the cursor stays small.
+    pub fn forget_unlisted(&mut self) {
+        let Some(from) = self.listed_from() else {
+            return;
+        };
+        // Redmine lists `updated_on >= T` as `> T - 1 s`.
+        let from = from.checked_sub(Duration::from_secs(1)).unwrap_or(from);
+        self.unchanged
+            .retain(|_, at| humantime::parse_rfc3339(at).is_ok_and(|at| at >= from));
     }
 }
 
@@ -110,5 +127,22 @@ mod tests {
             None
         );
         assert!(ScanCursor::parse(&TrackerCursor("12".into())).is_err());
+    }
+
+    #[test]
+    fn issues_the_next_scan_will_not_list_are_forgotten() {
+        let mut cursor = ScanCursor {
+            since: Some(humantime::parse_rfc3339("2026-12-01T03:29:17Z").unwrap()),
+            unchanged: BTreeMap::from([
+                (1, "2026-12-01T03:20:00Z".to_owned()),
+                (2, "2026-12-01T03:29:13Z".to_owned()),
+                (3, "2026-12-01T03:29:16Z".to_owned()),
+            ]),
+        };
+        cursor.forget_unlisted();
+        assert_eq!(
+            cursor.unchanged.keys().copied().collect::<Vec<_>>(),
+            vec![2, 3]
+        );
     }
 }

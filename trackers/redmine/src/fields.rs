@@ -311,10 +311,12 @@ fn user_id(field: &str, login: &str, names: &Names) -> Result<u64, WriteError> {
     })
 }
 
-/// Redmine writes empty texts as "" and numbers as strings or numbers.
+/// A text as fieldsync holds it: Redmine's empty text is `null`, and its line ends
+/// (Redmine stores `\r\n`) are `\n`, so a value written and read back is the same.
 fn non_empty(raw: &Value) -> Value {
     match raw {
         Value::String(text) if text.is_empty() => Value::Null,
+        Value::String(text) if text.contains('\r') => Value::String(text.replace("\r\n", "\n")),
         other => other.clone(),
     }
 }
@@ -338,6 +340,12 @@ pub fn number(raw: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_read_back_as_written() {
+        assert_eq!(non_empty(&json!("a\r\nb")), json!("a\nb"));
+        assert_eq!(non_empty(&json!("")), Value::Null);
+    }
 
     #[test]
     fn numbers_compare_equal_however_redmine_writes_them() {

@@ -172,11 +172,19 @@ pub fn connect(spec: &TrackerSpec, config_dir: &Path) -> Result<RedmineTracker, 
     Ok(tracker.with_correlation(correlation))
 }
 
-/// The login of the key's user; a wrong key fails here, before anything else.
+/// The login of the key's user; a wrong key fails here, before anything else. At
+/// start a refused key is the configuration's fault (a person must fix it); a server
+/// that does not answer is unavailable (try again later).
 fn current_login(client: &Client) -> Result<String, StoreError> {
     let me = client
         .get("/users/current.json", &[])
-        .map_err(|error| tracker::store_error(client.base(), error))?;
+        .map_err(|error| match error {
+            HttpError::Denied(message) => StoreError::Invalid {
+                store: client.base().to_owned(),
+                message,
+            },
+            other => tracker::store_error(client.base(), other),
+        })?;
     Ok(me
         .pointer("/user/login")
         .and_then(Value::as_str)

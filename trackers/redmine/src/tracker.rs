@@ -328,7 +328,7 @@ impl Tracker for RedmineTracker {
         &self,
         project: &str,
         cursor: &fieldsync_core::store::TrackerCursor,
-        except_author: &str,
+        _except_author: &str,
     ) -> Result<ChangeScan, StoreError> {
         let cursor = ScanCursor::parse(cursor).map_err(|message| self.invalid(message))?;
         let mut query = vec![
@@ -367,9 +367,9 @@ impl Tracker for RedmineTracker {
             let page_newest = listed.iter().filter_map(|(_, at)| seconds(at)).max();
             newest = newest.max(page_newest);
             for (id, updated_on) in listed {
-                let proven = seconds(&updated_on).is_some_and(|at| Some(at) < page_newest);
+                // Kept only where proven: the same `updated_on` means no change since.
                 let same_as_last_time = cursor.unchanged.get(&id) == Some(&updated_on);
-                if !(same_as_last_time && proven) {
+                if !same_as_last_time {
                     // Every other listed issue is a candidate, those only the sync
                     // touched included: their journals, read once, show the sync's
                     // own writes, which are never sent back.
@@ -378,7 +378,8 @@ impl Tracker for RedmineTracker {
                         last_seq: 0,
                     });
                 }
-                if proven {
+                let proven = seconds(&updated_on).is_some_and(|at| Some(at) < page_newest);
+                if proven || same_as_last_time {
                     unchanged.insert(id, updated_on);
                 }
             }
@@ -386,7 +387,6 @@ impl Tracker for RedmineTracker {
                 break;
             }
         }
-        let _ = except_author;
         let since = match newest {
             Some(newest) => {
                 let began = newest.checked_sub(started.elapsed()).unwrap_or(newest);
@@ -394,7 +394,8 @@ impl Tracker for RedmineTracker {
             }
             None => cursor.since,
         };
-        let next = ScanCursor { since, unchanged };
+        let mut next = ScanCursor { since, unchanged };
+        next.forget_unlisted();
         Ok(ChangeScan {
             issues,
             history_after: 0,
