@@ -68,8 +68,9 @@ impl ScanCursor {
         let Some(from) = self.listed_from() else {
             return;
         };
-        // Redmine lists `updated_on >= T` as `> T - 1 s`.
-        let from = from.checked_sub(Duration::from_secs(1)).unwrap_or(from);
+        // The filter has whole seconds (rounded down), and Redmine lists
+        // `updated_on >= T` as `> T - 1 s`: keep what those may add, and a second more.
+        let from = from.checked_sub(Duration::from_secs(3)).unwrap_or(from);
         self.unchanged
             .retain(|_, at| humantime::parse_rfc3339(at).is_ok_and(|at| at >= from));
     }
@@ -135,7 +136,8 @@ mod tests {
             since: Some(humantime::parse_rfc3339("2026-12-01T03:29:17Z").unwrap()),
             unchanged: BTreeMap::from([
                 (1, "2026-12-01T03:20:00Z".to_owned()),
-                (2, "2026-12-01T03:29:13Z".to_owned()),
+                (4, "2026-12-01T03:29:10Z".to_owned()),
+                (2, "2026-12-01T03:29:11Z".to_owned()),
                 (3, "2026-12-01T03:29:16Z".to_owned()),
             ]),
         };
