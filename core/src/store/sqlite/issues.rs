@@ -347,38 +347,29 @@ impl Tracker for SqliteStore {
     }
 
     fn history_since(&self, key: &str, after_seq: i64) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows: Vec<(i64, i64, String, String, String, String)> = self.read(|c| {
+        let rows: Vec<HistoryRow> = self.read(|c| {
             c.prepare_cached(
                 "SELECT seq, time, author, field, old, new FROM history \
                  WHERE issue_key = ?1 AND seq > ?2 ORDER BY seq",
             )?
-            .query_map(params![key, after_seq], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                ))
-            })?
+            .query_map(params![key, after_seq], history_row)?
             .collect()
         })?;
         rows.into_iter()
-            .map(|(seq, time, author, field, old, new)| {
+            .map(|row| {
                 let parse = |text: &str| {
                     serde_json::from_str(text).map_err(|error| {
-                        self.corrupt(format!("history entry {seq} of `{key}`: {error}"))
+                        self.corrupt(format!("history entry {} of `{key}`: {error}", row.seq))
                     })
                 };
                 Ok(HistoryEntry {
-                    seq,
+                    seq: row.seq,
                     issue_key: key.to_owned(),
-                    time: Timestamp(time),
-                    author,
-                    old: parse(&old)?,
-                    new: parse(&new)?,
-                    field,
+                    time: Timestamp(row.time),
+                    old: parse(&row.old)?,
+                    new: parse(&row.new)?,
+                    author: row.author,
+                    field: row.field,
                 })
             })
             .collect()
@@ -449,4 +440,26 @@ fn position_of(cursor: &TrackerCursor) -> Result<i64, String> {
         .0
         .parse()
         .map_err(|_| format!("sync cursor `{}` is not a history position", cursor.0))
+}
+
+/// A history row as stored; values are JSON text, parsed by the caller (which names
+/// the entry when one is damaged).
+struct HistoryRow {
+    seq: i64,
+    time: i64,
+    author: String,
+    field: String,
+    old: String,
+    new: String,
+}
+
+fn history_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+    Ok(HistoryRow {
+        seq: row.get(0)?,
+        time: row.get(1)?,
+        author: row.get(2)?,
+        field: row.get(3)?,
+        old: row.get(4)?,
+        new: row.get(5)?,
+    })
 }

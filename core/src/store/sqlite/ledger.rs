@@ -185,35 +185,45 @@ impl SyncLedger for SqliteStore {
     }
 
     fn resync_requests(&self, sync_id: &str, side: Side) -> Result<Vec<ResyncRequest>, StoreError> {
-        let rows: Vec<(i64, String, String)> = self.read(|c| {
+        let rows: Vec<ResyncRow> = self.read(|c| {
             c.prepare_cached(
                 "SELECT id, key, relationships FROM resync_requests \
                  WHERE sync_id = ?1 AND side = ?2 ORDER BY id",
             )?
             .query_map(params![sync_id, side.as_str()], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                Ok(ResyncRow {
+                    id: row.get(0)?,
+                    key: row.get(1)?,
+                    relationships: row.get(2)?,
+                })
             })?
             .collect()
         })?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, key, relationships)| {
-                match serde_json::from_str(&relationships) {
-                    Ok(relationships) => Some(ResyncRequest {
-                        id,
-                        key,
-                        relationships,
-                    }),
-                    Err(error) => {
-                        // One damaged request must not stop the whole queue.
-                        log::error!(
-                            "{}: resync request {id} for {key} is unreadable, ignored: {error}",
-                            self.location
-                        );
-                        None
+            .filter_map(
+                |ResyncRow {
+                     id,
+                     key,
+                     relationships,
+                 }| {
+                    match serde_json::from_str(&relationships) {
+                        Ok(relationships) => Some(ResyncRequest {
+                            id,
+                            key,
+                            relationships,
+                        }),
+                        Err(error) => {
+                            // One damaged request must not stop the whole queue.
+                            log::error!(
+                                "{}: resync request {id} for {key} is unreadable, ignored: {error}",
+                                self.location
+                            );
+                            None
+                        }
                     }
-                }
-            })
+                },
+            )
             .collect())
     }
 
@@ -511,4 +521,11 @@ pub(super) fn sync_state_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IssueS
         last_received_at: row.get::<_, Option<i64>>(3)?.map(Timestamp),
         history_to: row.get(4)?,
     })
+}
+
+/// A resync request as stored (its relationships as JSON text).
+struct ResyncRow {
+    id: i64,
+    key: String,
+    relationships: String,
 }
