@@ -2,7 +2,7 @@
 //! issues.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use fieldsync_plugin_api::{
     FieldUpdate, IncomingContext, IncomingFieldMapping, IssueFields, IssueInfo, TargetIssue,
@@ -78,8 +78,12 @@ pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mu
             true
         }
     });
+    // Once the target does not answer, the groups still waiting do not try: each
+    // would only wait out its own retries (a round must stay short while a tracker
+    // is down for an hour).
+    let target_down = AtomicBool::new(false);
     let outcomes = map_parallel(groups, pass.workers, |group| {
-        apply_group(sync, source, group, pass)
+        apply_group(sync, source, group, pass, &target_down)
     });
     let mut delivered = Vec::new();
     for outcome in outcomes {
@@ -104,12 +108,13 @@ fn apply_group(
     source: Side,
     group: Vec<PendingMessage>,
     pass: &Pass<'_>,
+    target_down: &AtomicBool,
 ) -> GroupOutcome {
     let source_ledger = sync.side(source).ledger();
     let target_ledger = sync.side(source.other()).ledger();
     let mut outcome = GroupOutcome::default();
     for pending in group {
-        if pass.stop.load(Ordering::SeqCst) {
+        if pass.stop.load(Ordering::SeqCst) || target_down.load(Ordering::SeqCst) {
             break;
         }
         let message = pending.message.clone().map_err(|error| Failure {
@@ -138,6 +143,7 @@ fn apply_group(
             Err(failure) if failure.cause == FailureCause::Unavailable => {
                 // Not this issue's fault: no attempt is counted and the message stays
                 // due; the rest of the group waits for the tracker with it.
+                target_down.store(true, Ordering::SeqCst);
                 outcome.unavailable = Some(failure.error);
                 break;
             }

@@ -1,6 +1,7 @@
 //! The outgoing queue of one side: changed issues → one message each.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use fieldsync_plugin_api::{IssueInfo, OutgoingContext, Trigger};
 use serde_json::Value;
@@ -44,6 +45,8 @@ enum Outcome {
     },
     /// The tracker did not answer: the round's failure, not the issue's.
     Unavailable(StoreError),
+    /// Not read: the tracker had stopped answering (the batch is dropped).
+    Skipped,
 }
 
 /// Runs the outgoing queue of `source`; problems land in `report`.
@@ -107,8 +110,17 @@ fn try_run(
     }
 
     let candidates: Vec<Candidate> = candidates.into_values().collect();
+    // Once the tracker does not answer, the candidates still waiting are not read:
+    // the whole batch is dropped anyway, and each read would wait out its retries.
+    let tracker_down = AtomicBool::new(false);
     let outcomes = map_parallel(candidates, pass.workers, |candidate| {
+        if tracker_down.load(Ordering::SeqCst) {
+            return (candidate, Outcome::Skipped);
+        }
         let outcome = build_message(sync, source, &candidate, upper, pass);
+        if matches!(outcome, Outcome::Unavailable(_)) {
+            tracker_down.store(true, Ordering::SeqCst);
+        }
         (candidate, outcome)
     });
     // The tracker stopped answering while messages were built: nothing of this round
@@ -173,7 +185,7 @@ fn try_run(
                 report.mappings_called += mappings_called;
                 batch.messages.push(*message);
             }
-            Outcome::Nothing | Outcome::Unavailable(_) => {}
+            Outcome::Nothing | Outcome::Unavailable(_) | Outcome::Skipped => {}
         }
         if candidate.failure_row {
             batch.recovered.push(candidate.key);

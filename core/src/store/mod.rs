@@ -112,13 +112,11 @@ pub struct ChangeScan {
     pub next: TrackerCursor,
 }
 
-/// An issue whose history moved past a cursor.
+/// An issue whose history may have moved past a cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangedIssue {
     /// Its key.
     pub key: String,
-    /// The newest history position of the issue.
-    pub last_seq: i64,
 }
 
 /// What an issue tracker offers the engine. [`SqliteStore`] is one (fieldsync's own

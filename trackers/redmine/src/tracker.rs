@@ -375,7 +375,6 @@ impl Tracker for RedmineTracker {
                     // own writes, which are never sent back.
                     issues.push(ChangedIssue {
                         key: format!("{project}-{id}"),
-                        last_seq: 0,
                     });
                 }
                 let proven = seconds(&updated_on).is_some_and(|at| Some(at) < page_newest);

@@ -331,10 +331,7 @@ impl Tracker for SqliteStore {
                      GROUP BY h.issue_key ORDER BY last",
                 )?
                 .query_map(params![project, after, except_author], |row| {
-                    Ok(ChangedIssue {
-                        key: row.get(0)?,
-                        last_seq: row.get(1)?,
-                    })
+                    Ok(ChangedIssue { key: row.get(0)? })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(ChangeScan {
