@@ -500,13 +500,26 @@ impl SyncConfig {
                     _ => {}
                 }
             }
-            if sync.a.project == sync.b.project
-                && self.side_source(&sync.a) == self.side_source(&sync.b)
-            {
+            let (source_a, source_b) = (self.side_source(&sync.a), self.side_source(&sync.b));
+            if sync.a.project == sync.b.project && source_a == source_b {
                 problem(
                     format!("{at}.b.project"),
                     format!(
                         "both sides are project `{}` of the same store",
+                        sync.a.project
+                    ),
+                );
+            } else if sync.a.project == sync.b.project
+                && matches!((&source_a, &source_b),
+                    (Some(SideSource::Tracker(_, a)), Some(SideSource::Tracker(_, b))) if a == b)
+            {
+                // Issue keys are `PROJECT-N`: the two sides' issues would share keys.
+                problem(
+                    format!("{at}.b.ledger"),
+                    format!(
+                        "both sides are a project `{}` (of two trackers) and would keep their \
+                         sync state in one ledger file, where their issue keys clash: give \
+                         one side a `ledger` of its own",
                         sync.a.project
                     ),
                 );
@@ -538,6 +551,7 @@ impl SyncConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn parse(text: &str) -> Result<SyncConfig, String> {
         SyncConfig::parse(text, Path::new("sync.json")).map_err(|error| error.to_string())
@@ -599,6 +613,33 @@ mod tests {
             "sync.json: synchronizations[0].b.project: both sides are project `A` of the same store\n\
              sync.json: synchronizations[0].fields[1].id: `summary` is used twice in this synchronization"
         );
+    }
+
+    #[test]
+    fn two_trackers_with_one_project_key_need_a_ledger_each() {
+        let side = |url: &str, ledger: Option<&str>| {
+            let mut side = json!({"project": "dev", "tracker": {"kind": "redmine", "url": url}});
+            if let Some(ledger) = ledger {
+                side["ledger"] = json!(ledger);
+            }
+            side
+        };
+        let config = |b_ledger: Option<&str>| {
+            json!({"synchronizations": [{
+                "id": "s", "a": side("http://one", None), "b": side("http://two", b_ledger),
+                "fields": [{"id": "subject", "direction": "both",
+                            "a": {"field": "subject"}, "b": {"field": "subject"}}]
+            }]})
+            .to_string()
+        };
+        let error = parse(&config(None)).unwrap_err();
+        assert!(
+            error.starts_with(
+                "sync.json: synchronizations[0].b.ledger: both sides are a project `dev`"
+            ),
+            "{error}"
+        );
+        assert!(parse(&config(Some("two.db"))).is_ok());
     }
 
     #[test]

@@ -40,10 +40,14 @@ pub fn server() -> &'static RedmineServer {
 }
 
 impl RedmineServer {
-    fn start() -> RedmineServer {
+    /// Another server of its own (a second Redmine instance), stopped when the test
+    /// binary exits.
+    pub fn start() -> RedmineServer {
+        static INSTANCES: AtomicU32 = AtomicU32::new(0);
         let work = std::env::temp_dir().join(format!(
-            "fieldsync-redmine-{}-{}",
+            "fieldsync-redmine-{}-{}-{}",
             std::process::id(),
+            INSTANCES.fetch_add(1, Ordering::SeqCst),
             std::env::current_exe()
                 .ok()
                 .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
@@ -125,6 +129,19 @@ impl RedmineServer {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
         let identifier = format!("p{identifier}");
+        self.create_project(&identifier);
+        identifier
+    }
+
+    /// A project named `identifier`, with every custom field and alice, bob and
+    /// fieldsync as developers.
+    pub fn create_project(&self, identifier: &str) {
+        self.create_project_with(identifier, &[5, 6, 7]);
+    }
+
+    /// A project named `identifier`, with every custom field and the users of
+    /// `user_ids` as developers (fieldsync 5, alice 6, bob 7).
+    pub fn create_project_with(&self, identifier: &str, user_ids: &[u64]) {
         self.call(
             "POST",
             "/projects.json",
@@ -138,7 +155,7 @@ impl RedmineServer {
         );
         // Assignees and user fields take members only; alice and bob edit as
         // developers (role 4 of the default data).
-        for user_id in [5, 6, 7] {
+        for user_id in user_ids {
             self.call(
                 "POST",
                 &format!("/projects/{identifier}/memberships.json"),
@@ -146,7 +163,6 @@ impl RedmineServer {
                 None,
             );
         }
-        identifier
     }
 
     /// Creates an issue as `login` (admin when `None`); its id.

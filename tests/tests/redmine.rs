@@ -524,3 +524,91 @@ fn an_idle_scan_costs_one_request_and_reads_only_what_may_have_changed() {
         changed.issues
     );
 }
+
+#[test]
+fn two_redmine_servers_sync_a_project_of_the_same_name() {
+    let one = server();
+    let two = fieldsync_tests::redmine::RedmineServer::start();
+    let on_one = one.project("twin");
+    // The same identifier on the second server.
+    two.create_project(&on_one);
+    let dir = tempfile::tempdir().unwrap();
+    let config = |second_ledger: bool| {
+        let mut b = json!({"project": on_one,
+                           "tracker": two.tracker_spec(&dir.path().join("two.key"))});
+        if second_ledger {
+            b["ledger"] = json!("two-ledger.db");
+        }
+        json!({"synchronizations": [{
+            "id": "twins",
+            "a": {"project": on_one, "tracker": one.tracker_spec(&dir.path().join("one.key"))},
+            "b": b,
+            "fields": [{"id": "subject", "direction": "both",
+                        "a": {"field": "subject"}, "b": {"field": "subject"}}]
+        }]})
+    };
+    let file = dir.path().join("sync.json");
+    let plugins = tempfile::tempdir().unwrap();
+
+    // One ledger for both would mix their `IDENT-N` keys: refused, saying what to do.
+    std::fs::write(&file, config(false).to_string()).unwrap();
+    let refused = fieldsync_tests::redmine_scenario::engine(&file, &plugins).unwrap_err();
+    assert!(
+        refused.contains("give one side a `ledger` of its own"),
+        "{refused}"
+    );
+
+    std::fs::write(&file, config(true).to_string()).unwrap();
+    let engine = fieldsync_tests::redmine_scenario::engine(&file, &plugins).unwrap();
+    let id = one.create_issue(&on_one, json!({"subject": "Across servers"}), Some("alice"));
+    let report = engine.run_round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    let copies = two.issues(&on_one);
+    assert_eq!(copies.len(), 1, "{report}");
+    let copy = copies[0]["id"].as_u64().unwrap();
+    assert_eq!(copies[0]["subject"], "Across servers");
+    two.update_issue(
+        copy,
+        json!({"subject": "Edited on server two"}),
+        Some("bob"),
+    );
+    let report = engine.run_round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    assert_eq!(one.issue(id)["subject"], "Edited on server two", "{report}");
+    engine.run_round();
+    let quiet = engine.run_round();
+    assert_eq!(quiet.messages_sent(), 0, "{quiet}");
+}
+
+#[test]
+fn a_value_redmine_drops_silently_is_a_failure_naming_the_field() {
+    // bob is not a member of this project: Redmine takes his PUT (204) and changes
+    // nothing he may not edit.
+    let server = server();
+    let project = "pnotamember";
+    server.create_project_with(project, &[5, 6]);
+    let setup = setup_with("unused-member", |config| {
+        config["synchronizations"][0]["b"]["project"] = json!(project);
+        config["synchronizations"][0]["sync_user"] = json!("bob");
+    });
+    let id = server.create_issue(project, json!({"subject": "Owned by alice"}), Some("alice"));
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    let key = setup
+        .store
+        .local_partner(SYNC, &format!("{project}-{id}"))
+        .unwrap()
+        .expect("the Redmine issue reached SQLite");
+
+    setup.edit(&key, json!({"summary": "Changed in SQLite"}), "ann");
+    let report = setup.round();
+    let failure = report.failures().next().expect("the update fails");
+    assert!(
+        failure
+            .error
+            .contains("left subject unchanged: user `bob` may not set it"),
+        "{}",
+        failure.error
+    );
+    assert_eq!(server.issue(id)["subject"], "Owned by alice");
+}

@@ -489,6 +489,28 @@ impl Tracker for RedmineTracker {
                 },
             )
             .map_err(|error| self.error(error))?;
+        // Redmine answers 204 also when it drops a value the user may not set (its
+        // role's permissions, the workflow of the tracker and status): read back,
+        // or the two sides would part without a word.
+        let written = self.fetch(project, id)?.map(|(issue, _)| issue);
+        let ignored: Vec<&str> = differing
+            .iter()
+            .filter(|(field, value)| {
+                written
+                    .as_ref()
+                    .is_some_and(|issue| !same_value(issue.value(field), value))
+            })
+            .map(|(field, _)| field.as_str())
+            .collect();
+        if !ignored.is_empty() {
+            return Err(self.invalid(format!(
+                "updating {key}: Redmine accepted the request but left {} unchanged: user \
+                 `{author}` may not set {} (its role's permissions in project `{project}`, \
+                 or the workflow of this tracker and status)",
+                ignored.join(", "),
+                if ignored.len() == 1 { "it" } else { "them" }
+            )));
+        }
         let now = Timestamp::now();
         Ok(differing
             .into_iter()
