@@ -4,6 +4,7 @@ mod demo;
 mod errors;
 mod host;
 mod issue;
+mod logging;
 mod plugins;
 mod project;
 mod redmine;
@@ -312,11 +313,7 @@ pub const EXIT_PROBLEMS: u8 = 1;
 pub const EXIT_UNAVAILABLE: u8 = 3;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        // The HTTP layer's trace dumps every byte sent, the tracker's API key included:
-        // never log below its debug level, whatever RUST_LOG asks.
-        .filter_module("ureq_proto", log::LevelFilter::Debug)
-        .init();
+    logging::init();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Demo {

@@ -35,7 +35,11 @@ fn crashed(output: &Output) -> bool {
 
 #[test]
 fn a_crash_right_after_a_redmine_create_leaves_exactly_one_partner() {
-    let setup = setup("crash-create");
+    // One worker: the crash comes right after the first creation (with more, another
+    // worker's creation may be under way at that moment).
+    let setup = fieldsync_tests::redmine_scenario::setup_with("crash-create", |config| {
+        config["workers"] = json!(1);
+    });
     let keys: Vec<String> = (1..=3)
         .map(|n| {
             setup
@@ -165,7 +169,7 @@ fn a_wrong_api_key_is_named_without_showing_the_key() {
             "--plugins",
             path(setup.plugins.path()),
         ],
-        &[("RUST_LOG", "trace")],
+        &[("RUST_LOG", "trace,ureq_proto::util=trace")],
     );
     assert_eq!(output.status.code(), Some(2), "bad input exits 2");
     let stderr = text(&output.stderr);
@@ -446,4 +450,72 @@ fn a_redmine_that_does_not_answer_is_exit_code_3_not_bad_input() {
         "{stdout}"
     );
     assert!(stdout.contains("syncing resumes by itself"), "{stdout}");
+}
+
+#[test]
+fn a_running_sync_shows_redmine_down_in_status_and_resumes_by_itself() {
+    // A server of this test's own: it is stopped and started again.
+    let own = fieldsync_tests::redmine::RedmineServer::start();
+    let setup = fieldsync_tests::redmine_scenario::setup_on(&own, "daemon", |config| {
+        config["synchronizations"][0]["interval_seconds"] = json!(0.2);
+    });
+    let config = path(&setup.config).to_owned();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args([
+            "sync",
+            "--config",
+            &config,
+            "--plugins",
+            path(setup.plugins.path()),
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = |expected: i32| {
+        let started = std::time::Instant::now();
+        loop {
+            let output = fieldsync(&["status", "--config", &config]);
+            if output.status.code() == Some(expected) && text(&output.stdout).contains("last round")
+            {
+                return text(&output.stdout);
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "status never exited {expected}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    status(0);
+
+    own.stop();
+    let key = setup
+        .create(json!({"summary": "Made during the outage"}), "ann")
+        .key;
+    let down = status(3);
+    assert!(down.contains("UNAVAILABLE since"), "{down}");
+    assert!(down.contains(&own.url), "{down}");
+
+    own.restart();
+    let started = std::time::Instant::now();
+    while own.issues(&setup.project).is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "never synced"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let up = status(0);
+    assert!(!up.contains("UNAVAILABLE"), "{up}");
+    assert!(setup
+        .store
+        .sync_state(SYNC, &key)
+        .unwrap()
+        .unwrap()
+        .partner
+        .is_some());
+    let _ = child.kill();
+    let _ = child.wait();
 }

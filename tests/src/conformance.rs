@@ -48,12 +48,32 @@ pub fn check(subject: &Subject<'_>) {
         "an unknown project is an error"
     );
 
-    // The first scan sees nothing yet; its cursor is where the next one goes on.
+    // The first scan sees nothing yet.
     let empty = tracker
         .scan_changes(subject.project, &TrackerCursor::default(), sync_user)
         .expect("scan_changes on an empty project");
     assert!(empty.issues.is_empty(), "no issues yet: {:?}", empty.issues);
-    let cursor = empty.next;
+    // A first issue, found by a scan whose cursor then stands after it.
+    let seed = tracker
+        .create(
+            &NewIssue {
+                project: subject.project.to_owned(),
+                issue_type: subject.issue_type.to_owned(),
+                fields: [(text.to_owned(), json!("Seed"))].into(),
+            },
+            person,
+        )
+        .expect("create()");
+    let seeded = tracker
+        .scan_changes(subject.project, &empty.next, sync_user)
+        .unwrap();
+    assert!(
+        seeded.issues.iter().any(|changed| changed.key == seed.key),
+        "a new issue by a person is found: {:?}",
+        seeded.issues
+    );
+    let cursor = seeded.next;
+    assert_ne!(cursor, TrackerCursor::default(), "the cursor moved");
 
     // Create: what was set reads back, the history starts with the creation.
     let fields: BTreeMap<String, Value> = [
@@ -104,13 +124,13 @@ pub fn check(subject: &Subject<'_>) {
         "history after 0 holds the creation by its author: {history:?}"
     );
 
-    // A scan from the cursor before the creation lists the issue.
+    // A scan from a cursor that stood after the first issue lists the second.
     let scan = tracker
         .scan_changes(subject.project, &cursor, sync_user)
         .unwrap();
     assert!(
         scan.issues.iter().any(|changed| changed.key == key),
-        "a new issue by a person is found: {:?}",
+        "an issue created after the cursor is found: {:?}",
         scan.issues
     );
     let cursor = scan.next;
@@ -153,7 +173,6 @@ pub fn check(subject: &Subject<'_>) {
         scan.issues.iter().any(|changed| changed.key == key),
         "an edit is found"
     );
-    let cursor = scan.next;
 
     // Writing the same values again changes nothing.
     let position = later
@@ -187,7 +206,6 @@ pub fn check(subject: &Subject<'_>) {
         all.windows(2).all(|pair| pair[0].seq <= pair[1].seq),
         "{all:?}"
     );
-    let _ = cursor;
 
     // An unknown issue is `None`, not an error.
     let missing = format!("{}-999999", subject.project);

@@ -134,7 +134,11 @@ pub fn setup(test: &str) -> RedmineSetup {
 
 /// Like [`setup`], with the configuration changed by `edit` first.
 pub fn setup_with(test: &str, edit: impl FnOnce(&mut Value)) -> RedmineSetup {
-    let server = server();
+    setup_on(server(), test, edit)
+}
+
+/// Like [`setup_with`], on the given server.
+pub fn setup_on(server: &RedmineServer, test: &str, edit: impl FnOnce(&mut Value)) -> RedmineSetup {
     let project = server.project(test);
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("support.db")).unwrap();
@@ -176,10 +180,16 @@ pub fn engine(config: &std::path::Path, plugins: &TempDir) -> Result<Engine, Str
 }
 
 impl RedmineSetup {
-    /// One round, printed.
+    /// One round, printed; Redmine must have answered (a test of an outage runs its
+    /// rounds with `engine.run_round()`).
     pub fn round(&self) -> RoundReport {
         let report = self.engine.run_round();
         println!("{report}");
+        assert_eq!(
+            report.unavailable(),
+            None,
+            "Redmine did not answer: {report}"
+        );
         report
     }
 

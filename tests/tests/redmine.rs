@@ -481,8 +481,9 @@ fn an_idle_scan_costs_one_request_and_reads_only_what_may_have_changed() {
             )
         })
         .collect();
-    // Alone in the newest second: nothing later proves it unchanged.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Alone at the end, more than the proof margin (3 s) after the others: nothing
+    // later proves it unchanged, and the others are proven by it.
+    std::thread::sleep(std::time::Duration::from_millis(4500));
     let last = server.create_issue(&project, json!({"subject": "Newest"}), Some("alice"));
 
     let dir = tempfile::tempdir().unwrap();

@@ -73,7 +73,8 @@ fn a_redmine_that_goes_down_mid_round_charges_no_issue_and_the_sync_resumes_by_i
 
     // Another round while it is down: still nobody's fault, and `status` says since
     // when.
-    let down = setup.round();
+    let down = setup.engine.run_round();
+    assert!(down.unavailable().is_some(), "{down}");
     assert_eq!(down.failures().count(), 0, "{down}");
     let control = setup.engine.control();
     let status = control.status().unwrap();

@@ -240,6 +240,12 @@ fn apply_message(
             if step.already_applied {
                 return Ok(None);
             }
+            if !step.created {
+                // Found, made by an attempt that died before recording it: which of its
+                // values that attempt wrote is unknown, so every relationship is
+                // written as to an existing partner (only what differs).
+                on_create.clear();
+            }
             sync.side(source)
                 .ledger()
                 .record_link(&sync.id, &message.source_key, &step.key)

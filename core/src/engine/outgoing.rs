@@ -13,14 +13,15 @@ use super::{Pass, SyncRuntime};
 use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Timestamp};
 use crate::store::{
-    shortened, Failure, FailureContext, OutgoingBatch, OutgoingFailure, StoreError,
+    shortened, Failure, FailureContext, IssueSyncState, OutgoingBatch, OutgoingFailure, StoreError,
 };
 
 /// An issue to look at this round.
 struct Candidate {
     key: String,
-    /// History after this position is read for changes.
-    from_seq: i64,
+    /// History after this position is read for changes (`None`: after where the
+    /// issue's last message read, for a tracker that keeps positions per issue).
+    from_seq: Option<i64>,
     /// Relationships a person asked to send again.
     resync: Vec<String>,
     resync_requests: Vec<i64>,
@@ -31,8 +32,11 @@ struct Candidate {
 }
 
 enum Outcome {
-    /// Nothing to send (no relevant change, filtered out, or gone).
+    /// Nothing to send (filtered out, or gone).
     Nothing,
+    /// The history was read up to this position and holds nothing to send (only the
+    /// sync's own writes, or fields no relationship sends).
+    NothingNew { read_to: i64 },
     Message {
         message: Box<IssueSyncMessage>,
         mappings_called: usize,
@@ -87,7 +91,7 @@ fn try_run(
         } else if failure.next_attempt_at.is_some_and(|at| at > pass.now) {
             report.waiting_for_retry += 1;
         } else {
-            let entry = candidate(&mut candidates, &failure.key, failure.since_seq);
+            let entry = candidate(&mut candidates, &failure.key, Some(failure.since_seq));
             entry.failed_before = failure.attempts;
             entry.failure_row = true;
             continue;
@@ -95,6 +99,7 @@ fn try_run(
         held.insert(failure.key);
     }
     let cursor_after = scan.history_after;
+    let per_issue_positions = cursor_after.is_none();
     for changed in scan.issues {
         if !held.contains(&changed.key) {
             candidate(&mut candidates, &changed.key, cursor_after);
@@ -145,6 +150,7 @@ fn try_run(
         sync_id: sync.id.clone(),
         side: source,
         cursor: scan.next,
+        read_to: Vec::new(),
         messages: Vec::new(),
         failures: Vec::new(),
         recovered: Vec::new(),
@@ -185,6 +191,13 @@ fn try_run(
                 report.mappings_called += mappings_called;
                 batch.messages.push(*message);
             }
+            Outcome::NothingNew { read_to } => {
+                // Where positions are kept per issue, what was read is not read again
+                // (a skipped send stays skipped; the sync's own writes are passed).
+                if per_issue_positions {
+                    batch.read_to.push((candidate.key.clone(), read_to));
+                }
+            }
             Outcome::Nothing | Outcome::Unavailable(_) | Outcome::Skipped => {}
         }
         if candidate.failure_row {
@@ -202,7 +215,7 @@ fn try_run(
 fn candidate<'a>(
     candidates: &'a mut BTreeMap<String, Candidate>,
     key: &str,
-    from_seq: i64,
+    from_seq: Option<i64>,
 ) -> &'a mut Candidate {
     let entry = candidates
         .entry(key.to_owned())
@@ -214,8 +227,21 @@ fn candidate<'a>(
             failed_before: 0,
             failure_row: false,
         });
-    entry.from_seq = entry.from_seq.min(from_seq);
+    entry.from_seq = match (entry.from_seq, from_seq) {
+        (Some(held), Some(new)) => Some(held.min(new)),
+        (held, new) => held.or(new),
+    };
     entry
+}
+
+/// The history position a candidate's history is read after: a failed send's own,
+/// else the scan's, but never before what the issue's last message read.
+fn read_from(candidate: &Candidate, state: &IssueSyncState) -> i64 {
+    match candidate.from_seq {
+        Some(from) if candidate.failure_row => from,
+        Some(from) => from.max(state.history_to),
+        None => state.history_to,
+    }
 }
 
 fn build_message(
@@ -228,15 +254,22 @@ fn build_message(
     match try_build_message(sync, source, candidate, upper, pass) {
         Ok(outcome) => outcome,
         Err(error) if error.is_unavailable() => Outcome::Unavailable(error),
-        Err(error) => Outcome::Failed {
-            failure: Failure::new(error.to_string()),
-            read_from: candidate.from_seq,
-            tried_to: if upper == i64::MAX {
-                candidate.from_seq
-            } else {
-                upper
-            },
-        },
+        Err(error) => {
+            // Nothing was read: the next attempt reads from where this one would have.
+            let state = sync
+                .side(source)
+                .ledger()
+                .sync_state(&sync.id, &candidate.key)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let from = read_from(candidate, &state);
+            Outcome::Failed {
+                failure: Failure::new(error.to_string()),
+                read_from: from,
+                tried_to: if upper == i64::MAX { from } else { upper },
+            }
+        }
     }
 }
 
@@ -257,13 +290,7 @@ fn try_build_message(
     }
     let state = ledger.sync_state(&sync.id, &issue.key)?.unwrap_or_default();
     let is_new = state.last_sent_seq == 0 && state.partner.is_none();
-    // A tracker that keeps positions per issue (no global cursor) reads on from where
-    // this issue's last message read up to; a failed send reads from where it failed.
-    let from_seq = if candidate.failure_row {
-        candidate.from_seq
-    } else {
-        candidate.from_seq.max(state.history_to)
-    };
+    let from_seq = read_from(candidate, &state);
     let read = tracker.history_since(&issue.key, from_seq)?;
     let read_to = read
         .iter()
@@ -276,7 +303,7 @@ fn try_build_message(
         .filter(|entry| entry.seq <= upper && entry.author != sync.sync_user)
         .collect();
     if is_new && history.is_empty() && candidate.resync.is_empty() {
-        return Ok(Outcome::Nothing);
+        return Ok(Outcome::NothingNew { read_to });
     }
     let changes = field_changes(&history);
 
@@ -349,7 +376,7 @@ fn try_build_message(
         }
     }
     if entries.is_empty() {
-        return Ok(Outcome::Nothing);
+        return Ok(Outcome::NothingNew { read_to });
     }
     let seq = state.last_sent_seq + 1;
     let partner_messages_applied = match &state.partner {

@@ -103,8 +103,8 @@ pub struct ChangeScan {
     /// and finds nothing to send.
     pub issues: Vec<ChangedIssue>,
     /// History positions after this one are new for every issue the scan reports
-    /// (0: positions are kept per issue in the ledger, see `history_to`).
-    pub history_after: i64,
+    /// (`None`: positions are kept per issue in the ledger, see `history_to`).
+    pub history_after: Option<i64>,
     /// History up to this position is handled this round; later entries wait for the
     /// next scan (`i64::MAX`: no global bound).
     pub history_upper: i64,
@@ -139,7 +139,8 @@ pub trait Tracker: Send + Sync {
     /// Issues of `project` changed since `cursor` by anyone but `except_author`,
     /// oldest change first, and the cursor to continue from. (The sync skips its own
     /// writes; after it created thousands of issues, the next round should not read
-    /// them all again to find that out.)
+    /// them all again to find that out, where the tracker can tell without reading:
+    /// one that cannot — Redmine — reports them, and their history shows the rest.)
     fn scan_changes(
         &self,
         project: &str,
@@ -247,6 +248,9 @@ pub struct OutgoingBatch {
     pub side: Side,
     /// The new cursor.
     pub cursor: TrackerCursor,
+    /// Issues whose history was read to a position with nothing to send, where a
+    /// tracker keeps positions per issue: the next read starts there.
+    pub read_to: Vec<(String, i64)>,
     /// The messages built.
     pub messages: Vec<IssueSyncMessage>,
     /// Issues that failed (retried later).

@@ -22,6 +22,8 @@ pub struct CustomField {
     pub is_filter: bool,
     pub is_required: bool,
     pub possible_values: Vec<String>,
+    /// The trackers (issue types) it is enabled for, by id.
+    pub tracker_ids: Vec<u64>,
 }
 
 impl CustomField {
@@ -157,8 +159,9 @@ fn read_names(client: &Client) -> Result<Names, HttpError> {
         priorities: table("/enumerations/issue_priorities.json", "issue_priorities")?,
         ..Names::default()
     };
-    // Custom field formats and the user directory are for administrators; a key
-    // without those rights still syncs (custom fields then count as text).
+    // Custom field formats and the user directory are for administrators: without
+    // them custom fields count as text and users are known by id (and a correlation
+    // field cannot be checked, so the connector refuses to start).
     match client.get("/custom_fields.json", &[]) {
         Ok(answer) => {
             names.custom_fields = answer
@@ -215,6 +218,13 @@ fn custom_field(field: &Value) -> Option<CustomField> {
             .into_iter()
             .flatten()
             .filter_map(|value| text(value, "value"))
+            .collect(),
+        tracker_ids: field
+            .get("trackers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|tracker| tracker.get("id")?.as_u64())
             .collect(),
     })
 }

@@ -21,12 +21,18 @@ pub const PAGE: usize = 100;
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpError {
-    /// The server did not answer usefully: no connection, a time-out, 5xx, 429.
+    /// The server did not answer: no connection, a time-out, 429 (rate limited).
     /// The round's fault; nothing is charged to an issue.
     Unavailable(String),
-    /// 401 or 403: the key is wrong or lacks a permission. A person must act; every
-    /// request will fail the same way, so it is the round's fault too.
+    /// 401 (or 412 for the user to act as): the key is not accepted. A person must act;
+    /// every request fails the same way, so it is the round's fault.
     Denied(String),
+    /// 403: this request is not allowed (a permission, a private issue, a closed
+    /// project) — one issue's, or every request's; the tracker tells which.
+    Forbidden(String),
+    /// 5xx: the server failed this request — overloaded (every request), or one
+    /// issue it cannot handle; the tracker tells which.
+    ServerError(String),
     /// 404: the project or issue does not exist (or is not visible to the key).
     NotFound(String),
     /// 422: Redmine refused the values (its `errors` list).
@@ -40,6 +46,8 @@ impl fmt::Display for HttpError {
         match self {
             HttpError::Unavailable(message)
             | HttpError::Denied(message)
+            | HttpError::Forbidden(message)
+            | HttpError::ServerError(message)
             | HttpError::NotFound(message)
             | HttpError::Refused(message)
             | HttpError::Unexpected(message) => f.write_str(message),
@@ -146,10 +154,15 @@ impl Client {
         let mut attempt = 1;
         loop {
             let result = self.send_once(method, &url, request);
+            // A creating POST is not repeated after a time-out or a server error: the
+            // server may have created the issue, and a second try would make another.
+            // It fails, and the next round's correlation look-up finds what was made.
+            let repeatable = method != "POST";
             let retry_in = match &result {
-                Err(Attempt::Transport(_)) => Some(backoff(attempt)),
+                Err(Attempt::Transport(_)) if repeatable => Some(backoff(attempt)),
                 Err(Attempt::Status(status, retry_after, _))
-                    if status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS =>
+                    if *status == StatusCode::TOO_MANY_REQUESTS
+                        || (repeatable && status.is_server_error()) =>
                 {
                     Some(retry_after.unwrap_or_else(|| backoff(attempt)))
                 }
@@ -217,17 +230,22 @@ impl Client {
         // The server itself is named by the error's store (the tracker's location).
         let at = format!("Redmine {method} {path}");
         match failure {
-            Attempt::Transport(error) => {
-                HttpError::Unavailable(format!("{at}: no answer after {ATTEMPTS} tries ({error})"))
-            }
+            Attempt::Transport(error) => HttpError::Unavailable(format!(
+                "{at}: no answer{} ({error})",
+                if method == "POST" {
+                    String::new()
+                } else {
+                    format!(" after {ATTEMPTS} tries")
+                }
+            )),
             Attempt::Status(status, _, body) => match status.as_u16() {
                 401 => HttpError::Denied(format!(
                     "{at}: 401 Unauthorized: the API key is not accepted (check the key, and \
                      that the REST API is enabled in Administration → Settings → API)"
                 )),
-                403 => HttpError::Denied(format!(
-                    "{at}: 403 Forbidden: the key's user may not do this (a role with the \
-                     needed permission, or an admin key, is required)"
+                403 => HttpError::Forbidden(format!(
+                    "{at}: 403 Forbidden: the user may not do this (a role with the needed \
+                     permission, or an admin key, is required)"
                 )),
                 404 => HttpError::NotFound(format!("{at}: 404 Not Found")),
                 412 => HttpError::Denied(format!(
@@ -235,10 +253,13 @@ impl Client {
                      (X-Redmine-Switch-User needs an admin key and an active login)"
                 )),
                 422 => HttpError::Refused(format!("{at}: refused: {}", redmine_errors(&body))),
-                code if status.is_server_error() || code == 429 => HttpError::Unavailable(format!(
-                    "{at}: {status} after {ATTEMPTS} tries{}",
+                429 => HttpError::Unavailable(format!(
+                    "{at}: {status} (rate limited){}",
                     excerpt(&body)
                 )),
+                _ if status.is_server_error() => {
+                    HttpError::ServerError(format!("{at}: {status}{}", excerpt(&body)))
+                }
                 _ => HttpError::Unexpected(format!("{at}: {status}{}", excerpt(&body))),
             },
         }

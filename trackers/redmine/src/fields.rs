@@ -365,6 +365,7 @@ mod tests {
             is_filter: true,
             is_required: false,
             possible_values: vec!["Alpha".into(), "Beta".into()],
+            tracker_ids: vec![1],
         };
         let mut names = Names::default();
         names.custom_fields.insert(2, team);

@@ -12,7 +12,10 @@
 //!
 //! - `url`: the server; `api_key_env` (an environment variable) or `api_key_file`
 //!   (a file, relative to the configuration) holds the API key, which never appears in
-//!   the configuration, a log line, an error or `status`.
+//!   the configuration, an error or `status`. The HTTP layer (`ureq_proto`) dumps the
+//!   bytes it sends at trace level, the key's header included: the `fieldsync`
+//!   program drops those records whatever `RUST_LOG` says, and a host that embeds the
+//!   connector must do the same.
 //! - `correlation_field`: an issue custom field (name or `cf_N`; format text, "used as
 //!   a filter") where fieldsync writes the source issue of every issue it creates, in
 //!   the creating request, and which it looks up before creating: a creation whose

@@ -26,9 +26,14 @@ use crate::client::{Client, HttpError, Request};
 use crate::cursor::ScanCursor;
 use crate::fields::{journal_change, project_fields, read_values, write_body};
 
+/// How far before the newest `updated_on` of its page an issue's must be for the page
+/// to prove that a later change of it would show a later `updated_on` (the overlap the
+/// cursor allows for commits that land after their time stamp).
+const PROOF_MARGIN: Duration = Duration::from_secs(3);
+
 /// How long an issue read stays good for the history and diff reads that follow it
 /// in the same step.
-const FRESH: Duration = Duration::from_secs(5);
+const FRESH: Duration = Duration::from_secs(1);
 
 pub struct RedmineTracker {
     client: Client,
@@ -82,6 +87,22 @@ impl RedmineTracker {
         store_error(self.client.base(), error)
     }
 
+    /// The error of a request about one issue. A 403 or a 5xx may be that issue's (a
+    /// private issue, a closed project, an issue the server cannot render) or every
+    /// request's (a revoked permission, an overloaded server): the server is asked a
+    /// question every request depends on, and if it answers, the failure is the
+    /// issue's — retried, then parked, while the other issues go on.
+    fn issue_error(&self, error: HttpError) -> StoreError {
+        match error {
+            HttpError::Forbidden(message) | HttpError::ServerError(message)
+                if self.client.get("/users/current.json", &[]).is_ok() =>
+            {
+                self.invalid(message)
+            }
+            other => self.error(other),
+        }
+    }
+
     fn invalid(&self, message: String) -> StoreError {
         StoreError::Invalid {
             store: self.client.base().to_owned(),
@@ -118,7 +139,7 @@ impl RedmineTracker {
         ) {
             Ok(answer) => answer,
             Err(HttpError::NotFound(_)) => return Ok(None),
-            Err(error) => return Err(self.error(error)),
+            Err(error) => return Err(self.issue_error(error)),
         };
         let raw = answer
             .get("issue")
@@ -190,6 +211,57 @@ impl RedmineTracker {
         Ok((names, body))
     }
 
+    /// A correlation field Redmine does not take for a project or tracker is dropped
+    /// from creating requests without a word, and the look-up finds nothing: refused
+    /// at start instead.
+    fn check_correlation_in(
+        &self,
+        key: &str,
+        raw: &Value,
+        custom_ids: &[u64],
+        names: &Names,
+        correlation: u64,
+    ) -> Result<(), StoreError> {
+        let name = names
+            .custom_fields
+            .get(&correlation)
+            .map_or_else(|| format!("cf_{correlation}"), |field| field.name.clone());
+        if !custom_ids.contains(&correlation) {
+            return Err(self.invalid(format!(
+                "project `{key}` does not use the correlation field `{name}`: enable it in \
+                 the project's settings (Issue tracking → custom fields), or make it \
+                 \"for all projects\""
+            )));
+        }
+        let enabled = names
+            .custom_fields
+            .get(&correlation)
+            .map(|field| field.tracker_ids.clone())
+            .unwrap_or_default();
+        let missing: Vec<String> = raw
+            .get("trackers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|tracker| {
+                tracker
+                    .get("id")
+                    .and_then(Value::as_u64)
+                    .is_some_and(|id| !enabled.contains(&id))
+            })
+            .filter_map(|tracker| text(tracker, "name"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.invalid(format!(
+                "the correlation field `{name}` is not enabled for tracker {} of project \
+                 `{key}`: tick {} in the field's settings",
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" }
+            )));
+        }
+        Ok(())
+    }
+
     fn create_with(
         &self,
         issue: &NewIssue,
@@ -238,10 +310,30 @@ impl RedmineTracker {
                     ..Request::default()
                 },
             )
-            .map_err(|error| self.error(error))?;
+            .map_err(|error| self.issue_error(error))?;
         let raw = answer.get("issue").ok_or_else(|| {
             self.invalid("creating an issue: no `issue` in the answer".to_owned())
         })?;
+        if let (Some(field), Some(value)) = (self.correlation, correlation) {
+            let stored = raw
+                .get("custom_fields")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|custom| {
+                    custom.get("id").and_then(Value::as_u64) == Some(field)
+                        && custom.get("value").and_then(Value::as_str) == Some(value)
+                });
+            if !stored {
+                log::error!(
+                    "{}: Redmine created issue #{} without its correlation value `{value}`: \
+                     a creation whose answer is lost could be repeated (is the correlation \
+                     field visible to the sync user?)",
+                    self.client.base(),
+                    raw.get("id").and_then(Value::as_u64).unwrap_or(0)
+                );
+            }
+        }
         convert_issue(raw, &issue.project, &names, &fields)
     }
 }
@@ -282,6 +374,9 @@ impl Tracker for RedmineTracker {
             .into_iter()
             .filter_map(|field| field.get("id")?.as_u64())
             .collect();
+        if let Some(correlation) = self.correlation {
+            self.check_correlation_in(key, raw, &custom_ids, &names, correlation)?;
+        }
         let fields = project_fields(&custom_ids, &names, self.correlation);
         // Redmine has no create screen: every field can be set when creating.
         let create_screen = fields.iter().map(|field| field.id.clone()).collect();
@@ -345,6 +440,9 @@ impl Tracker for RedmineTracker {
         let mut unchanged = BTreeMap::new();
         let mut newest: Option<SystemTime> = None;
         let mut offset = 0;
+        let mut listed_total: Option<u64> = None;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut restarts = 0;
         loop {
             let mut paged = query.clone();
             paged.push(("offset", offset.to_string()));
@@ -361,6 +459,16 @@ impl Tracker for RedmineTracker {
                 .filter_map(|raw| Some((raw.get("id")?.as_u64()?, text(raw, "updated_on")?)))
                 .collect();
             let total = page.get("total_count").and_then(Value::as_u64).unwrap_or(0);
+            // An issue that left the list while it was paged (deleted, moved, made
+            // private) shifts the rest one place left: one could be skipped. List
+            // again from the start (issues seen twice are read once).
+            if listed_total.is_some_and(|before| total < before) && restarts < 3 {
+                restarts += 1;
+                offset = 0;
+                listed_total = Some(total);
+                continue;
+            }
+            listed_total = Some(total);
             offset += listed.len();
             // One page is one query: an issue updated in an earlier second than the
             // page's newest was read after the server's clock had passed it.
@@ -373,11 +481,17 @@ impl Tracker for RedmineTracker {
                     // Every other listed issue is a candidate, those only the sync
                     // touched included: their journals, read once, show the sync's
                     // own writes, which are never sent back.
-                    issues.push(ChangedIssue {
-                        key: format!("{project}-{id}"),
-                    });
+                    if seen.insert(id) {
+                        issues.push(ChangedIssue {
+                            key: format!("{project}-{id}"),
+                        });
+                    }
                 }
-                let proven = seconds(&updated_on).is_some_and(|at| Some(at) < page_newest);
+                // Proven unchanged only well before the page's newest second: an
+                // update may commit a moment after the time it is stamped with.
+                let proven = seconds(&updated_on)
+                    .zip(page_newest)
+                    .is_some_and(|(at, newest)| at + PROOF_MARGIN < newest);
                 if proven || same_as_last_time {
                     unchanged.insert(id, updated_on);
                 }
@@ -397,7 +511,7 @@ impl Tracker for RedmineTracker {
         next.forget_unlisted();
         Ok(ChangeScan {
             issues,
-            history_after: 0,
+            history_after: None,
             history_upper: i64::MAX,
             next: next.write(),
         })
@@ -488,7 +602,7 @@ impl Tracker for RedmineTracker {
                     ..Request::default()
                 },
             )
-            .map_err(|error| self.error(error))?;
+            .map_err(|error| self.issue_error(error))?;
         // Redmine answers 204 also when it drops a value the user may not set (its
         // role's permissions, the workflow of the tracker and status): read back,
         // or the two sides would part without a word.
@@ -498,7 +612,7 @@ impl Tracker for RedmineTracker {
             .filter(|(field, value)| {
                 written
                     .as_ref()
-                    .is_some_and(|issue| !same_value(issue.value(field), value))
+                    .is_some_and(|issue| !same_values(issue.value(field), value))
             })
             .map(|(field, _)| field.as_str())
             .collect();
@@ -545,7 +659,7 @@ impl Tracker for RedmineTracker {
                     ("limit", "2".to_owned()),
                 ],
             )
-            .map_err(|error| self.error(error))?;
+            .map_err(|error| self.issue_error(error))?;
         // Checked here too: a filter Redmine does not apply returns every issue.
         let matching = found
             .get("issues")
@@ -582,9 +696,10 @@ impl Tracker for RedmineTracker {
 pub(crate) fn store_error(base: &str, error: HttpError) -> StoreError {
     let store = base.to_owned();
     match error {
-        HttpError::Unavailable(message) | HttpError::Denied(message) => {
-            StoreError::Unavailable { store, message }
-        }
+        HttpError::Unavailable(message)
+        | HttpError::Denied(message)
+        | HttpError::Forbidden(message)
+        | HttpError::ServerError(message) => StoreError::Unavailable { store, message },
         HttpError::NotFound(message) => StoreError::NotFound {
             store,
             what: message,
@@ -642,7 +757,9 @@ fn history_of(raw: &Value, issue: &Issue, names: &Names, fields: &[FieldDef]) ->
             continue;
         };
         let by = author(journal.get("user"));
-        let time = time_of(journal.get("created_on"));
+        // Redmine's times have seconds: an edit counts as made at the end of its
+        // second, the same on both sides, so one rule decides a conflict within it.
+        let time = Timestamp(time_of(journal.get("created_on")).0 + 999_999);
         for detail in journal
             .get("details")
             .and_then(Value::as_array)
@@ -663,6 +780,22 @@ fn history_of(raw: &Value, issue: &Issue, names: &Names, fields: &[FieldDef]) ->
         }
     }
     history
+}
+
+/// Whether a value read back is the one written; a list in any order (Redmine keeps a
+/// multi-value field's values in its own order).
+fn same_values(read: &Value, written: &Value) -> bool {
+    match (read, written) {
+        (Value::Array(read), Value::Array(written)) => {
+            let sorted = |items: &[Value]| {
+                let mut items: Vec<String> = items.iter().map(Value::to_string).collect();
+                items.sort();
+                items
+            };
+            read.len() == written.len() && sorted(read) == sorted(written)
+        }
+        _ => same_value(read, written),
+    }
 }
 
 /// A listed `updated_on` as a point in time (Redmine gives seconds).

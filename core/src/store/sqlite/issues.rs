@@ -336,7 +336,7 @@ impl Tracker for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(ChangeScan {
                 issues,
-                history_after: after,
+                history_after: Some(after),
                 history_upper: upper,
                 next: TrackerCursor(upper.max(after).to_string()),
             })

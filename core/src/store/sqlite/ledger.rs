@@ -271,6 +271,15 @@ impl SyncLedger for SqliteStore {
                 })
                 .map_err(self.err())?;
             }
+            for (key, read_to) in &batch.read_to {
+                tx.prepare_cached(
+                    "INSERT INTO sync_issues (sync_id, key, history_to) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (sync_id, key) DO UPDATE SET \
+                       history_to = max(history_to, excluded.history_to)",
+                )
+                .and_then(|mut stmt| stmt.execute(params![batch.sync_id, key, read_to]))
+                .map_err(self.err())?;
+            }
             for key in &batch.recovered {
                 tx.prepare_cached(
                     "DELETE FROM outgoing_failures WHERE sync_id = ?1 AND side = ?2 AND key = ?3",
