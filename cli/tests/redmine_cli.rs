@@ -42,8 +42,13 @@ fn a_crash_right_after_a_redmine_create_leaves_exactly_one_partner() {
     });
     let keys: Vec<String> = (1..=3)
         .map(|n| {
+            // "In Progress" is no status Redmine starts an issue with: it is set by an
+            // edit right after the creation — which the crash comes before.
             setup
-                .create(json!({"summary": format!("Crash {n}")}), "alice")
+                .create(
+                    json!({"summary": format!("Crash {n}"), "status": "In Progress"}),
+                    "alice",
+                )
                 .key
         })
         .collect();
@@ -83,6 +88,13 @@ fn a_crash_right_after_a_redmine_create_leaves_exactly_one_partner() {
     partners.sort_unstable();
     partners.dedup();
     assert_eq!(partners.len(), 3);
+    for id in &partners {
+        assert_eq!(
+            server().issue(*id)["status"]["name"],
+            "In Progress",
+            "every value written, the one made before the crash included"
+        );
+    }
     for issue in &issues {
         let correlation = RedmineServer::custom(issue, cf::CORRELATION);
         assert!(correlation

@@ -613,3 +613,47 @@ fn a_value_redmine_drops_silently_is_a_failure_naming_the_field() {
     );
     assert_eq!(server.issue(id)["subject"], "Owned by alice");
 }
+
+#[test]
+fn a_skipped_redmine_send_stays_skipped() {
+    let setup = setup_with("skip-send", |config| {
+        let fields = config["synchronizations"][0]["fields"]
+            .as_array_mut()
+            .unwrap();
+        let team = fields.iter_mut().find(|f| f["id"] == "team").unwrap();
+        team["b"]["outgoing"] = json!({"mapping": "fieldsync.value-map",
+            "options": {"map": {"Alpha": "Alpha", "Beta": "Beta"}, "unmapped": "error"}});
+    });
+    let server = server();
+    let id = server.create_issue(
+        &setup.project,
+        json!({"subject": "Skip", "custom_fields": [{"id": cf::TEAM, "value": "Alpha"}]}),
+        Some("alice"),
+    );
+    setup.round();
+    let key = setup.partner_of(id).key;
+    server.update_issue(
+        id,
+        json!({"custom_fields": [{"id": cf::TEAM, "value": "Gamma"}]}),
+        Some("bob"),
+    );
+    assert_eq!(setup.round().failures().count(), 1);
+    let control = setup.engine.control();
+    let failed = control.errors().unwrap();
+    assert_eq!(failed.len(), 1);
+    control.skip(&failed[0].id, "tester").unwrap();
+    let after_skip = setup.round();
+    assert_eq!(after_skip.failures().count(), 0, "{after_skip}");
+
+    // A later edit of another field goes; the skipped change does not come back.
+    server.update_issue(id, json!({"subject": "Skip, then edit"}), Some("bob"));
+    let report = setup.round();
+    assert_eq!(report.failures().count(), 0, "{report}");
+    let issue = setup.issue(&key);
+    assert_eq!(issue.fields["summary"], "Skip, then edit");
+    assert_eq!(
+        issue.fields["team"], "Alpha",
+        "the skipped value stays unsent"
+    );
+    assert!(setup.engine.control().errors().unwrap().is_empty());
+}
