@@ -496,20 +496,27 @@ fn an_idle_scan_costs_one_request_and_reads_only_what_may_have_changed() {
         .unwrap();
     assert_eq!(first.issues.len(), 31, "a first scan lists every issue");
     let mut cursor = first.next;
-    for _ in 0..2 {
+    let newest = format!("{project}-{last}");
+    let idle_scan = |cursor: &mut fieldsync_core::store::TrackerCursor| {
         let before = tracker.requests_sent();
-        let idle = tracker
-            .scan_changes(&project, &cursor, "fieldsync")
-            .unwrap();
+        let idle = tracker.scan_changes(&project, cursor, "fieldsync").unwrap();
         assert_eq!(tracker.requests_sent() - before, 1, "one list request");
-        let keys: Vec<&str> = idle.issues.iter().map(|issue| issue.key.as_str()).collect();
-        assert_eq!(
-            keys,
-            vec![format!("{project}-{last}")],
-            "only the newest second is read again"
-        );
-        cursor = idle.next;
-    }
+        *cursor = idle.next;
+        idle.issues
+            .into_iter()
+            .map(|issue| issue.key)
+            .collect::<Vec<_>>()
+    };
+    // Right after: only the newest issue may still change under its stamp.
+    let keys = idle_scan(&mut cursor);
+    assert!(keys.iter().all(|key| key == &newest), "{keys:?}");
+    // Once the server's clock has passed it by the margin, it is read a last time,
+    // then known unchanged: an idle scan reads nothing.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let keys = idle_scan(&mut cursor);
+    assert!(keys.iter().all(|key| key == &newest), "{keys:?}");
+    let keys = idle_scan(&mut cursor);
+    assert!(keys.is_empty(), "nothing may have changed: {keys:?}");
     // A change is found, also of an issue the cursor had as unchanged.
     let some_old = old[29];
     server.update_issue(some_old, json!({"subject": "Changed"}), Some("bob"));

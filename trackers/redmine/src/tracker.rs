@@ -45,6 +45,8 @@ pub struct RedmineTracker {
     projects: Mutex<BTreeMap<String, ProjectDef>>,
     /// Issues read moments ago, with their history.
     recent: Mutex<BTreeMap<u64, RecentRead>>,
+    /// Per project, a lower bound of the server's clock and when it was seen.
+    server_clock: Mutex<BTreeMap<String, (SystemTime, Instant)>>,
 }
 
 /// An issue and its history as read at a moment.
@@ -63,6 +65,25 @@ impl RedmineTracker {
             correlation,
             projects: Mutex::new(BTreeMap::new()),
             recent: Mutex::new(BTreeMap::new()),
+            server_clock: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// A lower bound of the server's clock now, from what a scan of `project` saw
+    /// before in this process (Redmine sends no clock of its own).
+    fn server_clock_since(&self, project: &str) -> Option<SystemTime> {
+        let clock = self.server_clock.lock();
+        let (seen, at) = clock.get(project)?;
+        seen.checked_add(at.elapsed())
+    }
+
+    /// Records that the server's clock had reached `stamp` by now.
+    fn saw_server_clock(&self, project: &str, stamp: SystemTime) {
+        let lower = self.server_clock_since(project).max(Some(stamp));
+        if let Some(lower) = lower {
+            self.server_clock
+                .lock()
+                .insert(project.to_owned(), (lower, Instant::now()));
         }
     }
 
@@ -474,6 +495,9 @@ impl Tracker for RedmineTracker {
             // page's newest was read after the server's clock had passed it.
             let page_newest = listed.iter().filter_map(|(_, at)| seconds(at)).max();
             newest = newest.max(page_newest);
+            // The server's clock is at least the newest stamp on the page, and at least
+            // what an earlier scan saw plus the time since (clocks tick alike).
+            let server_clock = page_newest.max(self.server_clock_since(project));
             for (id, updated_on) in listed {
                 // Kept only where proven: the same `updated_on` means no change since.
                 let same_as_last_time = cursor.unchanged.get(&id) == Some(&updated_on);
@@ -487,11 +511,11 @@ impl Tracker for RedmineTracker {
                         });
                     }
                 }
-                // Proven unchanged only well before the page's newest second: an
-                // update may commit a moment after the time it is stamped with.
+                // Proven unchanged only well before the server's clock at the page's
+                // query: an update may commit a moment after the time it is stamped with.
                 let proven = seconds(&updated_on)
-                    .zip(page_newest)
-                    .is_some_and(|(at, newest)| at + PROOF_MARGIN < newest);
+                    .zip(server_clock)
+                    .is_some_and(|(at, clock)| at + PROOF_MARGIN < clock);
                 if proven || same_as_last_time {
                     unchanged.insert(id, updated_on);
                 }
@@ -499,6 +523,9 @@ impl Tracker for RedmineTracker {
             if offset == 0 || offset as u64 >= total || page_newest.is_none() {
                 break;
             }
+        }
+        if let Some(newest) = newest {
+            self.saw_server_clock(project, newest);
         }
         let since = match newest {
             Some(newest) => {
