@@ -419,9 +419,13 @@ fn more_issues_than_a_page_changed_within_seconds_are_all_found() {
     assert_eq!(quiet.messages_sent(), 0, "{quiet}");
 }
 
-#[test]
-fn a_redmine_change_that_cannot_be_sent_waits_and_goes_once_fixed() {
-    let setup = setup_with("send-fails", |config| {
+/// A Redmine issue synced to SQLite, then its team set to Gamma by bob in Redmine:
+/// a value the team relationship's outgoing mapping refuses. The setup, the Redmine
+/// id and the SQLite key.
+fn team_gamma_cannot_be_sent(
+    test: &str,
+) -> (fieldsync_tests::redmine_scenario::RedmineSetup, u64, String) {
+    let setup = setup_with(test, |config| {
         let fields = config["synchronizations"][0]["fields"]
             .as_array_mut()
             .unwrap();
@@ -437,12 +441,18 @@ fn a_redmine_change_that_cannot_be_sent_waits_and_goes_once_fixed() {
     );
     setup.round();
     let key = setup.partner_of(id).key;
-
     server.update_issue(
         id,
         json!({"custom_fields": [{"id": cf::TEAM, "value": "Gamma"}]}),
         Some("bob"),
     );
+    (setup, id, key)
+}
+
+#[test]
+fn a_redmine_change_that_cannot_be_sent_waits_and_goes_once_fixed() {
+    let (setup, id, key) = team_gamma_cannot_be_sent("send-fails");
+    let server = server();
     let report = setup.round();
     let failure = report.failures().next().expect("the send fails");
     assert!(failure.error.contains("Gamma"), "{}", failure.error);
@@ -623,27 +633,8 @@ fn a_value_redmine_drops_silently_is_a_failure_naming_the_field() {
 
 #[test]
 fn a_skipped_redmine_send_stays_skipped() {
-    let setup = setup_with("skip-send", |config| {
-        let fields = config["synchronizations"][0]["fields"]
-            .as_array_mut()
-            .unwrap();
-        let team = fields.iter_mut().find(|f| f["id"] == "team").unwrap();
-        team["b"]["outgoing"] = json!({"mapping": "fieldsync.value-map",
-            "options": {"map": {"Alpha": "Alpha", "Beta": "Beta"}, "unmapped": "error"}});
-    });
+    let (setup, id, key) = team_gamma_cannot_be_sent("skip-send");
     let server = server();
-    let id = server.create_issue(
-        &setup.project,
-        json!({"subject": "Skip", "custom_fields": [{"id": cf::TEAM, "value": "Alpha"}]}),
-        Some("alice"),
-    );
-    setup.round();
-    let key = setup.partner_of(id).key;
-    server.update_issue(
-        id,
-        json!({"custom_fields": [{"id": cf::TEAM, "value": "Gamma"}]}),
-        Some("bob"),
-    );
     assert_eq!(setup.round().failures().count(), 1);
     let control = setup.engine.control();
     let failed = control.errors().unwrap();
