@@ -186,7 +186,14 @@ impl<'a> SideOpener<'a> {
     }
 
     fn ledger(&mut self, path: &Path) -> Result<Arc<dyn SyncLedger>, OpenProblem> {
-        let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        // By its folder: the file itself may not exist before the first open, and one
+        // file must be one store (one connection) however its sides name it.
+        let key = match (path.parent(), path.file_name()) {
+            (Some(folder), Some(name)) => folder
+                .canonicalize()
+                .map_or_else(|_| path.to_owned(), |folder| folder.join(name)),
+            _ => path.to_owned(),
+        };
         if let Some(ledger) = self.ledgers.get(&key) {
             return Ok(Arc::clone(ledger) as Arc<dyn SyncLedger>);
         }
