@@ -15,6 +15,10 @@ pub enum LoadError {
     /// The file is empty.
     #[error("empty file, not a shared library")]
     Empty,
+    /// The folder entry has a library's name but is no file: a dangling symbolic
+    /// link, a directory, a named pipe...
+    #[error("not a file: {0}")]
+    NotAFile(String),
     /// The file is not a shared library of this platform at all.
     #[error("not a shared library: {0}")]
     NotALibrary(String),

@@ -68,19 +68,31 @@ impl PluginLoader {
         // Absolute paths, so that loaded and rejected files are named the same way.
         let dir = dir.canonicalize().map_err(scan_error)?;
         let mut files = Vec::new();
+        let mut not_files = Vec::new();
         for entry in dir.read_dir().map_err(scan_error)? {
             let path = entry.map_err(scan_error)?.path();
             let is_library = path
                 .file_name()
                 .and_then(|name| name.to_str())
                 .is_some_and(|name| name.ends_with(LIBRARY_SUFFIX) && !name.starts_with('.'));
-            if is_library && path.is_file() {
-                files.push(path);
+            if !is_library {
+                continue;
+            }
+            // Every entry with a library's name is accounted for: one that is no file
+            // is reported with what it is, never skipped without a word.
+            match not_a_file(&path) {
+                None => files.push(path),
+                Some(what) => not_files.push(Rejected {
+                    origin: PluginOrigin::File(path),
+                    error: LoadError::NotAFile(what),
+                }),
             }
         }
         files.sort();
+        not_files.sort_by_key(|rejected| rejected.origin.to_string());
 
         let (mut candidates, mut rejected) = self.checked_statics();
+        rejected.extend(not_files);
         let mut warnings = Vec::new();
         for path in files {
             match self.load_file(&path) {
@@ -338,6 +350,42 @@ impl LoadReport {
             warnings: Vec::new(),
         }
     }
+}
+
+/// What a folder entry is when it is not a (link to a) regular file.
+fn not_a_file(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => None,
+        Ok(metadata) if metadata.is_dir() => Some("a directory".to_owned()),
+        Ok(metadata) => Some(special_file(&metadata)),
+        Err(error) => match std::fs::read_link(path) {
+            Ok(target) => Some(format!(
+                "a symbolic link to {}, which does not exist",
+                target.display()
+            )),
+            Err(_) => Some(format!("cannot be read: {error}")),
+        },
+    }
+}
+
+#[cfg(unix)]
+fn special_file(metadata: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let file_type = metadata.file_type();
+    if file_type.is_fifo() {
+        "a named pipe (FIFO)".to_owned()
+    } else if file_type.is_socket() {
+        "a socket".to_owned()
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device".to_owned()
+    } else {
+        "a special file".to_owned()
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file(_metadata: &std::fs::Metadata) -> String {
+    "a special file".to_owned()
 }
 
 #[cfg(test)]

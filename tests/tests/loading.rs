@@ -671,3 +671,42 @@ fn a_panicking_host_store_becomes_an_error_of_the_plugin_call_and_the_host_survi
         json!("XS")
     );
 }
+
+#[test]
+fn entries_with_a_library_name_that_are_no_file_are_reported_with_what_they_are() {
+    let dir = plugin_dir(&["fieldsync-story-points"]);
+    let suffix = std::env::consts::DLL_SUFFIX;
+    std::os::unix::fs::symlink(
+        dir.path().join("gone.bin"),
+        dir.path().join(format!("dangling{suffix}")),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join(format!("folder{suffix}"))).unwrap();
+    let fifo = dir.path().join(format!("pipe{suffix}"));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo works here");
+
+    let report = load(dir.path());
+    assert!(
+        report
+            .mapping("example.points-to-size", Direction::Outgoing)
+            .is_some(),
+        "the real plugin still loads"
+    );
+    for (file, what) in [
+        ("dangling", "a symbolic link to "),
+        ("folder", "a directory"),
+        ("pipe", "a named pipe (FIFO)"),
+    ] {
+        let error = rejection_of(&report, &format!("{file}{suffix}")).to_string();
+        assert!(error.starts_with("not a file: "), "{error}");
+        assert!(error.contains(what), "{file}: {error}");
+    }
+    assert!(rejection_of(&report, &format!("dangling{suffix}"))
+        .to_string()
+        .contains("which does not exist"));
+    assert_eq!(report.rejected.len(), 3, "{:?}", report.rejected);
+}
