@@ -493,6 +493,12 @@ fn create_partner(
     let found = tracker
         .find_correlated(&target_side.project.key, &correlation)
         .map_err(creating)?;
+    let link = |key: &str| {
+        target_side
+            .ledger()
+            .record_applied(&sync.id, key, &message.source_key, None)
+            .map_err(creating)
+    };
     let (key, created, changes) = match found {
         Some(key) => {
             log::info!(
@@ -501,6 +507,7 @@ fn create_partner(
                 tracker.location(),
                 message.source_key
             );
+            link(&key)?;
             (key, false, Vec::new())
         }
         None => {
@@ -523,6 +530,7 @@ fn create_partner(
                 )
                 .map_err(creating)?;
             crate::failpoint::hit("after-tracker-create");
+            link(&issue.key)?;
             // A tracker may leave a value out of a creation without a word (Redmine
             // keeps the initial status its workflow allows): set those by an edit.
             let left_out: BTreeMap<String, Value> = fields
@@ -531,10 +539,6 @@ fn create_partner(
                 .collect();
             let mut changes = initial_values(&issue, &sync.sync_user);
             if !left_out.is_empty() {
-                target_side
-                    .ledger()
-                    .record_applied(&sync.id, &issue.key, &message.source_key, None)
-                    .map_err(creating)?;
                 changes.retain(|change| !left_out.contains_key(&change.field));
                 changes.extend(
                     tracker
@@ -545,10 +549,6 @@ fn create_partner(
             (issue.key, true, changes)
         }
     };
-    target_side
-        .ledger()
-        .record_applied(&sync.id, &key, &message.source_key, None)
-        .map_err(creating)?;
     Ok(AppliedStep {
         key,
         created,

@@ -20,7 +20,6 @@ pub struct CustomField {
     pub format: String,
     pub multiple: bool,
     pub is_filter: bool,
-    pub is_required: bool,
     pub possible_values: Vec<String>,
     /// The trackers (issue types) it is enabled for, by id.
     pub tracker_ids: Vec<u64>,
@@ -206,10 +205,6 @@ fn custom_field(field: &Value) -> Option<CustomField> {
             .unwrap_or(false),
         is_filter: field
             .get("is_filter")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        is_required: field
-            .get("is_required")
             .and_then(Value::as_bool)
             .unwrap_or(false),
         possible_values: field

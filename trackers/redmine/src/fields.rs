@@ -363,7 +363,6 @@ mod tests {
             format: "list".into(),
             multiple: false,
             is_filter: true,
-            is_required: false,
             possible_values: vec!["Alpha".into(), "Beta".into()],
             tracker_ids: vec![1],
         };
