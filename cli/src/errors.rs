@@ -5,11 +5,12 @@
 use std::path::Path;
 
 use fieldsync_core::config::SyncConfig;
-use fieldsync_core::control::SyncStatus;
+use fieldsync_core::control::{HostNote, SyncStatus};
 use fieldsync_core::model::preview;
 use fieldsync_core::store::{ErrorRecord, FailedStep};
 use fieldsync_core::SyncControl;
 
+use crate::live::PluginsNote;
 use crate::{EXIT_PROBLEMS, EXIT_UNAVAILABLE};
 
 fn control(config: &Path) -> Result<SyncControl, String> {
@@ -203,6 +204,42 @@ fn describe_status(status: &SyncStatus) -> String {
                 );
             }
         }
+    }
+    if let Some(note) = &status.plugins {
+        text += &describe_plugins(note);
+    }
+    text
+}
+
+/// What the running (or last) `fieldsync sync` said of its plugins.
+fn describe_plugins(note: &HostNote) -> String {
+    let Ok(plugins) = serde_json::from_value::<PluginsNote>(note.value.clone()) else {
+        return format!("  plugins (as of {}): {}\n", note.updated_at, note.value);
+    };
+    let mut text = format!(
+        "  plugins of `fieldsync sync` (PID {}, as of {}): {} in use, {} library version(s) \
+         loaded since it started (libraries stay loaded until it ends), {} reload(s)\n",
+        plugins.pid,
+        note.updated_at,
+        plugins.in_use.len(),
+        plugins.loaded_versions,
+        plugins.reloads
+    );
+    for plugin in &plugins.in_use {
+        let digest = plugin.sha256.as_deref().map_or("-", |d| &d[..d.len().min(12)]);
+        text += &format!(
+            "    {} {} from {} (sha256 {digest})\n",
+            plugin.id, plugin.version, plugin.file
+        );
+    }
+    for rejected in &plugins.rejected {
+        text += &format!("    REJECTED {}: {}\n", rejected.file, rejected.message);
+    }
+    for warning in &plugins.warnings {
+        text += &format!("    warning {}: {}\n", warning.file, warning.message);
+    }
+    if let Some(refused) = &plugins.refused {
+        text += &format!("    RELOAD REFUSED (the plugins loaded before keep running): {refused}\n");
     }
     text
 }

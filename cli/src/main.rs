@@ -5,6 +5,7 @@ mod errors;
 mod host;
 mod issue;
 mod logging;
+mod live;
 mod plugins;
 mod project;
 mod redmine;
@@ -55,6 +56,10 @@ enum Command {
         /// Print each round's report as one JSON line.
         #[arg(long)]
         json: bool,
+        /// When the configuration names mappings no plugin offers yet, wait for them
+        /// (watching the plugin folder) instead of exiting with code 2.
+        #[arg(long)]
+        wait_for_mappings: bool,
     },
     /// Queue a resync: send some fields of an issue again with the next round.
     Resync {
@@ -205,6 +210,16 @@ struct SyncSetup {
     /// The plugin folder; without it only built-in mappings are available.
     #[arg(long, env = "FIELDSYNC_PLUGIN_DIR", value_name = "DIR")]
     plugins: Option<PathBuf>,
+    /// The plugin pins (`fieldsync plugins pin` writes them); default: `plugins.lock`
+    /// beside the configuration, when it exists.
+    #[arg(long, env = "FIELDSYNC_PLUGIN_PINS", value_name = "FILE")]
+    pins: Option<PathBuf>,
+}
+
+impl SyncSetup {
+    fn plugins(&self) -> host::PluginSetup {
+        host::PluginSetup::for_config(&self.config, self.plugins.as_deref(), self.pins.as_deref())
+    }
 }
 
 /// Who makes a change from the command line.
@@ -290,6 +305,9 @@ enum PluginsCommand {
         /// The plugin folder. Libraries are only ever loaded from here.
         #[arg(long, env = "FIELDSYNC_PLUGIN_DIR", value_name = "DIR")]
         dir: PathBuf,
+        /// Pins to check the files against (see `plugins pin`).
+        #[arg(long, env = "FIELDSYNC_PLUGIN_PINS", value_name = "FILE")]
+        pins: Option<PathBuf>,
         /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
@@ -298,9 +316,23 @@ enum PluginsCommand {
     Check {
         /// The plugin library file.
         file: PathBuf,
+        /// Pins to check the file against (see `plugins pin`).
+        #[arg(long, env = "FIELDSYNC_PLUGIN_PINS", value_name = "FILE")]
+        pins: Option<PathBuf>,
         /// Print JSON for scripts instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Pin every plugin of a folder to the SHA-256 digest of its file, as the folder
+    /// is now: a file whose digest differs is then refused. `fieldsync sync` reads
+    /// `plugins.lock` beside its configuration (or `--pins FILE`).
+    Pin {
+        /// The plugin folder.
+        #[arg(long, env = "FIELDSYNC_PLUGIN_DIR", value_name = "DIR")]
+        dir: PathBuf,
+        /// The lock file to write, e.g. `plugins.lock` beside the configuration.
+        #[arg(long, value_name = "FILE")]
+        pins: PathBuf,
     },
 }
 
@@ -332,11 +364,14 @@ fn main() -> ExitCode {
             };
             demo::run(&dir, &plugins, layout)
         }
-        Command::Sync { setup, once, json } => {
-            sync::sync(&setup.config, setup.plugins.as_deref(), once, json)
-        }
+        Command::Sync {
+            setup,
+            once,
+            json,
+            wait_for_mappings,
+        } => sync::sync(&setup.config, &setup.plugins(), once, json, wait_for_mappings),
         Command::Resync { key, fields, setup } => {
-            sync::resync(&key, &fields, &setup.config, setup.plugins.as_deref())
+            sync::resync(&key, &fields, &setup.config, &setup.plugins())
         }
         Command::Errors(ErrorsCommand::List { config, json }) => errors::list(&config, json),
         Command::Errors(ErrorsCommand::Retry { id, all: _, config }) => {
@@ -375,8 +410,13 @@ fn main() -> ExitCode {
             email,
             name,
         }) => project::add_user(&store, &username, &email, &name),
-        Command::Plugins(PluginsCommand::List { dir, json }) => plugins::list(&dir, json),
-        Command::Plugins(PluginsCommand::Check { file, json }) => plugins::check(&file, json),
+        Command::Plugins(PluginsCommand::List { dir, pins, json }) => {
+            plugins::list(&dir, pins.as_deref(), json)
+        }
+        Command::Plugins(PluginsCommand::Check { file, pins, json }) => {
+            plugins::check(&file, pins.as_deref(), json)
+        }
+        Command::Plugins(PluginsCommand::Pin { dir, pins }) => plugins::pin(&dir, &pins),
         Command::Redmine(RedmineCommand::Describe {
             url,
             api_key_env,

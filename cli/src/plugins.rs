@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use fieldsync_loader::{LoadError, LoadReport, LoadedEntry, PluginLoader};
+use fieldsync_loader::{
+    LoadError, LoadReport, LoadedEntry, Pin, PluginLoader, PluginPins, Sha256Digest,
+};
 use fieldsync_plugin_api::{MappingDescriptor, MappingProvider, PluginManifest};
 use serde::Serialize;
 
@@ -30,7 +32,14 @@ struct PluginJson<'a> {
     name: &'a str,
     version: &'a str,
     vendor: &'a str,
+    /// As named in the folder.
     file: String,
+    /// Where the folder entry points, when it is a symbolic link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    /// The digest of the bytes loaded (what `plugins pin` records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
     mappings: Vec<MappingJson<'a>>,
 }
 
@@ -63,6 +72,12 @@ fn plugin_json(entry: &LoadedEntry) -> PluginJson<'_> {
         version: &manifest.version,
         vendor: &manifest.vendor,
         file: entry.provider.origin().to_string(),
+        target: entry
+            .file
+            .as_ref()
+            .and_then(|file| file.target.as_ref())
+            .map(|target| target.display().to_string()),
+        sha256: entry.file.as_ref().map(|file| file.digest.to_string()),
         mappings: manifest
             .mappings
             .iter()
@@ -134,11 +149,11 @@ fn list_text(report: &LoadReport) -> String {
                 name,
                 descriptor.direction.to_string(),
                 field_types(descriptor),
-                entry.provider.origin().to_string(),
+                file_column(entry),
+                digest_column(entry),
             ]);
         }
         if manifest.mappings.is_empty() {
-            let origin = entry.provider.origin().to_string();
             rows.push(vec![
                 manifest.id.clone(),
                 manifest.version.clone(),
@@ -146,7 +161,8 @@ fn list_text(report: &LoadReport) -> String {
                 "(no mappings)".into(),
                 "-".into(),
                 "-".into(),
-                origin,
+                file_column(entry),
+                digest_column(entry),
             ]);
         }
     }
@@ -162,6 +178,7 @@ fn list_text(report: &LoadReport) -> String {
                 "DIRECTION",
                 "FIELD TYPES",
                 "FILE",
+                "SHA256",
             ],
             &rows,
         )
@@ -187,17 +204,46 @@ fn list_text(report: &LoadReport) -> String {
     out
 }
 
-/// `fieldsync plugins list --dir DIR [--json]`.
-pub fn list(dir: &Path, json: bool) -> Result<u8, String> {
+/// The file as named in the folder, and where it points when it is a link.
+fn file_column(entry: &LoadedEntry) -> String {
+    let origin = entry.provider.origin().to_string();
+    match entry.file.as_ref().and_then(|file| file.target.as_ref()) {
+        Some(target) => format!("{origin} -> {}", target.display()),
+        None => origin,
+    }
+}
+
+/// The first 12 hex digits of the file's SHA-256 (`--json` has all 64).
+fn digest_column(entry: &LoadedEntry) -> String {
+    entry
+        .file
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), |file| file.digest.short().to_owned())
+}
+
+fn loader(pins: Option<&Path>) -> Result<PluginLoader, String> {
+    match pins {
+        Some(file) => Ok(PluginLoader::new()
+            .with_pins(PluginPins::load(file).map_err(|error| error.to_string())?)),
+        None => Ok(PluginLoader::new()),
+    }
+}
+
+fn load_folder(dir: &Path, pins: Option<&Path>) -> Result<LoadReport, String> {
     if !dir.is_dir() {
         return Err(format!(
             "plugin folder {} does not exist or is not a folder",
             dir.display()
         ));
     }
-    let report = PluginLoader::new()
+    loader(pins)?
         .load_dir(dir)
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| error.to_string())
+}
+
+/// `fieldsync plugins list --dir DIR [--pins FILE] [--json]`.
+pub fn list(dir: &Path, pins: Option<&Path>, json: bool) -> Result<u8, String> {
+    let report = load_folder(dir, pins)?;
     if json {
         println!(
             "{}",
@@ -220,18 +266,23 @@ struct CheckJson<'a> {
     /// Manifest entries this host could not read; the plugin is usable without them.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     skipped_mappings: &'a [String],
-    abi_version: &'static str,
+    /// The digest of the file's bytes, when it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    /// The plugin ABI this fieldsync speaks (the plugin's own is in `reason` when it
+    /// differs).
+    host_abi_version: &'static str,
 }
 
-/// `fieldsync plugins check FILE [--json]`.
-pub fn check(file: &Path, json: bool) -> Result<u8, String> {
+/// `fieldsync plugins check FILE [--pins FILE] [--json]`.
+pub fn check(file: &Path, pins: Option<&Path>, json: bool) -> Result<u8, String> {
     if !file.is_file() {
         return Err(format!(
             "{} does not exist or is not a file",
             file.display()
         ));
     }
-    let outcome = PluginLoader::new().load_file(file);
+    let outcome = loader(pins)?.load_file(file);
     let abi_version = fieldsync_plugin_api::abi::ABI_VERSION;
     if json {
         let report = CheckJson {
@@ -243,7 +294,10 @@ pub fn check(file: &Path, json: bool) -> Result<u8, String> {
                 .as_ref()
                 .map(|plugin| plugin.skipped_mappings())
                 .unwrap_or_default(),
-            abi_version,
+            sha256: std::fs::read(file)
+                .ok()
+                .map(|bytes| Sha256Digest::of(&bytes).to_string()),
+            host_abi_version: abi_version,
         };
         println!(
             "{}",
@@ -266,7 +320,7 @@ pub fn check(file: &Path, json: bool) -> Result<u8, String> {
 
 fn check_text(file: &Path, manifest: &PluginManifest, abi_version: &str) -> String {
     let mut out = format!(
-        "{}: usable plugin (plugin ABI {abi_version})\n",
+        "{}: usable plugin (this host speaks plugin ABI {abi_version})\n",
         file.display()
     );
     out.push_str(&format!(
@@ -299,4 +353,44 @@ fn check_text(file: &Path, manifest: &PluginManifest, abi_version: &str) -> Stri
         }
     }
     out
+}
+
+/// `fieldsync plugins pin --dir DIR --pins FILE`: pins every plugin loaded from the
+/// folder to the digest of its file, as the folder is now. Refuses when a file is
+/// rejected or a plugin id is contested, so that pins never bless a broken folder.
+pub fn pin(dir: &Path, pins_file: &Path) -> Result<u8, String> {
+    // Pins already in the file do not apply: pinning again is how a new version is
+    // accepted.
+    let report = load_folder(dir, None)?;
+    if !report.rejected.is_empty() || !report.conflicts.is_empty() {
+        print!("{}", list_text(&report));
+        eprintln!("fieldsync: nothing pinned: fix or remove the files above first");
+        return Ok(EXIT_PROBLEMS);
+    }
+    let mut pins = PluginPins::default();
+    for entry in &report.plugins {
+        let Some(file) = &entry.file else { continue };
+        let origin = entry.provider.origin().to_string();
+        let name = Path::new(&origin)
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or(origin);
+        pins.pins.insert(
+            entry.provider.manifest().id.clone(),
+            Pin {
+                sha256: file.digest.to_string(),
+                file: name,
+            },
+        );
+    }
+    pins.save(pins_file).map_err(|error| error.to_string())?;
+    for (id, pin) in &pins.pins {
+        println!("pinned {id} to sha256 {} ({})", pin.sha256, pin.file);
+    }
+    println!(
+        "{} plugin(s) pinned in {}",
+        pins.pins.len(),
+        pins_file.display()
+    );
+    Ok(0)
 }

@@ -1,54 +1,69 @@
 //! `fieldsync sync` and `fieldsync resync`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{host, EXIT_PROBLEMS, EXIT_UNAVAILABLE};
+use crate::host::{self, PluginSetup, StartError};
+use crate::live::LiveHost;
+use crate::{EXIT_PROBLEMS, EXIT_UNAVAILABLE};
 
 /// Runs rounds until SIGINT/SIGTERM (or one round with `once`). With `once`, exit
 /// code 1 when an issue failed or a message is parked, 3 when a tracker or store did
-/// not answer (also at start).
+/// not answer (also at start). While it runs, changes of the plugin folder (and
+/// SIGHUP, which also re-reads the configuration) rebuild the engine between rounds.
 pub fn sync(
     config: &Path,
-    plugin_dir: Option<&Path>,
+    plugins: &PluginSetup,
     once: bool,
     json: bool,
+    wait_for_mappings: bool,
 ) -> Result<u8, String> {
-    let engine = match host::engine_or_exit(config, plugin_dir)? {
-        Ok(engine) => engine,
-        Err(code) => return Ok(code),
-    };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .map_err(|error| format!("cannot install the SIGINT/SIGTERM handler: {error}"))?;
-    let schedule = engine.schedule();
+    let mut host = match LiveHost::start(config, plugins, wait_for_mappings, &stop) {
+        Ok(Some(host)) => host,
+        Ok(None) => return Ok(0),
+        Err(StartError { message, exit_code }) if exit_code != crate::EXIT_USAGE => {
+            eprintln!("fieldsync: {message}");
+            return Ok(exit_code);
+        }
+        Err(error) => return Err(error.message),
+    };
     if !once {
-        let intervals: Vec<String> = schedule
+        let intervals: Vec<String> = host
+            .engine()
+            .schedule()
             .iter()
             .map(|(id, interval)| format!("{id} every {} s", interval.as_secs_f64()))
             .collect();
         eprintln!(
-            "fieldsync: syncing {}; Ctrl-C or SIGTERM stops after the message in hand",
+            "fieldsync: syncing {}; Ctrl-C or SIGTERM stops after the message in hand; \
+             plugins dropped into the folder (or SIGHUP) are picked up between rounds",
             intervals.join(", ")
         );
     }
-    // Each synchronization runs on its own interval; all are due at the start.
-    let mut next_due: Vec<Instant> = vec![Instant::now(); schedule.len()];
+    // Each synchronization runs on its own interval; all are due at the start (and a
+    // synchronization a reload adds is due at once).
+    let mut next_due: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
         let now = Instant::now();
+        let schedule = host.engine().schedule();
         let due: Vec<&str> = schedule
             .iter()
-            .zip(&next_due)
-            .filter(|(_, due)| **due <= now)
-            .map(|((id, _), _)| id.as_str())
+            .filter(|(id, _)| next_due.get(id).is_none_or(|due| *due <= now))
+            .map(|(id, _)| id.as_str())
             .collect();
-        let report = engine.run_syncs_until(&|id| due.contains(&id), &stop);
-        for ((id, interval), due_at) in schedule.iter().zip(next_due.iter_mut()) {
+        let report = host
+            .engine()
+            .run_syncs_until(&|id| due.contains(&id), &stop);
+        for (id, interval) in &schedule {
             if due.contains(&id.as_str()) {
-                *due_at = now + *interval;
+                next_due.insert(id.clone(), now + *interval);
             }
         }
         if json {
@@ -65,7 +80,8 @@ pub fn sync(
         }
         if once {
             // A message parked by an earlier run is a failed issue too.
-            let parked = engine
+            let parked = host
+                .engine()
                 .control()
                 .status()
                 .map_err(|error| error.to_string())?
@@ -83,23 +99,29 @@ pub fn sync(
         if stop.load(Ordering::SeqCst) {
             return Ok(0);
         }
-        let earliest = next_due.iter().min().copied().unwrap_or(now);
-        wait(earliest.saturating_duration_since(Instant::now()), &stop);
+        let earliest = schedule
+            .iter()
+            .filter_map(|(id, _)| next_due.get(id))
+            .min()
+            .copied()
+            .unwrap_or(now);
+        wait(earliest, &stop, &mut host);
         if stop.load(Ordering::SeqCst) {
             return Ok(0);
         }
     }
 }
 
-/// Sleeps for `interval`, waking early when `stop` is set.
-fn wait(interval: Duration, stop: &AtomicBool) {
-    let until = Instant::now() + interval;
-    while !stop.load(Ordering::SeqCst) {
+/// Sleeps until `until`, waking early when `stop` is set, and lets the host pick up
+/// plugin and configuration changes meanwhile.
+fn wait(until: Instant, stop: &AtomicBool, host: &mut LiveHost) {
+    loop {
+        host.poll();
         let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if stop.load(Ordering::SeqCst) || left.is_zero() {
             break;
         }
-        std::thread::sleep(left.min(Duration::from_millis(100)));
+        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }
 
@@ -108,9 +130,9 @@ pub fn resync(
     key: &str,
     fields: &[String],
     config: &Path,
-    plugin_dir: Option<&Path>,
+    plugins: &PluginSetup,
 ) -> Result<u8, String> {
-    let engine = match host::engine_or_exit(config, plugin_dir)? {
+    let engine = match host::engine_or_exit(config, plugins)? {
         Ok(engine) => engine,
         Err(code) => return Ok(code),
     };

@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::config::{ConfigError, ConfigProblem, SyncConfig};
 use crate::engine::{sqlite_stores, Connectors, SideOpener};
 use crate::message::Side;
-use crate::model::project_of_key;
+use crate::model::{project_of_key, Timestamp};
 use crate::store::{
     ErrorQuery, ErrorRecord, QueueCounts, RoundRecord, RunningSlowCalls, SkippedError, StoreError,
     SyncLedger,
@@ -66,7 +66,22 @@ pub struct SyncStatus {
     pub last_round: Option<RoundRecord>,
     /// Mapping calls over the limit that were running when the watchdog last looked.
     pub running_slow_calls: RunningSlowCalls,
+    /// What the host running this synchronization last said of its plugins (see
+    /// [`SyncControl::record_host_note`]); `None` before a host wrote it.
+    pub plugins: Option<HostNote>,
 }
+
+/// A note the running host keeps in the store for `fieldsync status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostNote {
+    /// The note, as the host wrote it (JSON).
+    pub value: serde_json::Value,
+    /// When it was written.
+    pub updated_at: Timestamp,
+}
+
+/// The note under which `fieldsync sync` describes its plugins.
+pub const PLUGINS_NOTE: &str = "plugins";
 
 impl SyncStatus {
     /// Messages and sends parked, both directions.
@@ -216,9 +231,30 @@ impl SyncControl {
                 directions,
                 last_round: sync.side(Side::A).1.last_round(&sync.id)?,
                 running_slow_calls: sync.side(Side::A).1.running_slow_calls(&sync.id)?,
+                plugins: self.host_note(sync, PLUGINS_NOTE)?,
             });
         }
         Ok(statuses)
+    }
+
+    /// Keeps `value` (JSON) under `note` in the home store (side A's) of every
+    /// synchronization, for `fieldsync status`. Written when the host's state changes,
+    /// never once per round.
+    pub fn record_host_note(&self, note: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        let text = value.to_string();
+        for sync in &self.syncs {
+            sync.side(Side::A).1.record_host_note(&sync.id, note, &text)?;
+        }
+        Ok(())
+    }
+
+    fn host_note(&self, sync: &ControlledSync, note: &str) -> Result<Option<HostNote>, StoreError> {
+        let Some((text, updated_at)) = sync.side(Side::A).1.host_note(&sync.id, note)? else {
+            return Ok(None);
+        };
+        // A note this fieldsync cannot read is shown as the text it is.
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Ok(Some(HostNote { value, updated_at }))
     }
 
     /// The synchronizations and sides an error id (`sync:KEY:seq` or

@@ -18,7 +18,7 @@ pub mod registry;
 pub mod store;
 
 pub use config::SyncConfig;
-pub use control::{ControlError, SyncControl};
+pub use control::{ControlError, HostNote, SyncControl, PLUGINS_NOTE};
 pub use engine::{Connector, Connectors, SideStores};
 pub use engine::{Engine, EngineError, RoundReport};
 pub use registry::{MappingRegistry, RegisteredMapping, RegistryError};

@@ -61,8 +61,26 @@ pub enum LoadError {
     DuplicatePlugin {
         /// The contested plugin id.
         plugin_id: String,
-        /// Where the other plugins with this id come from.
+        /// Where the other plugins with this id come from (the first few, and how
+        /// many more).
         others: String,
+    },
+    /// The file, or the folder it is in, may be changed by someone other than the
+    /// user running fieldsync or root.
+    #[error("refused: {0}")]
+    Untrusted(String),
+    /// The plugin id is pinned to another file digest.
+    #[error(
+        "plugin `{plugin_id}` is pinned to sha256 {expected}, but this file's sha256 is \
+         {found}; if the new file is the one you want, run `fieldsync plugins pin` again"
+    )]
+    PinMismatch {
+        /// The pinned plugin id.
+        plugin_id: String,
+        /// The digest in the lock file.
+        expected: String,
+        /// The file's digest.
+        found: String,
     },
 }
 
@@ -98,15 +116,26 @@ fn version_advice(expected: &str, found: &str) -> String {
     }
 }
 
-/// The plugin folder itself could not be read.
+/// The plugin folder itself cannot be used: nothing in it is loaded.
 #[derive(Debug, Error)]
-#[error("cannot read plugin folder {}: {source}", path.display())]
-pub struct ScanError {
-    /// The folder.
-    pub path: PathBuf,
-    /// What went wrong.
-    #[source]
-    pub source: std::io::Error,
+pub enum ScanError {
+    /// The folder could not be read.
+    #[error("cannot read plugin folder {}: {source}", path.display())]
+    Unreadable {
+        /// The folder.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Someone other than the user running fieldsync (or root) may write to it.
+    #[error("plugin folder refused: {reason}")]
+    Untrusted {
+        /// The folder.
+        path: PathBuf,
+        /// Why, and how to fix it.
+        reason: String,
+    },
 }
 
 impl LoadError {

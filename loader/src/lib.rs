@@ -18,22 +18,37 @@
 //! ```
 //!
 //! Loading a library runs its initialisation code, so the loader only ever loads
-//! from the folder or file it is given, never from a search path.
+//! from the folder or file it is given, never from a search path, and only files
+//! that no one but their owner (the user running fieldsync, or root) may change
+//! ([`PermissionChecks`]). Each file is read once and loaded from a private copy
+//! named by its SHA-256 digest ([`PluginCache`]), so a file overwritten or deleted in
+//! the folder never changes code the process has mapped; [`PluginPins`] can bind
+//! plugin ids to digests.
 
 #![warn(missing_docs)]
 
 mod adapter;
+mod cache;
 mod error;
 mod host;
 mod library;
+mod live;
+mod pins;
 mod precheck;
 mod report;
+mod scan;
+mod trust;
+mod watch;
 
+pub use cache::{PluginCache, Sha256Digest, CACHE_DIR_ENV};
 pub use error::{LoadError, ScanError};
 pub use library::LoadedPlugin;
-pub use report::{
-    AvailableMapping, Conflict, LoadReport, LoadedEntry, PluginLoader, Rejected, Warning,
-};
+pub use live::LivePlugins;
+pub use pins::{Pin, PluginPins, PinsError};
+pub use report::{AvailableMapping, Conflict, FileInfo, LoadReport, LoadedEntry, Rejected, Warning};
+pub use scan::PluginLoader;
+pub use trust::{PermissionChecks, INSECURE_PERMISSIONS_ENV};
+pub use watch::FolderWatch;
 
 /// The file name suffix of a shared library on this platform (`.so`, `.dylib`, `.dll`).
 pub const LIBRARY_SUFFIX: &str = std::env::consts::DLL_SUFFIX;

@@ -1,4 +1,5 @@
-//! Opens one plugin file and checks it, down to a valid manifest.
+//! Opens one plugin library (a private copy of a plugin file) and checks it, down to a
+//! valid manifest.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,40 +16,36 @@ use parking_lot::RwLock;
 use serde_json::Value;
 
 use crate::adapter::{LoadedIncoming, LoadedOutgoing};
+use crate::cache::Sha256Digest;
 use crate::error::{abi_compatible, LoadError};
 use crate::host::{ffi_max_level, HostServices};
 use crate::precheck::check_library_file;
 
-/// A plugin loaded from a library file. Libraries are never unloaded.
-pub struct LoadedPlugin {
+/// One version of a plugin library, loaded from its private copy. Libraries are
+/// never unloaded: a Rust cdylib cannot be unloaded safely.
+pub(crate) struct Library {
     manifest: PluginManifest,
     /// Manifest entries this host could not read (from a newer SDK).
     skipped: Vec<String>,
-    path: PathBuf,
+    digest: Sha256Digest,
+    /// The private copy the dynamic linker mapped.
+    copy: PathBuf,
     module: PluginModuleRef,
 }
 
-impl std::fmt::Debug for LoadedPlugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin")
-            .field("manifest", &self.manifest)
-            .field("path", &self.path)
-            .finish()
-    }
-}
-
-impl LoadedPlugin {
-    /// Loads and checks the plugin in `path`, which must name a file (not a bare
-    /// library name, which the dynamic linker would look up on its search path).
-    pub fn load(path: &Path, host_info: &HostInfo) -> Result<LoadedPlugin, LoadError> {
-        // A path with a directory part keeps dlopen from searching the library path.
-        let path = path
-            .canonicalize()
-            .map_err(|error| LoadError::Unreadable(error.to_string()))?;
-        check_library_file(&path)?;
-
+impl Library {
+    /// Loads and checks the library in `copy` (a private copy, see [`crate::cache`]);
+    /// `name` is the file name in the folder, which the plugin's logs carry until its
+    /// manifest names it.
+    pub(crate) fn load(
+        copy: &Path,
+        digest: Sha256Digest,
+        name: &str,
+        host_info: &HostInfo,
+    ) -> Result<Library, LoadError> {
+        check_library_file(copy)?;
         let header =
-            lib_header_from_path(&path).map_err(|error| LoadError::from_library_error(&error))?;
+            lib_header_from_path(copy).map_err(|error| LoadError::from_library_error(&error))?;
         let consts = header.root_mod_consts();
         if consts.base_name().as_str() != PluginModuleRef::BASE_NAME {
             return Err(LoadError::ForeignModule(consts.name().as_str().to_owned()));
@@ -66,7 +63,7 @@ impl LoadedPlugin {
             .init_root_module::<PluginModuleRef>()
             .map_err(|error| LoadError::from_library_error(&error))?;
 
-        let label = Arc::new(RwLock::new(file_name(&path)));
+        let label = Arc::new(RwLock::new(name.to_owned()));
         let host = FfiHost_TO::from_value(
             HostServices {
                 label: Arc::clone(&label),
@@ -89,35 +86,85 @@ impl LoadedPlugin {
             manifest, skipped, ..
         } = read;
         for entry in &skipped {
-            log::warn!(
-                "{}: skipped a mapping this host cannot read, {entry}",
-                path.display()
-            );
+            log::warn!("{name}: skipped a mapping this host cannot read, {entry}");
         }
         *label.write() = manifest.id.clone();
         log::debug!(
-            "loaded plugin `{}` {} from {}",
+            "loaded plugin `{}` {} from {name} (sha256 {}, private copy {})",
             manifest.id,
             manifest.version,
-            path.display()
+            digest.short(),
+            copy.display()
         );
-        Ok(LoadedPlugin {
+        Ok(Library {
             manifest,
             skipped,
-            path,
+            digest,
+            copy: copy.to_owned(),
             module,
         })
+    }
+
+    pub(crate) fn manifest(&self) -> &PluginManifest {
+        &self.manifest
+    }
+}
+
+/// A plugin loaded from a library file: one loaded library under the name a folder
+/// (or a command line) gave it.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    library: Arc<Library>,
+    /// The file as named in the folder, or as given.
+    path: PathBuf,
+    /// Where a symbolic link in the folder points.
+    target: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("manifest", &self.library.manifest)
+            .field("path", &self.path)
+            .field("sha256", &self.library.digest)
+            .finish()
+    }
+}
+
+impl LoadedPlugin {
+    pub(crate) fn new(library: Arc<Library>, path: PathBuf, target: Option<PathBuf>) -> Self {
+        LoadedPlugin {
+            library,
+            path,
+            target,
+        }
     }
 
     /// Mapping entries of the manifest this host left out because they use values it
     /// does not know (typically declared with a newer SDK).
     pub fn skipped_mappings(&self) -> &[String] {
-        &self.skipped
+        &self.library.skipped
     }
 
-    /// The canonical path the plugin was loaded from.
+    /// The file as named in the plugin folder (or as given to the loader).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the file is a symbolic link to, if it is one.
+    pub fn target(&self) -> Option<&Path> {
+        self.target.as_deref()
+    }
+
+    /// The SHA-256 digest of the file's bytes when it was loaded.
+    pub fn digest(&self) -> &Sha256Digest {
+        &self.library.digest
+    }
+
+    /// The private copy the dynamic linker mapped (the folder's file may have changed
+    /// or gone since).
+    pub fn loaded_copy(&self) -> &Path {
+        &self.library.copy
     }
 
     fn construct_request(mapping_id: &str, options: &Value) -> Result<String, MappingError> {
@@ -129,7 +176,7 @@ impl LoadedPlugin {
     }
 
     fn context(&self, mapping_id: &str) -> String {
-        mapping_context(&self.manifest.id, mapping_id)
+        mapping_context(&self.library.manifest.id, mapping_id)
     }
 }
 
@@ -143,7 +190,8 @@ pub(crate) fn default_host_info() -> HostInfo {
     }
 }
 
-fn file_name(path: &Path) -> String {
+/// The last part of `path`, for messages.
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -151,7 +199,7 @@ fn file_name(path: &Path) -> String {
 
 impl MappingProvider for LoadedPlugin {
     fn manifest(&self) -> &PluginManifest {
-        &self.manifest
+        &self.library.manifest
     }
 
     fn origin(&self) -> PluginOrigin {
@@ -166,7 +214,7 @@ impl MappingProvider for LoadedPlugin {
         let context = self.context(mapping_id);
         let request =
             Self::construct_request(mapping_id, options).map_err(|e| e.context(&context))?;
-        let inner = (self.module.new_outgoing())(request.as_str().into())
+        let inner = (self.library.module.new_outgoing())(request.as_str().into())
             .into_result()
             .map_err(|error| MappingError::from(error).context(&context))?;
         Ok(Box::new(LoadedOutgoing::new(inner, context)))
@@ -180,7 +228,7 @@ impl MappingProvider for LoadedPlugin {
         let context = self.context(mapping_id);
         let request =
             Self::construct_request(mapping_id, options).map_err(|e| e.context(&context))?;
-        let inner = (self.module.new_incoming())(request.as_str().into())
+        let inner = (self.library.module.new_incoming())(request.as_str().into())
             .into_result()
             .map_err(|error| MappingError::from(error).context(&context))?;
         Ok(Box::new(LoadedIncoming::new(inner, context)))

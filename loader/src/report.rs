@@ -1,147 +1,14 @@
-//! Scans a plugin folder and decides which plugins and mappings can be used.
+//! What loading a plugin folder found, and the rules that decide which plugins and
+//! mappings can be used.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use fieldsync_plugin_api::abi::wire::HostInfo;
 use fieldsync_plugin_api::{Direction, MappingDescriptor, MappingProvider, PluginOrigin};
 
-use crate::error::{LoadError, ScanError};
-use crate::host::ffi_max_level;
-use crate::library::{default_host_info, LoadedPlugin};
-use crate::LIBRARY_SUFFIX;
-
-/// Loads plugins from a folder, next to any statically linked ones.
-pub struct PluginLoader {
-    statics: Vec<Arc<dyn MappingProvider>>,
-    host_info: HostInfo,
-}
-
-impl Default for PluginLoader {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl PluginLoader {
-    /// A loader with no statically linked plugins.
-    pub fn new() -> Self {
-        PluginLoader {
-            statics: Vec::new(),
-            host_info: default_host_info(),
-        }
-    }
-
-    /// Adds a statically linked plugin. It goes through the same checks as a loaded
-    /// one (valid manifest, no id taken twice) and shows up in the same report.
-    pub fn with_static(mut self, plugin: impl MappingProvider + 'static) -> Self {
-        self.statics.push(Arc::new(plugin));
-        self
-    }
-
-    /// Overrides what the loader tells plugins about the host (the log level is
-    /// always the host's current one).
-    pub fn with_host_info(mut self, host_info: HostInfo) -> Self {
-        self.host_info = host_info;
-        self
-    }
-
-    /// Loads and checks one plugin file. The plugin logs at the host's `log` level
-    /// of this moment.
-    pub fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
-        let host_info = HostInfo {
-            max_log_level: ffi_max_level(),
-            ..self.host_info.clone()
-        };
-        LoadedPlugin::load(path, &host_info)
-    }
-
-    /// Loads every library file directly in `dir` (by name order) plus the static
-    /// plugins. A file that cannot be used is reported with its reason; the others
-    /// load regardless. Only an unreadable folder is an error.
-    pub fn load_dir(&self, dir: &Path) -> Result<LoadReport, ScanError> {
-        let scan_error = |source| ScanError {
-            path: dir.to_owned(),
-            source,
-        };
-        // Absolute paths, so that loaded and rejected files are named the same way.
-        let dir = dir.canonicalize().map_err(scan_error)?;
-        let mut files = Vec::new();
-        let mut not_files = Vec::new();
-        for entry in dir.read_dir().map_err(scan_error)? {
-            let path = entry.map_err(scan_error)?.path();
-            let is_library = path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| name.ends_with(LIBRARY_SUFFIX) && !name.starts_with('.'));
-            if !is_library {
-                continue;
-            }
-            // Every entry with a library's name is accounted for: one that is no file
-            // is reported with what it is, never skipped without a word.
-            match not_a_file(&path) {
-                None => files.push(path),
-                Some(what) => not_files.push(Rejected {
-                    origin: PluginOrigin::File(path),
-                    error: LoadError::NotAFile(what),
-                }),
-            }
-        }
-        files.sort();
-        not_files.sort_by_key(|rejected| rejected.origin.to_string());
-
-        let (mut candidates, mut rejected) = self.checked_statics();
-        rejected.extend(not_files);
-        let mut warnings = Vec::new();
-        for path in files {
-            match self.load_file(&path) {
-                Ok(plugin) => {
-                    warnings.extend(plugin.skipped_mappings().iter().map(|entry| Warning {
-                        origin: PluginOrigin::File(path.clone()),
-                        message: format!("skipped a mapping this host cannot read: {entry}"),
-                    }));
-                    candidates.push(Arc::new(plugin));
-                }
-                Err(error) => {
-                    log::info!("plugin file {} rejected: {error}", path.display());
-                    rejected.push(Rejected {
-                        origin: PluginOrigin::File(path),
-                        error,
-                    });
-                }
-            }
-        }
-        let mut report = LoadReport::resolve(candidates, rejected);
-        report.warnings = warnings;
-        Ok(report)
-    }
-
-    /// The report for the static plugins alone.
-    pub fn load_statics(&self) -> LoadReport {
-        let (statics, rejected) = self.checked_statics();
-        LoadReport::resolve(statics, rejected)
-    }
-
-    /// The static plugins with a valid manifest, and the rest rejected: the check a
-    /// file gets while it loads.
-    fn checked_statics(&self) -> (Vec<Arc<dyn MappingProvider>>, Vec<Rejected>) {
-        let mut valid = Vec::new();
-        let mut rejected = Vec::new();
-        for plugin in &self.statics {
-            let problems = plugin.manifest().problems();
-            if problems.is_empty() {
-                valid.push(Arc::clone(plugin));
-            } else {
-                rejected.push(Rejected {
-                    origin: plugin.origin(),
-                    error: LoadError::InvalidManifest(problems),
-                });
-            }
-        }
-        (valid, rejected)
-    }
-}
+use crate::cache::Sha256Digest;
+use crate::error::LoadError;
 
 /// A plugin that could not be used, and why.
 #[derive(Debug, Clone)]
@@ -190,11 +57,29 @@ impl std::fmt::Display for Conflict {
     }
 }
 
+/// Where a loaded plugin's code came from, for plugins loaded from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// The SHA-256 digest of the file's bytes when they were loaded.
+    pub digest: Sha256Digest,
+    /// Where the folder entry points, when it is a symbolic link.
+    pub target: Option<PathBuf>,
+}
+
+/// A plugin that may be registered: a checked static or a loaded file.
+#[derive(Clone)]
+pub(crate) struct Candidate {
+    pub(crate) provider: Arc<dyn MappingProvider>,
+    pub(crate) file: Option<FileInfo>,
+}
+
 /// A plugin that loaded, with the mappings it may not provide because of conflicts.
 #[derive(Clone)]
 pub struct LoadedEntry {
     /// The plugin.
     pub provider: Arc<dyn MappingProvider>,
+    /// The file's digest and link target (`None` for a statically linked plugin).
+    pub file: Option<FileInfo>,
     /// Mappings of this plugin that are withheld because another plugin has the same id.
     pub withheld: Vec<(String, Direction)>,
 }
@@ -261,14 +146,11 @@ impl LoadReport {
     /// Applies the uniqueness rules: a plugin id or a (mapping id, direction) may be
     /// offered once; contested plugin ids reject every plugin involved, contested
     /// mapping ids are withheld from every plugin involved.
-    fn resolve(
-        candidates: Vec<Arc<dyn MappingProvider>>,
-        mut rejected: Vec<Rejected>,
-    ) -> LoadReport {
+    pub(crate) fn resolve(candidates: Vec<Candidate>, mut rejected: Vec<Rejected>) -> LoadReport {
         let mut by_plugin_id: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (index, candidate) in candidates.iter().enumerate() {
             by_plugin_id
-                .entry(candidate.manifest().id.as_str())
+                .entry(candidate.provider.manifest().id.as_str())
                 .or_default()
                 .push(index);
         }
@@ -280,18 +162,17 @@ impl LoadReport {
             }
             for &index in indexes {
                 keep[index] = false;
-                let others: Vec<String> = indexes
+                let others = indexes
                     .iter()
                     .filter(|&&other| other != index)
-                    .map(|&other| candidates[other].origin().to_string())
-                    .collect();
+                    .map(|&other| candidates[other].provider.origin().to_string());
                 duplicates.push((
                     index,
                     Rejected {
-                        origin: candidates[index].origin(),
+                        origin: candidates[index].provider.origin(),
                         error: LoadError::DuplicatePlugin {
                             plugin_id: (*plugin_id).to_owned(),
-                            others: others.join(", "),
+                            others: first_few(others, indexes.len() - 1),
                         },
                     },
                 ));
@@ -300,7 +181,7 @@ impl LoadReport {
         duplicates.sort_by_key(|(index, _)| *index);
         rejected.extend(duplicates.into_iter().map(|(_, rejection)| rejection));
 
-        let kept: Vec<Arc<dyn MappingProvider>> = candidates
+        let kept: Vec<Candidate> = candidates
             .into_iter()
             .zip(keep)
             .filter_map(|(candidate, keep)| keep.then_some(candidate))
@@ -308,7 +189,7 @@ impl LoadReport {
 
         let mut offers: BTreeMap<(String, Direction), Vec<usize>> = BTreeMap::new();
         for (index, plugin) in kept.iter().enumerate() {
-            for mapping in &plugin.manifest().mappings {
+            for mapping in &plugin.provider.manifest().mappings {
                 offers
                     .entry((mapping.id.clone(), mapping.direction))
                     .or_default()
@@ -317,8 +198,9 @@ impl LoadReport {
         }
         let mut plugins: Vec<LoadedEntry> = kept
             .iter()
-            .map(|provider| LoadedEntry {
-                provider: Arc::clone(provider),
+            .map(|candidate| LoadedEntry {
+                provider: Arc::clone(&candidate.provider),
+                file: candidate.file.clone(),
                 withheld: Vec::new(),
             })
             .collect();
@@ -337,7 +219,10 @@ impl LoadReport {
                 direction,
                 providers: indexes
                     .iter()
-                    .map(|&index| (kept[index].manifest().id.clone(), kept[index].origin()))
+                    .map(|&index| {
+                        let provider = &kept[index].provider;
+                        (provider.manifest().id.clone(), provider.origin())
+                    })
                     .collect(),
             };
             log::info!("{conflict}");
@@ -352,46 +237,23 @@ impl LoadReport {
     }
 }
 
-/// What a folder entry is when it is not a (link to a) regular file.
-fn not_a_file(path: &Path) -> Option<String> {
-    match std::fs::metadata(path) {
-        Ok(metadata) if metadata.is_file() => None,
-        Ok(metadata) if metadata.is_dir() => Some("a directory".to_owned()),
-        Ok(metadata) => Some(special_file(&metadata)),
-        Err(error) => match std::fs::read_link(path) {
-            Ok(target) => Some(format!(
-                "a symbolic link to {}, which does not exist",
-                target.display()
-            )),
-            Err(_) => Some(format!("cannot be read: {error}")),
-        },
+/// `a, b, c and 97 more`: a report line stays short however many files clash, so
+/// that a report grows with the number of files, not with its square.
+fn first_few(names: impl Iterator<Item = String>, count: usize) -> String {
+    const SHOWN: usize = 3;
+    let shown: Vec<String> = names.take(SHOWN).collect();
+    match count.saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
     }
-}
-
-#[cfg(unix)]
-fn special_file(metadata: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::FileTypeExt;
-    let file_type = metadata.file_type();
-    if file_type.is_fifo() {
-        "a named pipe (FIFO)".to_owned()
-    } else if file_type.is_socket() {
-        "a socket".to_owned()
-    } else if file_type.is_block_device() || file_type.is_char_device() {
-        "a device".to_owned()
-    } else {
-        "a special file".to_owned()
-    }
-}
-
-#[cfg(not(unix))]
-fn special_file(_metadata: &std::fs::Metadata) -> String {
-    "a special file".to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PluginLoader;
     use fieldsync_plugin_api::{MappingError, OutgoingContext, OutgoingFieldMapping, Plugin};
+    use std::path::Path;
     use serde_json::Value;
 
     struct Same;

@@ -65,6 +65,16 @@ pub fn copy_library(crate_name: &str, dir: &Path, file_name: Option<&str>) -> Pa
     target
 }
 
+/// Writes the library of `crate_name` into `dir` as `file_name` with `tag` appended:
+/// the same code under another digest, as a rebuilt version of a plugin would be
+/// (the dynamic linker ignores bytes after the last section). Written in place, not
+/// renamed, like `cp` over an existing file.
+pub fn write_library_version(crate_name: &str, dir: &Path, file_name: &str, tag: &str) -> PathBuf {
+    let mut bytes = std::fs::read(built_library(crate_name)).expect("read the library");
+    bytes.extend_from_slice(tag.as_bytes());
+    write_file(dir, file_name, &bytes)
+}
+
 /// Writes a file with `contents` into `dir` and returns its path.
 pub fn write_file(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
     let path = dir.join(name);

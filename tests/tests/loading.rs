@@ -9,7 +9,7 @@ use fieldsync_plugin_api::{
     Direction, ErrorKind, FieldUpdate, IncomingContext, IssueInfo, MappingProvider, NoFields,
     OutgoingContext, PluginOrigin, TargetIssue, Trigger,
 };
-use fieldsync_tests::{copy_library, plugin_dir, write_file};
+use fieldsync_tests::{copy_library, plugin_dir, write_file, write_library_version};
 
 const STORY_POINTS: &str = "fieldsync-story-points";
 const MISBEHAVING: &str = "fixture-misbehaving";
@@ -340,17 +340,45 @@ fn two_plugins_exporting_one_mapping_id_register_neither_and_name_both_files() {
 }
 
 #[test]
-fn the_same_plugin_twice_under_two_names_is_rejected_both_times() {
+fn a_byte_identical_copy_is_the_same_plugin_loaded_once_not_a_rival() {
     let dir = plugin_dir(&[STORY_POINTS]);
     copy_library(STORY_POINTS, dir.path(), Some("libstory_points_copy.so"));
     let report = load(dir.path());
-    assert_eq!(report.rejected.len(), 2, "{:?}", report.rejected);
-    for rejected in &report.rejected {
-        assert!(
-            matches!(&rejected.error, LoadError::DuplicatePlugin { plugin_id, .. } if plugin_id == "example.story-points")
-        );
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(report.plugins.len(), 1);
+    assert!(report
+        .mapping("example.points-to-size", Direction::Outgoing)
+        .is_some());
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    let warning = &report.warnings[0];
+    assert!(warning.origin.to_string().ends_with("libstory_points_copy.so"));
+    assert!(
+        warning.message.starts_with("a byte-identical copy, the same library as ")
+            && warning.message.contains("libfieldsync_story_points.so"),
+        "{}",
+        warning.message
+    );
+}
+
+#[test]
+fn two_versions_of_one_plugin_are_both_rejected_and_a_hundred_stay_a_short_report() {
+    let dir = tempfile::tempdir().unwrap();
+    for index in 0..100 {
+        write_library_version(STORY_POINTS, dir.path(), &format!("v{index:03}.so"), &format!("build {index}"));
     }
+    let report = load(dir.path());
+    assert_eq!(report.rejected.len(), 100);
     assert!(report.plugins.is_empty());
+    let first = report.rejected[0].error.to_string();
+    assert_eq!(
+        first,
+        format!(
+            "plugin id `example.story-points` is also provided by {d}/v001.so, {d}/v002.so, {d}/v003.so and 96 more; none of them is loaded",
+            d = dir.path().canonicalize().unwrap().display()
+        )
+    );
+    let total: usize = report.rejected.iter().map(|r| r.error.to_string().len()).sum();
+    assert!(total < 100 * 400, "the report grows linearly: {total} bytes");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 /// Stored in `PRAGMA user_version`; a file with a higher number was written by a
 /// newer fieldsync and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The `application_id` that marks a SQLite file as a fieldsync store ("FSYN").
 pub const APPLICATION_ID: i64 = 0x4653_594e;
@@ -158,5 +158,16 @@ CREATE TABLE slow_calls_running (
     r#"
 ALTER TABLE sync_cursors ADD COLUMN position TEXT;
 ALTER TABLE sync_issues ADD COLUMN history_to INTEGER NOT NULL DEFAULT 0;
+"#,
+    // 4: what the running host says of itself for `fieldsync status` (the plugins it
+    // runs, what it refused), written when that changes, never per round.
+    r#"
+CREATE TABLE host_notes (
+    sync_id    TEXT NOT NULL,
+    note       TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (sync_id, note)
+);
 "#,
 ];

@@ -476,6 +476,34 @@ impl SyncLedger for SqliteStore {
         self.load_running_slow_calls(sync_id)
     }
 
+    fn record_host_note(&self, sync_id: &str, note: &str, value: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO host_notes (sync_id, note, value, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (sync_id, note) DO UPDATE SET value = excluded.value, \
+                   updated_at = excluded.updated_at",
+                params![sync_id, note, value, Timestamp::now().0],
+            )
+            .map_err(self.err())?;
+            Ok(())
+        })
+    }
+
+    fn host_note(
+        &self,
+        sync_id: &str,
+        note: &str,
+    ) -> Result<Option<(String, Timestamp)>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT value, updated_at FROM host_notes WHERE sync_id = ?1 AND note = ?2",
+                params![sync_id, note],
+                |row| Ok((row.get(0)?, Timestamp(row.get(1)?))),
+            )
+            .optional()
+        })
+    }
+
     fn applied_seq(&self, sync_id: &str, source_key: &str) -> Result<i64, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT seq FROM applied WHERE sync_id = ?1 AND source_key = ?2")?
