@@ -113,14 +113,14 @@ pub fn run(dir: &Path, plugins: &DemoPlugins, layout: StoreLayout) -> Result<u8,
     };
     let plugin_dir = plugins.folder(dir).map_err(hint)?;
     println!("  plugins from {}", plugin_dir.display());
-    let engine =
-        host::engine(
+    let engine = host::engine(
         &files.config,
         &host::PluginSetup {
             dir: Some(plugin_dir.clone()),
             pins: None,
         },
-    ).map_err(|error| hint(error.message))?;
+    )
+    .map_err(|error| hint(error.message))?;
     let support = SqliteStore::open_existing(&files.support_store).map_err(|e| e.to_string())?;
     let dev = SqliteStore::open_existing(&files.dev_store).map_err(|e| e.to_string())?;
 

@@ -226,7 +226,10 @@ fn describe_plugins(note: &HostNote) -> String {
         plugins.reloads
     );
     for plugin in &plugins.in_use {
-        let digest = plugin.sha256.as_deref().map_or("-", |d| &d[..d.len().min(12)]);
+        let digest = plugin
+            .sha256
+            .as_deref()
+            .map_or("-", |d| &d[..d.len().min(12)]);
         text += &format!(
             "    {} {} from {} (sha256 {digest})\n",
             plugin.id, plugin.version, plugin.file
@@ -239,7 +242,8 @@ fn describe_plugins(note: &HostNote) -> String {
         text += &format!("    warning {}: {}\n", warning.file, warning.message);
     }
     if let Some(refused) = &plugins.refused {
-        text += &format!("    RELOAD REFUSED (the plugins loaded before keep running): {refused}\n");
+        text +=
+            &format!("    RELOAD REFUSED (the plugins loaded before keep running): {refused}\n");
     }
     text
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use fieldsync_core::config::SyncConfig;
 use fieldsync_core::message::Side;
 use fieldsync_core::{Engine, MappingRegistry, PLUGINS_NOTE};
-use fieldsync_plugin_api::Direction;
 use fieldsync_loader::{FolderWatch, LivePlugins, LoadReport};
+use fieldsync_plugin_api::Direction;
 use serde::{Deserialize, Serialize};
 
 use crate::host::{self, PluginSetup, StartError};
@@ -305,12 +305,23 @@ fn missing_mappings(config: &SyncConfig, registry: &MappingRegistry) -> Vec<Stri
             for side in [Side::A, Side::B] {
                 let end = relationship.end(side);
                 let uses = [
-                    (relationship.direction.flows_from(side), &end.outgoing, Direction::Outgoing),
-                    (relationship.direction.flows_from(side.other()), &end.incoming, Direction::Incoming),
+                    (
+                        relationship.direction.flows_from(side),
+                        &end.outgoing,
+                        Direction::Outgoing,
+                    ),
+                    (
+                        relationship.direction.flows_from(side.other()),
+                        &end.incoming,
+                        Direction::Incoming,
+                    ),
                 ];
                 for (used, choice, direction) in uses {
                     let named = format!("{direction} `{}`", choice.mapping);
-                    if used && registry.get(&choice.mapping, direction).is_none() && !missing.contains(&named) {
+                    if used
+                        && registry.get(&choice.mapping, direction).is_none()
+                        && !missing.contains(&named)
+                    {
                         missing.push(named);
                     }
                 }

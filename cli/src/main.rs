@@ -4,8 +4,8 @@ mod demo;
 mod errors;
 mod host;
 mod issue;
-mod logging;
 mod live;
+mod logging;
 mod plugins;
 mod project;
 mod redmine;
@@ -369,7 +369,13 @@ fn main() -> ExitCode {
             once,
             json,
             wait_for_mappings,
-        } => sync::sync(&setup.config, &setup.plugins(), once, json, wait_for_mappings),
+        } => sync::sync(
+            &setup.config,
+            &setup.plugins(),
+            once,
+            json,
+            wait_for_mappings,
+        ),
         Command::Resync { key, fields, setup } => {
             sync::resync(&key, &fields, &setup.config, &setup.plugins())
         }

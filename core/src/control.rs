@@ -240,10 +240,16 @@ impl SyncControl {
     /// Keeps `value` (JSON) under `note` in the home store (side A's) of every
     /// synchronization, for `fieldsync status`. Written when the host's state changes,
     /// never once per round.
-    pub fn record_host_note(&self, note: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+    pub fn record_host_note(
+        &self,
+        note: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         let text = value.to_string();
         for sync in &self.syncs {
-            sync.side(Side::A).1.record_host_note(&sync.id, note, &text)?;
+            sync.side(Side::A)
+                .1
+                .record_host_note(&sync.id, note, &text)?;
         }
         Ok(())
     }

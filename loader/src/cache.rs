@@ -12,6 +12,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -84,10 +85,9 @@ impl PluginCache {
             });
         match user_cache {
             Some(dir) => PluginCache::new(dir.join("fieldsync").join("plugins")),
-            None => PluginCache::new(std::env::temp_dir().join(format!(
-                "fieldsync-plugins-{}",
-                user_label()
-            ))),
+            None => PluginCache::new(
+                std::env::temp_dir().join(format!("fieldsync-plugins-{}", user_label())),
+            ),
         }
     }
 
@@ -116,6 +116,11 @@ impl PluginCache {
         }
         let path = self.path_of(digest);
         if std::fs::read(&path).is_ok_and(|held| Sha256Digest::of(&held) == *digest) {
+            // The modification time says when a copy was last wanted (see `prune`).
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|file| file.set_modified(SystemTime::now()));
             return Ok(path);
         }
         // Written under a temporary name and renamed: a copy under its final name is
@@ -129,9 +134,33 @@ impl PluginCache {
             let _ = std::fs::remove_file(&temp.0);
             failed("write", error)
         })?;
+        self.prune();
         Ok(path)
     }
+
+    /// Removes copies no one has loaded for [`UNUSED_COPY_LIFETIME`], so that the
+    /// cache does not grow with every version ever loaded. A process that has a copy
+    /// loaded keeps it mapped whatever happens to the file, and one about to load it
+    /// writes it again first.
+    fn prune(&self) {
+        let Ok(entries) = self.dir.read_dir() else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in entries.filter_map(Result::ok) {
+            let stale = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|at| now.duration_since(at).unwrap_or_default() > UNUSED_COPY_LIFETIME);
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
+
+/// How long a private copy nobody loads stays in the cache.
+pub const UNUSED_COPY_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Reads a plugin file whole, with its digest.
 pub(crate) fn read_plugin_file(path: &Path) -> Result<(Vec<u8>, Sha256Digest), LoadError> {
@@ -194,8 +223,24 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec![format!("{digest}{LIBRARY_SUFFIX}")], "no temporary file left");
-        assert_eq!(Sha256Digest::parse(&digest.as_str().to_uppercase()), Some(digest));
+        assert_eq!(
+            names,
+            vec![format!("{digest}{LIBRARY_SUFFIX}")],
+            "no temporary file left"
+        );
+
+        // A copy no one loaded for longer than the lifetime goes when another arrives.
+        let old = std::fs::File::options().write(true).open(&path).unwrap();
+        old.set_modified(SystemTime::now() - UNUSED_COPY_LIFETIME - Duration::from_secs(60))
+            .unwrap();
+        let newer = Sha256Digest::of(b"v2");
+        cache.store(b"v2", &newer).unwrap();
+        assert!(!path.exists(), "the stale copy is pruned");
+        assert!(cache.path_of(&newer).exists());
+        assert_eq!(
+            Sha256Digest::parse(&digest.as_str().to_uppercase()),
+            Some(digest)
+        );
         assert_eq!(Sha256Digest::parse("abc"), None);
     }
 }

@@ -44,8 +44,10 @@ pub use cache::{PluginCache, Sha256Digest, CACHE_DIR_ENV};
 pub use error::{LoadError, ScanError};
 pub use library::LoadedPlugin;
 pub use live::LivePlugins;
-pub use pins::{Pin, PluginPins, PinsError};
-pub use report::{AvailableMapping, Conflict, FileInfo, LoadReport, LoadedEntry, Rejected, Warning};
+pub use pins::{Pin, PinsError, PluginPins};
+pub use report::{
+    AvailableMapping, Conflict, FileInfo, LoadReport, LoadedEntry, Rejected, Warning,
+};
 pub use scan::PluginLoader;
 pub use trust::{PermissionChecks, INSECURE_PERMISSIONS_ENV};
 pub use watch::FolderWatch;

@@ -73,7 +73,11 @@ impl LivePlugins {
             if still_loaded || offered(&candidates, &manifest.id) {
                 continue;
             }
-            let digest = old.file.as_ref().map(|file| file.digest.short()).unwrap_or("-");
+            let digest = old
+                .file
+                .as_ref()
+                .map(|file| file.digest.short())
+                .unwrap_or("-");
             let why = if path.exists() {
                 "its new version was rejected (see above)"
             } else {

@@ -78,7 +78,11 @@ impl PluginPins {
 
     /// Refuses a file named like a pinned plugin's file whose digest differs, before
     /// it is loaded.
-    pub(crate) fn check_file(&self, file_name: &str, found: &Sha256Digest) -> Result<(), LoadError> {
+    pub(crate) fn check_file(
+        &self,
+        file_name: &str,
+        found: &Sha256Digest,
+    ) -> Result<(), LoadError> {
         match self
             .pins
             .iter()
@@ -90,7 +94,11 @@ impl PluginPins {
     }
 
     /// Refuses a loaded plugin whose id is pinned to another digest.
-    pub(crate) fn check_plugin(&self, plugin_id: &str, found: &Sha256Digest) -> Result<(), LoadError> {
+    pub(crate) fn check_plugin(
+        &self,
+        plugin_id: &str,
+        found: &Sha256Digest,
+    ) -> Result<(), LoadError> {
         match self.pins.get(plugin_id) {
             Some(pin) if !same_digest(&pin.sha256, found) => Err(mismatch(plugin_id, pin, found)),
             _ => Ok(()),

@@ -253,8 +253,8 @@ mod tests {
     use super::*;
     use crate::PluginLoader;
     use fieldsync_plugin_api::{MappingError, OutgoingContext, OutgoingFieldMapping, Plugin};
-    use std::path::Path;
     use serde_json::Value;
+    use std::path::Path;
 
     struct Same;
     impl OutgoingFieldMapping for Same {

@@ -38,6 +38,14 @@ impl Default for PluginLoader {
     }
 }
 
+/// What reading a folder gives: the files to load (one per distinct content), the
+/// entries refused before loading, and the warnings (aliases of a file loaded once).
+struct FolderRead {
+    files: Vec<FolderFile>,
+    rejected: Vec<Rejected>,
+    warnings: Vec<Warning>,
+}
+
 /// A folder entry with a library's name that is a readable file, read.
 struct FolderFile {
     path: PathBuf,
@@ -109,7 +117,11 @@ impl PluginLoader {
     /// plugins. A file that cannot be used is reported with its reason; the others
     /// load regardless. Only a folder that cannot be read or trusted is an error.
     pub fn load_dir(&self, dir: &Path) -> Result<LoadReport, ScanError> {
-        let (files, mut rejected, mut warnings) = self.read_dir(dir)?;
+        let FolderRead {
+            files,
+            mut rejected,
+            mut warnings,
+        } = self.read_dir(dir)?;
         let (mut candidates, static_rejections) = self.checked_statics();
         rejected.extend(static_rejections);
         for file in files {
@@ -147,12 +159,8 @@ impl PluginLoader {
         LoadReport::resolve(statics, rejected)
     }
 
-    /// Reads the folder: the files to load (one per distinct content), the entries
-    /// refused before loading, and the warnings (aliases of a file loaded once).
-    fn read_dir(
-        &self,
-        dir: &Path,
-    ) -> Result<(Vec<FolderFile>, Vec<Rejected>, Vec<Warning>), ScanError> {
+    /// Reads the folder, checking every entry with a library's name.
+    fn read_dir(&self, dir: &Path) -> Result<FolderRead, ScanError> {
         let unreadable = |source| ScanError::Unreadable {
             path: dir.to_owned(),
             source,
@@ -197,7 +205,11 @@ impl PluginLoader {
             }
         }
         let (files, warnings) = one_per_content(files);
-        Ok((files, rejected, warnings))
+        Ok(FolderRead {
+            files,
+            rejected,
+            warnings,
+        })
     }
 
     /// Checks a file before reading it (kind, owner and mode), reads it and checks

@@ -111,7 +111,12 @@ mod tests {
         if unsafe { libc::geteuid() } == 0 {
             std::os::unix::fs::chown(&file, Some(4242), None).unwrap();
             let reason = untrusted_because(&file, "plugin file").unwrap();
-            assert!(reason.contains("is owned by uid 4242, not by the user running fieldsync (uid 0) or root"), "{reason}");
+            assert!(
+                reason.contains(
+                    "is owned by uid 4242, not by the user running fieldsync (uid 0) or root"
+                ),
+                "{reason}"
+            );
         } else {
             assert_eq!(untrusted_because(Path::new("/"), "folder"), None);
         }

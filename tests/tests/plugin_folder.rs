@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use fieldsync_loader::{
-    LivePlugins, LoadError, LoadReport, PermissionChecks, Pin, PluginLoader, PluginPins,
-    ScanError, Sha256Digest,
+    LivePlugins, LoadError, LoadReport, PermissionChecks, Pin, PluginLoader, PluginPins, ScanError,
+    Sha256Digest,
 };
 use fieldsync_plugin_api::serde_json::{json, Map, Value};
 use fieldsync_plugin_api::{Direction, IssueInfo, OutgoingContext, PluginOrigin, Trigger};
@@ -151,7 +151,9 @@ fn a_pinned_plugin_whose_file_changed_is_refused_with_both_digests() {
     assert_eq!(plugin_id, "example.story-points");
     assert_eq!(expected, good.as_str());
     assert_ne!(found, good.as_str());
-    assert!(error.to_string().contains("run `fieldsync plugins pin` again"));
+    assert!(error
+        .to_string()
+        .contains("run `fieldsync plugins pin` again"));
 
     // Another name for the pinned id: refused once its manifest names it.
     std::fs::remove_file(dir.path().join(STORY_POINTS_FILE)).unwrap();
@@ -184,7 +186,10 @@ fn pins_round_trip_through_their_file_and_a_bad_digest_is_named() {
         br#"{"pins": {"a.b": {"sha256": "xyz", "file": "x.so"}}}"#,
     );
     let error = PluginPins::load(&file).unwrap_err().to_string();
-    assert!(error.contains("pins.a.b.sha256 is not 64 hex digits"), "{error}");
+    assert!(
+        error.contains("pins.a.b.sha256 is not 64 hex digits"),
+        "{error}"
+    );
     assert!(error.contains("plugins.lock"), "{error}");
 }
 
@@ -213,8 +218,11 @@ fn a_link_to_a_plugin_of_the_same_folder_is_named_as_such_and_the_plugin_loads()
     // A link alone (to a file outside the folder) is the plugin, named as in the
     // folder with its target beside it.
     let other = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(dir.path().join(STORY_POINTS_FILE), other.path().join("sp.so"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join(STORY_POINTS_FILE),
+        other.path().join("sp.so"),
+    )
+    .unwrap();
     let report = PluginLoader::new().load_dir(other.path()).unwrap();
     let entry = &report.plugins[0];
     assert!(entry.provider.origin().to_string().ends_with("sp.so"));
@@ -271,7 +279,12 @@ fn a_running_host_picks_up_new_replaced_and_removed_plugins_and_keeps_what_break
     // Renamed to a new file name: the new file takes over, no conflict with the kept one.
     write_library_version(STORY_POINTS, dir.path(), "points-v3.so", "v3");
     let report = live.scan().unwrap();
-    assert!(report.is_clean(), "{:?} {:?}", report.rejected, report.warnings);
+    assert!(
+        report.is_clean(),
+        "{:?} {:?}",
+        report.rejected,
+        report.warnings
+    );
     assert_eq!(report.plugins.len(), 1);
     assert!(report.plugins[0]
         .provider
@@ -284,5 +297,8 @@ fn a_running_host_picks_up_new_replaced_and_removed_plugins_and_keeps_what_break
     copy_library(MISBEHAVING, dir.path(), None);
     let report = live.scan().unwrap();
     assert_eq!(report.plugins.len(), 2);
-    assert!(matches!(report.plugins[1].provider.origin(), PluginOrigin::File(_)));
+    assert!(matches!(
+        report.plugins[1].provider.origin(),
+        PluginOrigin::File(_)
+    ));
 }

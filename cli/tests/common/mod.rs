@@ -25,6 +25,8 @@ pub fn fieldsync_with(args: &[&str], env: &[(&str, &str)]) -> Output {
         "FIELDSYNC_STORE",
         "FIELDSYNC_USER",
         "FIELDSYNC_FAILPOINT",
+        "FIELDSYNC_PLUGIN_PINS",
+        "FIELDSYNC_INSECURE_PLUGIN_PERMISSIONS",
         "RUST_LOG",
     ] {
         command.env_remove(variable);

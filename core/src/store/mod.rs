@@ -484,8 +484,11 @@ pub trait SyncLedger: Send + Sync {
     /// the text; `fieldsync sync` keeps its plugins there).
     fn record_host_note(&self, sync_id: &str, note: &str, value: &str) -> Result<(), StoreError>;
     /// The host's last `note`, and when it was written.
-    fn host_note(&self, sync_id: &str, note: &str)
-        -> Result<Option<(String, Timestamp)>, StoreError>;
+    fn host_note(
+        &self,
+        sync_id: &str,
+        note: &str,
+    ) -> Result<Option<(String, Timestamp)>, StoreError>;
     /// The highest sequence number applied from `source_key` (0: none).
     fn applied_seq(&self, sync_id: &str, source_key: &str) -> Result<i64, StoreError>;
     /// Records, after the tracker took a message's writes, that `target_key` is the
