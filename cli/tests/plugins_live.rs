@@ -197,8 +197,14 @@ fn plugins_arrive_break_and_change_under_a_running_sync_which_keeps_going() {
         &lines,
         "reloaded; plugins in use: example.markup 0.1.0, example.story-points 0.1.0",
     );
+    let edited = Instant::now();
     edit_points(config, "8");
     wait_for_size(config, "L");
+    // The baseline of the figure above: an edit synced with the plugin in use.
+    println!(
+        "FIGURE edit -> synced by the running sync, plugin already in use: {} ms",
+        edited.elapsed().as_millis()
+    );
     let status = fieldsync(&["status", "--config", config, "--json"]);
     let statuses: Value = serde_json::from_slice(&status.stdout).unwrap();
     let note = &statuses[0]["plugins"]["value"];

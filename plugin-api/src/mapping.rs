@@ -30,11 +30,18 @@ pub trait IncomingFieldMapping: Send + Sync {
 ///
 /// Mappings receive the value of their own field directly; everything else they may
 /// need is read through this, so that nothing is serialized unless a mapping asks.
+///
+/// **The empty-field rule**, the same in the host, in these implementations for maps
+/// and through the plugin boundary: a field that is empty (never set, cleared, or
+/// JSON `null`) is `None` from [`IssueFields::field`] and is not listed by
+/// [`IssueFields::field_ids`]. A mapping never sees `Some(Value::Null)`, so a unit
+/// test with a map holding `null` behaves as the real sync does.
 pub trait IssueFields {
-    /// The value of `field_id`, or `None` when the issue has no such field.
+    /// The value of `field_id`, or `None` when the field is empty or the issue has no
+    /// such field.
     fn field(&self, field_id: &str) -> Result<Option<Value>, MappingError>;
 
-    /// The ids of every field the issue has.
+    /// The ids of every field of the issue that holds a value.
     fn field_ids(&self) -> Result<Vec<String>, MappingError>;
 }
 
@@ -42,11 +49,18 @@ macro_rules! impl_issue_fields_for_map {
     ($($map:ty),*) => {$(
         impl IssueFields for $map {
             fn field(&self, field_id: &str) -> Result<Option<Value>, MappingError> {
-                Ok(self.get(field_id).cloned())
+                Ok(self.get(field_id).filter(|value| !value.is_null()).cloned())
             }
 
             fn field_ids(&self) -> Result<Vec<String>, MappingError> {
-                Ok(self.keys().cloned().collect())
+                let mut ids: Vec<String> = self
+                    .iter()
+                    .filter(|(_, value)| !value.is_null())
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                // One order whatever the map (a HashMap has none of its own).
+                ids.sort();
+                Ok(ids)
             }
         }
     )*};

@@ -760,3 +760,34 @@ fn entries_with_a_library_name_that_are_no_file_are_reported_with_what_they_are(
         .contains("which does not exist"));
     assert_eq!(report.rejected.len(), 3, "{:?}", report.rejected);
 }
+
+#[test]
+fn an_empty_field_is_absent_alike_in_the_sdk_the_host_and_across_the_boundary() {
+    use fieldsync_plugin_api::IssueFields;
+    let mut fields = Map::new();
+    fields.insert("summary".into(), Value::Null);
+    fields.insert("points".into(), json!(5));
+    // What an author's unit test sees, through the SDK's map implementation.
+    assert_eq!(fields.field("summary").unwrap(), None);
+    assert_eq!(fields.field_ids().unwrap(), vec!["points".to_owned()]);
+    // What the same mapping sees in a real sync, through the loaded library.
+    let dir = plugin_dir(&[MISBEHAVING]);
+    let report = load(dir.path());
+    let mapping = report
+        .mapping("test.chatty", Direction::Outgoing)
+        .unwrap()
+        .provider
+        .new_outgoing("test.chatty", &Value::Null)
+        .unwrap();
+    let issue = IssueInfo::default();
+    let seen = mapping
+        .export(&OutgoingContext::new(
+            &issue,
+            "points",
+            &json!(5),
+            &Trigger::NewIssue,
+            &fields,
+        ))
+        .unwrap();
+    assert_eq!(seen, json!({"summary": null, "fields": ["points"]}));
+}

@@ -17,9 +17,9 @@ fn a_new_sqlite_issue_is_created_in_redmine_with_every_field_then_nothing_echoes
         .create(
             json!({
                 "summary": "Checkout fails", "details": "Steps: pay", "status": "In Progress",
-                "priority": "High", "assignee": "ann", "due": "2026-12-24", "points": 5,
+                "priority": "High", "assignee": "ann", "due": "2099-12-24", "points": 5,
                 "team": "Beta", "components": ["UI", "DB"], "customer": "ACME",
-                "estimate": 8, "review": "2026-12-20", "reviewer": "ben"
+                "estimate": 8, "review": "2099-12-20", "reviewer": "ben"
             }),
             "alice",
         )
@@ -38,7 +38,7 @@ fn a_new_sqlite_issue_is_created_in_redmine_with_every_field_then_nothing_echoes
         issue["assigned_to"]["name"], "Alice Example",
         "ann is alice by e-mail"
     );
-    assert_eq!(issue["due_date"], "2026-12-24");
+    assert_eq!(issue["due_date"], "2099-12-24");
     assert_eq!(custom(&issue, cf::POINTS), "5");
     assert_eq!(
         custom(&issue, cf::SIZE),
@@ -49,7 +49,7 @@ fn a_new_sqlite_issue_is_created_in_redmine_with_every_field_then_nothing_echoes
     assert_eq!(custom(&issue, cf::COMPONENTS), json!(["UI", "DB"]));
     assert_eq!(custom(&issue, cf::CUSTOMER), "ACME");
     assert_eq!(custom(&issue, cf::ESTIMATE), "8");
-    assert_eq!(custom(&issue, cf::REVIEW), "2026-12-20");
+    assert_eq!(custom(&issue, cf::REVIEW), "2099-12-20");
     assert_eq!(
         custom(&issue, cf::REVIEWER),
         "7",
@@ -136,7 +136,7 @@ fn edits_in_sqlite_update_only_what_changed_in_redmine() {
     let key = setup
         .create(
             json!({"summary": "Export broken", "details": "CSV", "priority": "Low",
-                   "team": "Alpha", "due": "2026-12-01"}),
+                   "team": "Alpha", "due": "2099-12-01"}),
             "alice",
         )
         .key;

@@ -282,8 +282,8 @@ fn a_plugin_value_of_the_wrong_type_is_refused_before_anything_is_written() {
     let error = &failures[0].error;
     for part in [
         "relationship `summary` (A.summary → B.title)",
-        "mapping `fieldsync.copy` gave",
-        "field `title` of project DEV is of type `text`",
+        "incoming mapping `fieldsync.copy` returned a value that does not fit: field `title` of project DEV is of type `text`",
+        "`fieldsync.copy` passes the data on as is, so the value is what the outgoing mapping `test.chatty` of plugin `test.misbehaving` on the A side sent",
     ] {
         assert!(error.contains(part), "`{part}` in: {error}");
     }

@@ -472,12 +472,20 @@ fn configuration_mistakes_are_refused_before_anything_runs() {
     fields[1]["a"]["outgoing"]["mapping"] = json!("example.wiki-to-markdown");
     fields[3]["b"]["field"] = json!("sizes");
     fields[4]["a"]["outgoing"] = json!({"mapping": "fieldsync.number"});
+    fields[2]["b"]["incoming"]["options"] = json!({"map": "not a map"});
     std::fs::write(&files.config, config.to_string()).unwrap();
 
     let error = engine(&files.config, plugins.path()).unwrap_err();
     let file = files.config.display();
     let lines: Vec<&str> = error.lines().collect();
-    assert_eq!(lines.len(), 6, "every problem at once:\n{error}");
+    assert_eq!(lines.len(), 7, "every problem at once:\n{error}");
+    // Options the mapping refuses are blamed on the options, not on the mapping.
+    assert!(
+        error.contains(&format!(
+            "{file}: synchronizations[0].fields[2].b.incoming.options: "
+        )),
+        "{error}"
+    );
     assert!(lines[0].starts_with(&format!(
         "{file}: synchronizations[0].fields[1].a.outgoing.mapping: no outgoing mapping `example.wiki-to-markdown` is available"
     )), "{error}");

@@ -16,7 +16,7 @@ use crate::config::{
     ConfigError, ConfigProblem, FieldEnd, MappingChoice, SyncConfig, Synchronization,
 };
 use crate::message::Side;
-use crate::registry::MappingRegistry;
+use crate::registry::{MappingRegistry, RegistryError};
 
 struct Problems(Vec<ConfigProblem>);
 
@@ -287,7 +287,7 @@ fn build_end(
                 })
             }
             Err(error) => {
-                problems.add(format!("{at}.outgoing.mapping"), error);
+                problems.add(format!("{at}.outgoing.{}", blamed_setting(&error)), error);
                 ok = false;
             }
         }
@@ -303,12 +303,22 @@ fn build_end(
                 })
             }
             Err(error) => {
-                problems.add(format!("{at}.incoming.mapping"), error);
+                problems.add(format!("{at}.incoming.{}", blamed_setting(&error)), error);
                 ok = false;
             }
         }
     }
     ok.then_some(built)
+}
+
+/// The setting a registry refusal is reported at: the plugin refusing to build the
+/// mapping is about its options; an unknown id or a wrong field type is about the
+/// mapping chosen.
+fn blamed_setting(error: &RegistryError) -> &'static str {
+    match error {
+        RegistryError::Construction(_) => "options",
+        _ => "mapping",
+    }
 }
 
 fn identity(registry: &MappingRegistry, mapping_id: &str, direction: Direction) -> MappingIdentity {

@@ -780,17 +780,42 @@ impl MappingCall<'_> {
                     .side(target)
                     .project
                     .check_value(field, &value)
-                    .map_err(|problem| {
-                        failure(&format!(
-                            "mapping `{}` gave {problem}",
-                            self.mapping.identity.id
-                        ))
-                    })?;
+                    .map_err(|problem| failure(&self.unfit_value(&problem)))?;
                 Ok(Some(value))
             }
             Ok(_) => Ok(None),
             Err(error) => Err(failure(&error)),
         }
+    }
+}
+
+impl MappingCall<'_> {
+    /// Why a value an incoming mapping returned does not fit the target field, and
+    /// whose value it is: `fieldsync.copy` passes the message data on as is, so the
+    /// value comes from the other side's outgoing mapping.
+    fn unfit_value(&self, problem: &str) -> String {
+        let incoming = &self.mapping.identity;
+        let mut text = format!(
+            "incoming mapping `{}` returned a value that does not fit: {problem}",
+            incoming.id
+        );
+        if incoming.id == crate::builtin::COPY {
+            if let Some(outgoing) = &self.relationship.end(self.source).outgoing {
+                let by = if outgoing.identity.builtin {
+                    String::new()
+                } else {
+                    format!(" of plugin `{}`", outgoing.identity.plugin)
+                };
+                text += &format!(
+                    "; `{}` passes the data on as is, so the value is what the outgoing \
+                     mapping `{}`{by} on the {} side sent",
+                    crate::builtin::COPY,
+                    outgoing.identity.id,
+                    self.source.as_str().to_uppercase()
+                );
+            }
+        }
+        text
     }
 }
 
