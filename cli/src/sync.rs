@@ -22,9 +22,10 @@ pub fn sync(
     wait_for_mappings: bool,
 ) -> Result<u8, String> {
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-        .map_err(|error| format!("cannot install the SIGINT/SIGTERM handler: {error}"))?;
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|error| format!("cannot install the SIGINT/SIGTERM handler: {error}"))?;
+    }
     let mut host = match LiveHost::start(config, plugins, wait_for_mappings, &stop) {
         Ok(Some(host)) => host,
         Ok(None) => return Ok(0),

@@ -221,6 +221,23 @@ fn plugins_arrive_break_and_change_under_a_running_sync_which_keeps_going() {
     );
     assert!(digests.contains(&v2.as_str()), "{note}");
 
+    // SIGHUP re-reads the configuration: a broken one is refused and the running one
+    // goes on; a good one is used.
+    let good = std::fs::read_to_string(config).unwrap();
+    std::fs::write(config, good.replacen("\"both\"", "\"sideways\"", 1)).unwrap();
+    hang_up(&child.0);
+    let refused = line_with(&lines, "SIGHUP, but the result cannot be used");
+    assert!(refused.contains("unknown variant `sideways`"), "{refused}");
+    let status = fieldsync(&["status", "--config", config]);
+    assert_eq!(status.status.code(), Some(2), "the file itself is broken now");
+    std::fs::write(config, &good).unwrap();
+    let status = fieldsync(&["status", "--config", config]);
+    assert!(text(&status.stdout).contains("RELOAD REFUSED"));
+    hang_up(&child.0);
+    line_with(&lines, "SIGHUP: reloaded");
+    edit_points(config, "4");
+    wait_for_size(config, "M");
+
     let stopped = Command::new("kill")
         .args(["-TERM", &child.0.id().to_string()])
         .status()
@@ -232,6 +249,14 @@ fn plugins_arrive_break_and_change_under_a_running_sync_which_keeps_going() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(child.0.wait().unwrap().code(), Some(0));
+}
+
+fn hang_up(child: &std::process::Child) {
+    let sent = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
 }
 
 #[test]
