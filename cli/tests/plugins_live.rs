@@ -229,7 +229,11 @@ fn plugins_arrive_break_and_change_under_a_running_sync_which_keeps_going() {
     let refused = line_with(&lines, "SIGHUP, but the result cannot be used");
     assert!(refused.contains("unknown variant `sideways`"), "{refused}");
     let status = fieldsync(&["status", "--config", config]);
-    assert_eq!(status.status.code(), Some(2), "the file itself is broken now");
+    assert_eq!(
+        status.status.code(),
+        Some(2),
+        "the file itself is broken now"
+    );
     std::fs::write(config, &good).unwrap();
     let status = fieldsync(&["status", "--config", config]);
     assert!(text(&status.stdout).contains("RELOAD REFUSED"));

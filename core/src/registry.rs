@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use fieldsync_plugin_api::{
     Direction, FieldType, IncomingFieldMapping, MappingDescriptor, MappingError, MappingProvider,
-    OutgoingFieldMapping, PluginOrigin,
+    MappingSetup, OutgoingFieldMapping, PluginOrigin,
 };
 use serde_json::Value;
 use thiserror::Error;
@@ -200,6 +200,40 @@ impl MappingRegistry {
         registered
             .provider
             .new_outgoing(mapping_id, options)
+            .map_err(RegistryError::Construction)
+    }
+
+    /// Builds the outgoing mapping for the field relationship `setup` describes (its
+    /// field and type are checked as by [`MappingRegistry::outgoing`]); the
+    /// constructor learns where it is built.
+    pub fn outgoing_for(
+        &self,
+        setup: &MappingSetup,
+        mapping_id: &str,
+        options: &Value,
+    ) -> Result<Box<dyn OutgoingFieldMapping>, RegistryError> {
+        let field_type = setup.field_type.clone().unwrap_or(FieldType::Any);
+        let registered =
+            self.resolve(mapping_id, Direction::Outgoing, &setup.field, &field_type)?;
+        registered
+            .provider
+            .new_outgoing_for(mapping_id, options, setup)
+            .map_err(RegistryError::Construction)
+    }
+
+    /// Builds the incoming mapping for the field relationship `setup` describes.
+    pub fn incoming_for(
+        &self,
+        setup: &MappingSetup,
+        mapping_id: &str,
+        options: &Value,
+    ) -> Result<Box<dyn IncomingFieldMapping>, RegistryError> {
+        let field_type = setup.field_type.clone().unwrap_or(FieldType::Any);
+        let registered =
+            self.resolve(mapping_id, Direction::Incoming, &setup.field, &field_type)?;
+        registered
+            .provider
+            .new_incoming_for(mapping_id, options, setup)
             .map_err(RegistryError::Construction)
     }
 

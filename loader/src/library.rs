@@ -9,8 +9,8 @@ use abi_stable::sabi_trait::TD_Opaque;
 use fieldsync_plugin_api::abi::wire::{ConstructRequest, HostInfo};
 use fieldsync_plugin_api::abi::{FfiHost_TO, PluginModuleRef, ABI_VERSION};
 use fieldsync_plugin_api::{
-    mapping_context, IncomingFieldMapping, MappingError, MappingProvider, OutgoingFieldMapping,
-    PluginManifest, PluginOrigin, ReadManifest,
+    mapping_context, IncomingFieldMapping, MappingError, MappingProvider, MappingSetup,
+    OutgoingFieldMapping, PluginManifest, PluginOrigin, ReadManifest,
 };
 use parking_lot::RwLock;
 use serde_json::Value;
@@ -167,12 +167,47 @@ impl LoadedPlugin {
         &self.library.copy
     }
 
-    fn construct_request(mapping_id: &str, options: &Value) -> Result<String, MappingError> {
+    fn construct_request(
+        mapping_id: &str,
+        options: &Value,
+        setup: Option<&MappingSetup>,
+    ) -> Result<String, MappingError> {
         serde_json::to_string(&ConstructRequest {
             mapping_id: mapping_id.to_owned(),
             options: options.clone(),
+            setup: setup.cloned(),
         })
         .map_err(|error| MappingError::new(error.to_string()))
+    }
+
+    fn build_outgoing(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: Option<&MappingSetup>,
+    ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
+        let context = self.context(mapping_id);
+        let request =
+            Self::construct_request(mapping_id, options, setup).map_err(|e| e.context(&context))?;
+        let inner = (self.library.module.new_outgoing())(request.as_str().into())
+            .into_result()
+            .map_err(|error| MappingError::from(error).context(&context))?;
+        Ok(Box::new(LoadedOutgoing::new(inner, context)))
+    }
+
+    fn build_incoming(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: Option<&MappingSetup>,
+    ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
+        let context = self.context(mapping_id);
+        let request =
+            Self::construct_request(mapping_id, options, setup).map_err(|e| e.context(&context))?;
+        let inner = (self.library.module.new_incoming())(request.as_str().into())
+            .into_result()
+            .map_err(|error| MappingError::from(error).context(&context))?;
+        Ok(Box::new(LoadedIncoming::new(inner, context)))
     }
 
     fn context(&self, mapping_id: &str) -> String {
@@ -211,13 +246,7 @@ impl MappingProvider for LoadedPlugin {
         mapping_id: &str,
         options: &Value,
     ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
-        let context = self.context(mapping_id);
-        let request =
-            Self::construct_request(mapping_id, options).map_err(|e| e.context(&context))?;
-        let inner = (self.library.module.new_outgoing())(request.as_str().into())
-            .into_result()
-            .map_err(|error| MappingError::from(error).context(&context))?;
-        Ok(Box::new(LoadedOutgoing::new(inner, context)))
+        self.build_outgoing(mapping_id, options, None)
     }
 
     fn new_incoming(
@@ -225,12 +254,24 @@ impl MappingProvider for LoadedPlugin {
         mapping_id: &str,
         options: &Value,
     ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
-        let context = self.context(mapping_id);
-        let request =
-            Self::construct_request(mapping_id, options).map_err(|e| e.context(&context))?;
-        let inner = (self.library.module.new_incoming())(request.as_str().into())
-            .into_result()
-            .map_err(|error| MappingError::from(error).context(&context))?;
-        Ok(Box::new(LoadedIncoming::new(inner, context)))
+        self.build_incoming(mapping_id, options, None)
+    }
+
+    fn new_outgoing_for(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: &MappingSetup,
+    ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
+        self.build_outgoing(mapping_id, options, Some(setup))
+    }
+
+    fn new_incoming_for(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: &MappingSetup,
+    ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
+        self.build_incoming(mapping_id, options, Some(setup))
     }
 }

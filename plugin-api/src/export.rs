@@ -107,8 +107,10 @@ extern "C" fn init<E: PluginEntry>(
 extern "C" fn new_outgoing<E: PluginEntry>(request: RStr<'_>) -> RResult<FfiOutgoingBox, FfiError> {
     ffi_guard(|| {
         let request: ConstructRequest = read_json("construct request", request.as_str())?;
-        let mapping = plugin::<E>()?
-            .build_outgoing(&request.mapping_id, MappingOptions::new(request.options))?;
+        let mapping = plugin::<E>()?.build_outgoing(
+            &request.mapping_id,
+            MappingOptions::new(request.options).with_setup(request.setup),
+        )?;
         Ok(FfiOutgoingMapping_TO::from_value(
             OutgoingExport {
                 mapping: Some(mapping),
@@ -121,8 +123,10 @@ extern "C" fn new_outgoing<E: PluginEntry>(request: RStr<'_>) -> RResult<FfiOutg
 extern "C" fn new_incoming<E: PluginEntry>(request: RStr<'_>) -> RResult<FfiIncomingBox, FfiError> {
     ffi_guard(|| {
         let request: ConstructRequest = read_json("construct request", request.as_str())?;
-        let mapping = plugin::<E>()?
-            .build_incoming(&request.mapping_id, MappingOptions::new(request.options))?;
+        let mapping = plugin::<E>()?.build_incoming(
+            &request.mapping_id,
+            MappingOptions::new(request.options).with_setup(request.setup),
+        )?;
         Ok(FfiIncomingMapping_TO::from_value(
             IncomingExport {
                 mapping: Some(mapping),

@@ -129,8 +129,8 @@ mod plugin;
 
 pub use error::{panic_message, ErrorKind, MappingError};
 pub use mapping::{
-    IncomingContext, IncomingFieldMapping, IssueFields, MappingOptions, NoFields, OutgoingContext,
-    OutgoingFieldMapping, TargetIssue,
+    IncomingContext, IncomingFieldMapping, IssueFields, MappingOptions, MappingSetup, NoFields,
+    OutgoingContext, OutgoingFieldMapping, TargetIssue,
 };
 pub use model::{
     check_id, Direction, FieldType, FieldUpdate, IssueInfo, MappingDescriptor, PluginManifest,

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, MappingError};
 use crate::mapping::{
-    IncomingContext, IncomingFieldMapping, MappingOptions, OutgoingContext, OutgoingFieldMapping,
+    IncomingContext, IncomingFieldMapping, MappingOptions, MappingSetup, OutgoingContext,
+    OutgoingFieldMapping,
 };
 use crate::model::{Direction, FieldUpdate, MappingDescriptor, PluginManifest};
 
@@ -58,6 +59,30 @@ pub trait MappingProvider: Send + Sync {
         mapping_id: &str,
         options: &Value,
     ) -> Result<Box<dyn IncomingFieldMapping>, MappingError>;
+
+    /// Like [`MappingProvider::new_outgoing`], telling the constructor where the
+    /// mapping is built. Providers that cannot pass it on ignore it.
+    fn new_outgoing_for(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: &MappingSetup,
+    ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
+        let _ = setup;
+        self.new_outgoing(mapping_id, options)
+    }
+
+    /// Like [`MappingProvider::new_incoming`], telling the constructor where the
+    /// mapping is built.
+    fn new_incoming_for(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: &MappingSetup,
+    ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
+        let _ = setup;
+        self.new_incoming(mapping_id, options)
+    }
 }
 
 /// A plugin: who it is and how to build each of its mappings.
@@ -254,11 +279,7 @@ impl MappingProvider for Plugin {
         mapping_id: &str,
         options: &Value,
     ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
-        let context = self.context(mapping_id);
-        let inner = self
-            .build_outgoing(mapping_id, MappingOptions::new(options.clone()))
-            .map_err(|error| error.context(&context))?;
-        Ok(Box::new(InContext { inner, context }))
+        self.outgoing_in_context(mapping_id, MappingOptions::new(options.clone()))
     }
 
     fn new_incoming(
@@ -266,9 +287,51 @@ impl MappingProvider for Plugin {
         mapping_id: &str,
         options: &Value,
     ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
+        self.incoming_in_context(mapping_id, MappingOptions::new(options.clone()))
+    }
+
+    fn new_outgoing_for(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: &MappingSetup,
+    ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
+        let options = MappingOptions::new(options.clone()).with_setup(Some(setup.clone()));
+        self.outgoing_in_context(mapping_id, options)
+    }
+
+    fn new_incoming_for(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: &MappingSetup,
+    ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
+        let options = MappingOptions::new(options.clone()).with_setup(Some(setup.clone()));
+        self.incoming_in_context(mapping_id, options)
+    }
+}
+
+impl Plugin {
+    fn outgoing_in_context(
+        &self,
+        mapping_id: &str,
+        options: MappingOptions,
+    ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
         let context = self.context(mapping_id);
         let inner = self
-            .build_incoming(mapping_id, MappingOptions::new(options.clone()))
+            .build_outgoing(mapping_id, options)
+            .map_err(|error| error.context(&context))?;
+        Ok(Box::new(InContext { inner, context }))
+    }
+
+    fn incoming_in_context(
+        &self,
+        mapping_id: &str,
+        options: MappingOptions,
+    ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
+        let context = self.context(mapping_id);
+        let inner = self
+            .build_incoming(mapping_id, options)
             .map_err(|error| error.context(&context))?;
         Ok(Box::new(InContext { inner, context }))
     }
@@ -320,6 +383,25 @@ impl<P: MappingProvider + ?Sized> MappingProvider for Arc<P> {
         options: &Value,
     ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
         (**self).new_incoming(mapping_id, options)
+    }
+
+    // Forwarded too: the defaults would drop the setup for every shared provider.
+    fn new_outgoing_for(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: &MappingSetup,
+    ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
+        (**self).new_outgoing_for(mapping_id, options, setup)
+    }
+
+    fn new_incoming_for(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: &MappingSetup,
+    ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
+        (**self).new_incoming_for(mapping_id, options, setup)
     }
 }
 

@@ -791,3 +791,40 @@ fn an_empty_field_is_absent_alike_in_the_sdk_the_host_and_across_the_boundary() 
         .unwrap();
     assert_eq!(seen, json!({"summary": null, "fields": ["points"]}));
 }
+
+#[test]
+fn a_mapping_built_for_a_relationship_learns_where_through_the_boundary() {
+    let dir = plugin_dir(&[MISBEHAVING]);
+    let report = load(dir.path());
+    let provider = report
+        .mapping("test.setup", Direction::Outgoing)
+        .unwrap()
+        .provider;
+    let setup = fieldsync_plugin_api::MappingSetup {
+        project: "SUP".into(),
+        field: "summary".into(),
+        project_fields: vec!["summary".into()],
+        ..Default::default()
+    };
+    let mapping = provider
+        .new_outgoing_for("test.setup", &Value::Null, &setup)
+        .unwrap();
+    let issue = IssueInfo::default();
+    let sent = mapping
+        .export(&OutgoingContext::new(
+            &issue,
+            "summary",
+            &json!("x"),
+            &Trigger::NewIssue,
+            &NoFields,
+        ))
+        .unwrap();
+    assert!(
+        sent.as_str().unwrap().contains("\"project\":\"SUP\""),
+        "{sent}"
+    );
+    let error = provider
+        .new_outgoing_for("test.setup", &json!({"field": "nope"}), &setup)
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidOptions);
+}

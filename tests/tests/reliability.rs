@@ -675,3 +675,41 @@ fn a_round_after_a_clean_one_sends_nothing_and_records_the_round() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn a_loaded_mapping_is_built_knowing_its_relationship_and_can_refuse_options_naming_a_missing_field(
+) {
+    let plugins = [DEMO_PLUGINS, &[MISBEHAVING]].concat();
+    let setup = setup_with_plugins(StoreLayout::TwoFiles, &plugins, |config| {
+        config["synchronizations"][0]["fields"][0]["a"]["outgoing"] =
+            json!({"mapping": "test.setup", "options": {"field": "labels"}});
+    });
+    round(&setup);
+    let title = title_of_partner(&setup, "SUP-1");
+    let built: Value = serde_json::from_str(title.as_str().unwrap())
+        .unwrap_or_else(|error| panic!("{error}: {title}"));
+    assert_eq!(built["sync"], "support-dev");
+    assert_eq!(built["relationship"], "summary");
+    assert_eq!(built["side"], "a");
+    assert_eq!(built["project"], "SUP");
+    assert_eq!(built["field"], "summary");
+    assert_eq!(built["field_type"], "text");
+    assert!(built["project_fields"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("labels")));
+
+    // An option naming a field the project lacks is refused at start, at `.options`.
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&setup.files.config).unwrap()).unwrap();
+    config["synchronizations"][0]["fields"][0]["a"]["outgoing"]["options"] =
+        json!({"field": "lables"});
+    std::fs::write(&setup.files.config, config.to_string()).unwrap();
+    let error =
+        fieldsync_tests::scenario::engine(&setup.files.config, setup.plugins.path()).unwrap_err();
+    assert!(
+        error.contains("synchronizations[0].fields[0].a.outgoing.options: ")
+            && error.contains("option `field`: project SUP has no field `lables`"),
+        "{error}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use fieldsync_plugin_api::Direction;
+use fieldsync_plugin_api::{Direction, MappingSetup};
 use serde_json::Value;
 
 use super::{
@@ -88,9 +88,23 @@ pub(super) fn build(
                         );
                     }
                 }
-                if let Some(built) =
-                    build_end(registry, side, end, flows_out, flows_in, &at, &mut problems)
-                {
+                let setup = MappingSetup {
+                    sync: sync.id.clone(),
+                    relationship: relationship.id.clone(),
+                    side: side.side.as_str().to_owned(),
+                    project: side.project.key.clone(),
+                    project_fields: side.project.fields.iter().map(|f| f.id.clone()).collect(),
+                    ..MappingSetup::default()
+                };
+                if let Some(built) = build_end(
+                    registry,
+                    side,
+                    end,
+                    (flows_out, flows_in),
+                    setup,
+                    &at,
+                    &mut problems,
+                ) {
                     ends.push(built);
                 }
             }
@@ -244,12 +258,14 @@ fn check_targets(sync: &Synchronization, at: &str, problems: &mut Problems) {
     }
 }
 
+/// Builds the mappings of one end of a relationship: outgoing when data flows from
+/// it, incoming when data flows to it (`flows`), each told where it is built.
 fn build_end(
     registry: &MappingRegistry,
     side: &SideRuntime,
     end: &FieldEnd,
-    flows_out: bool,
-    flows_in: bool,
+    (flows_out, flows_in): (bool, bool),
+    mut setup: MappingSetup,
     at: &str,
     problems: &mut Problems,
 ) -> Option<EndRuntime> {
@@ -270,6 +286,8 @@ fn build_end(
         );
         return None;
     };
+    setup.field = field.id.clone();
+    setup.field_type = Some(field.field_type.clone());
     let mut built = EndRuntime {
         field: end.field.clone(),
         outgoing: None,
@@ -279,7 +297,7 @@ fn build_end(
     if flows_out {
         let choice = &end.outgoing;
         let options = options_for(side, choice, problems, &format!("{at}.outgoing"));
-        match registry.outgoing(&choice.mapping, &field.id, &field.field_type, &options) {
+        match registry.outgoing_for(&setup, &choice.mapping, &options) {
             Ok(mapping) => {
                 built.outgoing = Some(BuiltMapping {
                     mapping,
@@ -295,7 +313,7 @@ fn build_end(
     if flows_in {
         let choice = &end.incoming;
         let options = options_for(side, choice, problems, &format!("{at}.incoming"));
-        match registry.incoming(&choice.mapping, &field.id, &field.field_type, &options) {
+        match registry.incoming_for(&setup, &choice.mapping, &options) {
             Ok(mapping) => {
                 built.incoming = Some(BuiltMapping {
                     mapping,

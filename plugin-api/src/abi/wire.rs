@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::mapping::MappingSetup;
 use crate::model::{FieldUpdate, IssueInfo, Trigger};
 
 pub use crate::model::PluginManifest as Manifest;
@@ -40,6 +41,10 @@ pub struct ConstructRequest {
     /// The relationship's options for this mapping, `null` when none were given.
     #[serde(default)]
     pub options: Value,
+    /// Where the mapping is built (relationship, side, project, field); absent from
+    /// hosts older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<MappingSetup>,
 }
 
 /// One outgoing mapping call, as the host writes it.
