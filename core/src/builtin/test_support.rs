@@ -106,12 +106,8 @@ pub(crate) fn holding(value: Value) -> Option<Map<String, Value>> {
 /// Asserts that both directions refuse `options` as invalid, with the same message,
 /// and returns that message.
 pub(crate) fn refused(id: &str, field_type: FieldType, options: &Value) -> String {
-    let out = outgoing(id, field_type.clone(), options)
-        .err()
-        .expect("outgoing accepted the options");
-    let inc = incoming(id, field_type, options)
-        .err()
-        .expect("incoming accepted the options");
+    let out = outgoing(id, field_type.clone(), options).expect_err("outgoing accepted the options");
+    let inc = incoming(id, field_type, options).expect_err("incoming accepted the options");
     assert_eq!(out.kind(), ErrorKind::InvalidOptions, "{out}");
     assert_eq!(out.to_string(), inc.to_string());
     let full = out.to_string();
