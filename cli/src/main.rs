@@ -11,6 +11,7 @@ mod project;
 mod redmine;
 mod sync;
 mod table;
+mod try_mapping;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -323,6 +324,33 @@ enum PluginsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Build one mapping of a plugin file with some options and call it once on a
+    /// value, as the engine would: prints the answer, the plugin's log records (every
+    /// level) and any error. Exit code 1 when the mapping failed.
+    Try {
+        /// The plugin library file.
+        file: PathBuf,
+        /// The mapping id.
+        #[arg(long)]
+        mapping: String,
+        /// Which way, when the plugin offers the id both ways.
+        #[arg(long, value_enum)]
+        direction: Option<TryDirection>,
+        /// The relationship's options for the mapping (JSON).
+        #[arg(long, default_value = "null", value_name = "JSON")]
+        options: String,
+        /// Outgoing: the field's value; incoming: the message data (JSON).
+        #[arg(long, value_name = "JSON")]
+        value: String,
+        /// The field's type (`text`, `number`, `priority`, ...): checked against what
+        /// the mapping accepts, and an incoming answer against the type.
+        #[arg(long, value_name = "TYPE")]
+        field_type: Option<String>,
+        /// The issue's other fields as a JSON object (incoming: the target issue's
+        /// fields; without it the call is the one for a new issue).
+        #[arg(long, value_name = "JSON")]
+        fields: Option<String>,
+    },
     /// Pin every plugin of a folder to the SHA-256 digest of its file, as the folder
     /// is now: a file whose digest differs is then refused. `fieldsync sync` reads
     /// `plugins.lock` beside its configuration (or `--pins FILE`).
@@ -336,6 +364,22 @@ enum PluginsCommand {
     },
 }
 
+/// A mapping's direction on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TryDirection {
+    Outgoing,
+    Incoming,
+}
+
+impl TryDirection {
+    fn into_direction(self) -> fieldsync_plugin_api::Direction {
+        match self {
+            TryDirection::Outgoing => fieldsync_plugin_api::Direction::Outgoing,
+            TryDirection::Incoming => fieldsync_plugin_api::Direction::Incoming,
+        }
+    }
+}
+
 /// Exit code for a bad command line or unusable arguments (clap uses it too).
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code when the command ran but found problems (e.g. rejected plugins).
@@ -345,8 +389,11 @@ pub const EXIT_PROBLEMS: u8 = 1;
 pub const EXIT_UNAVAILABLE: u8 = 3;
 
 fn main() -> ExitCode {
-    logging::init();
     let cli = Cli::parse();
+    // `plugins try` captures the plugin's log records itself, to print them.
+    if !matches!(cli.command, Command::Plugins(PluginsCommand::Try { .. })) {
+        logging::init();
+    }
     let outcome = match cli.command {
         Command::Demo {
             dir,
@@ -423,6 +470,23 @@ fn main() -> ExitCode {
             plugins::check(&file, pins.as_deref(), json)
         }
         Command::Plugins(PluginsCommand::Pin { dir, pins }) => plugins::pin(&dir, &pins),
+        Command::Plugins(PluginsCommand::Try {
+            file,
+            mapping,
+            direction,
+            options,
+            value,
+            field_type,
+            fields,
+        }) => try_mapping::run(&try_mapping::TryRequest {
+            file: &file,
+            mapping: &mapping,
+            direction: direction.map(TryDirection::into_direction),
+            options: &options,
+            value: &value,
+            field_type: field_type.as_deref(),
+            fields: fields.as_deref(),
+        }),
         Command::Redmine(RedmineCommand::Describe {
             url,
             api_key_env,

@@ -376,3 +376,78 @@ fn a_folder_others_may_write_is_refused_unless_checks_are_turned_off_loudly() {
     );
     assert_eq!(checked["sha256"].as_str().unwrap().len(), 64);
 }
+
+#[test]
+fn an_author_tries_a_mapping_without_a_sync() {
+    let plugins = plugin_dir(&["fieldsync-story-points", "fixture-misbehaving"]);
+    let file = plugins.path().join(STORY_POINTS_FILE);
+    let file = path(&file);
+    let out = fieldsync(&[
+        "plugins",
+        "try",
+        file,
+        "--mapping",
+        "example.points-to-size",
+        "--value",
+        "4",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("data: \"M\"\nlogs:\n"), "{stdout}");
+    assert!(
+        stdout.contains("DEBUG plugin::example.story-points: TRY-1: 4 points → M"),
+        "debug records are shown: {stdout}"
+    );
+
+    let out = fieldsync(&[
+        "plugins",
+        "try",
+        file,
+        "--mapping",
+        "example.size-to-points",
+        "--value",
+        "\"L\"",
+        "--fields",
+        r#"{"field": 8}"#,
+    ]);
+    assert_eq!(text(&out.stdout).lines().next(), Some("unchanged"));
+
+    let out = fieldsync(&[
+        "plugins",
+        "try",
+        file,
+        "--mapping",
+        "example.points-to-size",
+        "--value",
+        "4",
+        "--options",
+        r#"{"scale": 5}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains(
+        "error: plugin `example.story-points` mapping `example.points-to-size`: invalid options"
+    ));
+
+    let misbehaving = plugins.path().join("libfixture_misbehaving.so");
+    let out = fieldsync(&[
+        "plugins",
+        "try",
+        path(&misbehaving),
+        "--mapping",
+        "test.panics",
+        "--direction",
+        "outgoing",
+        "--value",
+        "\"x\"",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a panic is reported, not fatal");
+    assert!(
+        text(&out.stdout).contains("panicked"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = fieldsync(&["plugins", "try", file, "--mapping", "nope", "--value", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("offers no mapping `nope`"));
+}
