@@ -121,7 +121,7 @@ impl LiveHost {
                 hangup,
                 note: PluginsNote::default(),
             };
-            host.note = host.note_for(&report, None);
+            host.note = host.note_for(&report);
             host.write_note();
             if announced_wait {
                 eprintln!("fieldsync: every mapping is available now; syncing");
@@ -166,7 +166,7 @@ impl LiveHost {
             },
         };
         host::say_problems(&report);
-        let next = self.note_for(&report, None);
+        let next = self.note_for(&report);
         if !hangup && next.in_use == self.note.in_use {
             // Same code as before: nothing to rebuild, but what was refused changed.
             self.note.rejected = next.rejected;
@@ -221,8 +221,9 @@ impl LiveHost {
         self.write_note();
     }
 
-    fn note_for(&self, report: &LoadReport, refused: Option<String>) -> PluginsNote {
-        note_for(&self.folder, report, refused, self.note.reloads)
+    /// What the note says once `report`'s plugins are in use.
+    fn note_for(&self, report: &LoadReport) -> PluginsNote {
+        note_for(&self.folder, report, self.note.reloads)
     }
 
     fn write_note(&self) {
@@ -236,7 +237,6 @@ impl LiveHost {
 fn note_for(
     folder: &Option<(LivePlugins, FolderWatch)>,
     report: &LoadReport,
-    refused: Option<String>,
     reloads: u64,
 ) -> PluginsNote {
     PluginsNote {
@@ -277,7 +277,7 @@ fn note_for(
                 message: warning.message.clone(),
             })
             .collect(),
-        refused,
+        refused: None,
         reloads,
     }
 }

@@ -138,6 +138,16 @@ pub struct MappingDescriptor {
     /// The field types the mapping accepts; [`FieldType::Any`] accepts every type.
     #[serde(default = "any_field_type")]
     pub field_types: Vec<FieldType>,
+    /// Other fields an outgoing mapping reads (through the context's field access):
+    /// a change of any of them runs the mapping again, as a change of its own field
+    /// does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<String>,
+    /// Options whose value names other fields the mapping reads (a field id, or a
+    /// list of them): e.g. `["customer_field"]` when the options say
+    /// `{"customer_field": "labels"}`. Counted like [`reads`](Self::reads).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads_from_options: Vec<String>,
 }
 
 fn any_field_type() -> Vec<FieldType> {
@@ -153,7 +163,43 @@ impl MappingDescriptor {
             description: String::new(),
             direction: Direction::Outgoing,
             field_types: any_field_type(),
+            reads: Vec::new(),
+            reads_from_options: Vec::new(),
         }
+    }
+
+    /// Declares other fields the mapping reads: changing them runs it again.
+    pub fn reads(mut self, fields: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.reads = fields.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Declares options whose value names fields the mapping reads.
+    pub fn reads_from_options(
+        mut self,
+        options: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.reads_from_options = options.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The fields the mapping reads besides its own, with the options it is built with.
+    pub fn fields_read(&self, options: &serde_json::Value) -> Vec<String> {
+        let mut fields = self.reads.clone();
+        for option in &self.reads_from_options {
+            match options.get(option) {
+                Some(serde_json::Value::String(field)) => fields.push(field.clone()),
+                Some(serde_json::Value::Array(list)) => fields.extend(
+                    list.iter()
+                        .filter_map(serde_json::Value::as_str)
+                        .map(str::to_owned),
+                ),
+                _ => {}
+            }
+        }
+        fields.sort();
+        fields.dedup();
+        fields
     }
 
     /// Sets the description shown to operators.

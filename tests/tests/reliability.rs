@@ -713,3 +713,33 @@ fn a_loaded_mapping_is_built_knowing_its_relationship_and_can_refuse_options_nam
         "{error}"
     );
 }
+
+#[test]
+fn a_mapping_runs_again_when_a_field_it_declares_it_reads_changes() {
+    let plugins = [DEMO_PLUGINS, &[MISBEHAVING]].concat();
+    let setup = setup_with_plugins(StoreLayout::TwoFiles, &plugins, |config| {
+        config["synchronizations"][0]["fields"][0]["a"]["outgoing"] =
+            json!({"mapping": "test.tagged", "options": {"flag_field": "labels"}});
+    });
+    round(&setup);
+    edit(
+        &setup.support,
+        "SUP-1",
+        json!({"labels": ["customer"]}),
+        "alice",
+    );
+    round(&setup);
+    let title = title_of_partner(&setup, "SUP-1");
+    assert!(title.as_str().unwrap().ends_with(" [customer]"), "{title}");
+    // Only the label changes: the summary's mapping reads it, so it runs again.
+    edit(&setup.support, "SUP-1", json!({"labels": []}), "alice");
+    round(&setup);
+    let title = title_of_partner(&setup, "SUP-1");
+    assert!(!title.as_str().unwrap().contains("[customer]"), "{title}");
+    assert_eq!(
+        &title,
+        issue(&setup.support, "SUP-1").value("summary"),
+        "back to the summary as it is"
+    );
+    assert_eq!(round(&setup).messages_sent(), 0, "and nothing echoes");
+}

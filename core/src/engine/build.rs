@@ -302,6 +302,7 @@ fn build_end(
                 built.outgoing = Some(BuiltMapping {
                     mapping,
                     identity: identity(registry, &choice.mapping, Direction::Outgoing),
+                    reads: fields_read(registry, &choice.mapping, Direction::Outgoing, &options),
                 })
             }
             Err(error) => {
@@ -318,6 +319,7 @@ fn build_end(
                 built.incoming = Some(BuiltMapping {
                     mapping,
                     identity: identity(registry, &choice.mapping, Direction::Incoming),
+                    reads: Vec::new(),
                 })
             }
             Err(error) => {
@@ -327,6 +329,20 @@ fn build_end(
         }
     }
     ok.then_some(built)
+}
+
+/// The other fields a built mapping declares it reads (see
+/// [`fieldsync_plugin_api::MappingDescriptor::reads`]).
+fn fields_read(
+    registry: &MappingRegistry,
+    mapping_id: &str,
+    direction: Direction,
+    options: &Value,
+) -> Vec<String> {
+    registry
+        .get(mapping_id, direction)
+        .map(|registered| registered.descriptor.fields_read(options))
+        .unwrap_or_default()
 }
 
 /// The setting a registry refusal is reported at: the plugin refusing to build the

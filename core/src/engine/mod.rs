@@ -185,6 +185,9 @@ pub(crate) struct EndRuntime {
 pub(crate) struct BuiltMapping<M: ?Sized> {
     pub mapping: Box<M>,
     pub identity: MappingIdentity,
+    /// Other fields of the issue the mapping declares it reads: a change of one of
+    /// them runs it again (outgoing).
+    pub reads: Vec<String>,
 }
 
 /// Which mapping of which plugin, for errors and slow-call reports.

@@ -335,6 +335,17 @@ fn try_build_message(
                 },
                 Some(change.time),
             )
+        } else if let Some(read_change) = latest_change(&changes, &mapping.reads) {
+            // Only a field the mapping reads changed: its own value did not, and the
+            // message carries the time of that change.
+            let own = issue.value(&end.field).clone();
+            (
+                Trigger::Changed {
+                    old: own.clone(),
+                    new: own,
+                },
+                Some(read_change),
+            )
         } else {
             continue;
         };
@@ -408,6 +419,18 @@ struct FieldChangeSpan {
     old: Value,
     new: Value,
     time: Timestamp,
+}
+
+/// When the latest change among `fields` was made, if any of them changed.
+fn latest_change(
+    changes: &BTreeMap<&str, FieldChangeSpan>,
+    fields: &[String],
+) -> Option<Timestamp> {
+    fields
+        .iter()
+        .filter_map(|field| changes.get(field.as_str()))
+        .map(|span| span.time)
+        .max()
 }
 
 /// Per field: the value before the first change and after the last, and when.
