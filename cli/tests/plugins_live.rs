@@ -9,21 +9,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::{demo, fieldsync, fieldsync_with, path, text};
+use common::{demo, fieldsync, fieldsync_with, path, text, KillOnDrop};
 use fieldsync_tests::{built_library, copy_library, plugin_dir, write_library_version};
 use serde_json::Value;
 
 const STORY_POINTS_FILE: &str = "libfieldsync_story_points.so";
-
-/// A child process that is killed when the test ends or fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn stderr_lines(child: &mut std::process::Child) -> Receiver<String> {
     let stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));

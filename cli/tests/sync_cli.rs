@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{demo, fieldsync, path, text, PLUGINS};
+use common::{demo, fieldsync, path, text, KillOnDrop, PLUGINS};
 use fieldsync_tests::{copy_library, plugin_dir};
 use serde_json::Value;
 
@@ -295,16 +295,6 @@ fn bad_input_is_refused_with_a_precise_message() {
         )),
         "{err}"
     );
-}
-
-/// A child process that is killed when the test fails before it ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

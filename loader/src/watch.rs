@@ -24,7 +24,7 @@ type Listing = Vec<(String, u64, Option<SystemTime>, u64)>;
 pub struct FolderWatch {
     dir: PathBuf,
     /// Held for its events; `None` when the platform gave none (polling only).
-    _watcher: Option<notify::RecommendedWatcher>,
+    watcher: Option<notify::RecommendedWatcher>,
     event_seen: Arc<AtomicBool>,
     seen: Listing,
     /// A change not reported yet, and since when the folder has looked like `seen`.
@@ -57,7 +57,7 @@ impl FolderWatch {
         };
         FolderWatch {
             dir: dir.to_owned(),
-            _watcher: watcher,
+            watcher,
             event_seen,
             seen: listing(dir),
             pending_since: None,
@@ -69,7 +69,7 @@ impl FolderWatch {
 
     /// Whether file events reach this watch (else it polls).
     pub fn has_events(&self) -> bool {
-        self._watcher.is_some()
+        self.watcher.is_some()
     }
 
     /// Whether the folder changed since the last `true` and has now settled. Cheap

@@ -66,3 +66,13 @@ pub fn demo() -> (TempDir, TempDir, String) {
     let config = dir.path().join("sync.json").to_str().unwrap().to_owned();
     (dir, plugins, config)
 }
+
+/// A child process that is killed when the test ends or fails before it does.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
