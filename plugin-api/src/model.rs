@@ -11,31 +11,37 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The type of an issue field, which decides which mappings may be used on it.
+///
+/// Every type's value may also be JSON `null`: the field is empty (and then reads as
+/// `None`, see [`IssueFields`](crate::IssueFields)). A value of another JSON shape
+/// is refused by the host before it writes anything, naming the mapping that gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 #[non_exhaustive]
 pub enum FieldType {
-    /// Free text.
+    /// Free text. JSON: a string (`"Login fails"`; line breaks as `\n`).
     Text,
-    /// A number.
+    /// A number. JSON: a number (`5`, `2.5`; `3` and `3.0` are the same value).
     Number,
-    /// One value out of a list of named options.
+    /// One value out of a list of named options. JSON: the option's name as a
+    /// string (`"Alpha"`).
     Option,
-    /// Several values out of a list of named options.
+    /// Several values out of a list of named options. JSON: an array of names
+    /// (`["API", "UI"]`).
     Options,
-    /// One user.
+    /// One user. JSON: the user's name on that instance as a string (`"alice"`).
     User,
-    /// Several users.
+    /// Several users. JSON: an array of user names.
     Users,
-    /// A set of labels.
+    /// A set of labels. JSON: an array of strings (`["customer", "login"]`).
     Labels,
-    /// A calendar date (`YYYY-MM-DD`).
+    /// A calendar date. JSON: a string `YYYY-MM-DD` (`"2026-12-24"`).
     Date,
-    /// A point in time (RFC 3339).
+    /// A point in time. JSON: an RFC 3339 string (`"2026-11-27T10:00:00Z"`).
     DateTime,
-    /// The workflow status.
+    /// The workflow status. JSON: the status name as a string (`"In Progress"`).
     Status,
-    /// The priority.
+    /// The priority. JSON: the priority name as a string (`"High"`).
     Priority,
     /// Used in a [`MappingDescriptor`]: the mapping accepts a field of any type.
     Any,
