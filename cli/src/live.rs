@@ -1,7 +1,7 @@
 //! `fieldsync sync` while it runs: plugins that arrive, change or leave, and SIGHUP.
 //!
 //! The plugin folder is watched; when it has changed (or on SIGHUP, which also reads
-//! the configuration again) the folder is scanned and the engine is built anew with
+//! the configuration and the plugin pins again) the folder is scanned and the engine is built anew with
 //! the plugins as they are now, between rounds, never in the middle of an issue's
 //! message. A new engine that cannot be built (a new version refuses the options a
 //! relationship gives it, the configuration now has an error...) is not used: the
@@ -16,7 +16,7 @@ use std::time::Duration;
 use fieldsync_core::config::SyncConfig;
 use fieldsync_core::message::Side;
 use fieldsync_core::{Engine, MappingRegistry, PLUGINS_NOTE};
-use fieldsync_loader::{FolderWatch, LivePlugins, LoadReport};
+use fieldsync_loader::{FolderWatch, LivePlugins, LoadReport, PluginPins};
 use fieldsync_plugin_api::Direction;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,8 @@ pub struct FileNote {
 /// The engine of a running sync, rebuilt when its plugins or configuration change.
 pub struct LiveHost {
     config: PathBuf,
+    /// Where the pins come from (re-read on SIGHUP).
+    pins: Option<PathBuf>,
     folder: Option<(LivePlugins, FolderWatch)>,
     engine: Engine,
     hangup: Arc<AtomicBool>,
@@ -116,6 +118,7 @@ impl LiveHost {
             let engine = host::build_engine(&config_read, &registry)?;
             let mut host = LiveHost {
                 config: config.to_owned(),
+                pins: plugins.pins.clone(),
                 folder,
                 engine,
                 hangup,
@@ -154,6 +157,14 @@ impl LiveHost {
         } else {
             "the plugin folder changed"
         };
+        if hangup {
+            if let (Some(file), Some((live, _))) = (&self.pins, self.folder.as_mut()) {
+                match PluginPins::load(file) {
+                    Ok(pins) => live.set_pins(pins),
+                    Err(error) => return self.refuse(why, &error.to_string(), None),
+                }
+            }
+        }
         let report = match self.folder.as_mut().map(|(live, _)| live.scan()) {
             Some(Ok(report)) => report,
             Some(Err(error)) => {

@@ -328,6 +328,51 @@ fn an_operator_pins_a_folder_and_a_changed_file_is_refused_by_sync() {
         path(plugins.path()),
     ]);
     assert_eq!(sync.status.code(), Some(0), "{}", text(&sync.stderr));
+
+    // A running sync refuses an unpinned new version, and takes it once the operator
+    // pins it and sends SIGHUP (which re-reads the pins).
+    let child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(["sync", "--config", &config, "--plugins"])
+        .arg(plugins.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fieldsync starts");
+    let mut child = KillOnDrop(child);
+    let lines = stderr_lines(&mut child.0);
+    line_with(&lines, "fieldsync: syncing");
+    write_library_version(
+        "fieldsync-story-points",
+        plugins.path(),
+        STORY_POINTS_FILE,
+        "v3",
+    );
+    line_with(&lines, "is pinned to sha256");
+    let pin = fieldsync(&[
+        "plugins",
+        "pin",
+        "--dir",
+        path(plugins.path()),
+        "--pins",
+        path(&pins),
+    ]);
+    assert_eq!(pin.status.code(), Some(0));
+    hang_up(&child.0);
+    line_with(&lines, "SIGHUP: reloaded");
+    let status = fieldsync(&["status", "--config", &config, "--json"]);
+    let statuses: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let v3 = fieldsync_loader::Sha256Digest::of(
+        &std::fs::read(plugins.path().join(STORY_POINTS_FILE)).unwrap(),
+    );
+    assert!(
+        statuses[0]["plugins"]["value"]["in_use"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|plugin| plugin["sha256"] == v3.as_str()),
+        "{statuses}"
+    );
 }
 
 #[test]

@@ -39,6 +39,11 @@ impl LivePlugins {
         &self.dir
     }
 
+    /// Replaces the pins the next scans check files against.
+    pub fn set_pins(&mut self, pins: crate::PluginPins) {
+        self.loader.set_pins(pins);
+    }
+
     /// How many library versions the process has loaded (each stays mapped until it
     /// ends).
     pub fn loaded_versions(&self) -> usize {

@@ -100,6 +100,11 @@ impl PluginLoader {
         self
     }
 
+    /// Replaces the pins (a running host re-reading its lock file).
+    pub fn set_pins(&mut self, pins: PluginPins) {
+        self.pins = pins;
+    }
+
     /// How many library versions this loader has loaded into the process (each stays
     /// mapped until the process ends).
     pub fn loaded_versions(&self) -> usize {
