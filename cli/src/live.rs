@@ -167,10 +167,7 @@ impl LiveHost {
         }
         let report = match self.folder.as_mut().map(|(live, _)| live.scan()) {
             Some(Ok(report)) => report,
-            Some(Err(error)) => {
-                self.refuse(why, &error.to_string(), None);
-                return;
-            }
+            Some(Err(error)) => return self.refuse(why, &error.to_string(), None),
             None => match PluginSetup::default().loader() {
                 Ok(loader) => loader.load_statics(),
                 Err(error) => return self.refuse(why, &error, None),

@@ -146,7 +146,8 @@ pub struct MappingDescriptor {
     pub field_types: Vec<FieldType>,
     /// Other fields an outgoing mapping reads (through the context's field access):
     /// a change of any of them runs the mapping again, as a change of its own field
-    /// does.
+    /// does (with [`Trigger::Changed`] whose `old` and `new` are both its own field's
+    /// current value).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reads: Vec<String>,
     /// Options whose value names other fields the mapping reads (a field id, or a
