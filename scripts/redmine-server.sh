@@ -336,6 +336,10 @@ cmd_start() {
     fi
     sleep 0.2
   done
+  # The answer must come from this server: one that lost its port to another server
+  # (started at the same moment) exits, while the other answers the health check.
+  sleep 0.5
+  kill -0 "$launched" 2>/dev/null || die "the server on port $port exited after start (port taken by another server?); see $WORK/log/server.out"
   local pid; pid="$(cat "$WORK/tmp/pids/server.pid" 2>/dev/null || echo "$launched")"
   log "API answers 200 (server pid $pid)"
 

@@ -73,11 +73,14 @@ pub struct LiveHost {
 impl LiveHost {
     /// Loads the plugins and builds the engine. With `wait_for_mappings`, a
     /// configuration that names mappings no plugin offers yet makes the host wait
-    /// for them (watching the folder) instead of exiting; `stop` ends the wait.
+    /// for them (watching the folder) instead of exiting; with `wait_for_trackers`, a
+    /// tracker that does not answer yet is asked again every few seconds instead of
+    /// ending the program with exit code 3. `stop` ends either wait (`Ok(None)`).
     pub fn start(
         config: &Path,
         plugins: &PluginSetup,
         wait_for_mappings: bool,
+        wait_for_trackers: bool,
         stop: &AtomicBool,
     ) -> Result<Option<LiveHost>, StartError> {
         let hangup = Arc::new(AtomicBool::new(false));
@@ -115,7 +118,21 @@ impl LiveHost {
                 }
                 continue;
             }
-            let engine = host::build_engine(&config_read, &registry)?;
+            let engine = match host::build_engine(&config_read, &registry) {
+                Ok(engine) => engine,
+                Err(error) if wait_for_trackers && error.exit_code == crate::EXIT_UNAVAILABLE => {
+                    eprintln!(
+                        "fieldsync: {}; asking again in {} s (Ctrl-C stops)",
+                        error.message,
+                        TRACKER_RETRY.as_secs()
+                    );
+                    if !sleep_unless_stopped(TRACKER_RETRY, stop) {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             let mut host = LiveHost {
                 config: config.to_owned(),
                 pins: plugins.pins.clone(),
@@ -337,6 +354,21 @@ fn missing_mappings(config: &SyncConfig, registry: &MappingRegistry) -> Vec<Stri
         }
     }
     missing
+}
+
+/// How long a starting sync waits before asking a silent tracker again.
+const TRACKER_RETRY: Duration = Duration::from_secs(5);
+
+/// Sleeps for `time`; `false` when `stop` was set meanwhile.
+fn sleep_unless_stopped(time: Duration, stop: &AtomicBool) -> bool {
+    let until = std::time::Instant::now() + time;
+    while std::time::Instant::now() < until {
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    !stop.load(Ordering::SeqCst)
 }
 
 /// Waits until the folder changes or SIGHUP arrives (`true`), or `stop` is set.

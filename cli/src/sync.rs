@@ -12,7 +12,8 @@ use crate::{EXIT_PROBLEMS, EXIT_UNAVAILABLE};
 
 /// Runs rounds until SIGINT/SIGTERM (or one round with `once`). With `once`, exit
 /// code 1 when an issue failed or a message is parked, 3 when a tracker or store did
-/// not answer (also at start). While it runs, changes of the plugin folder (and
+/// not answer (also at start; without `once`, a tracker silent at start is asked
+/// again every 5 s). While it runs, changes of the plugin folder (and
 /// SIGHUP, which also re-reads the configuration) rebuild the engine between rounds.
 pub fn sync(
     config: &Path,
@@ -26,7 +27,9 @@ pub fn sync(
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|error| format!("cannot install the SIGINT/SIGTERM handler: {error}"))?;
     }
-    let mut host = match LiveHost::start(config, plugins, wait_for_mappings, &stop) {
+    // A running sync waits for a tracker that does not answer yet; `--once` says so
+    // with exit code 3.
+    let mut host = match LiveHost::start(config, plugins, wait_for_mappings, !once, &stop) {
         Ok(Some(host)) => host,
         Ok(None) => return Ok(0),
         Err(StartError { message, exit_code }) if exit_code != crate::EXIT_USAGE => {

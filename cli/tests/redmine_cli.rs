@@ -482,9 +482,10 @@ fn a_running_sync_shows_redmine_down_in_status_and_resumes_by_itself() {
         ])
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(setup.dir.path().join("sync.stderr")).unwrap())
         .spawn()
         .unwrap();
+    let child_said = || std::fs::read_to_string(setup.dir.path().join("sync.stderr")).unwrap();
     let status = |expected: i32| {
         let started = std::time::Instant::now();
         loop {
@@ -495,7 +496,8 @@ fn a_running_sync_shows_redmine_down_in_status_and_resumes_by_itself() {
             }
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(60),
-                "status never exited {expected}"
+                "status never exited {expected}; `fieldsync sync` said:\n{}",
+                child_said()
             );
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
@@ -530,4 +532,64 @@ fn a_running_sync_shows_redmine_down_in_status_and_resumes_by_itself() {
         .is_some());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn a_sync_started_while_redmine_is_down_waits_for_it_and_then_syncs() {
+    let own = fieldsync_tests::redmine::RedmineServer::start();
+    let setup = fieldsync_tests::redmine_scenario::setup_on(&own, "late", |config| {
+        config["synchronizations"][0]["interval_seconds"] = json!(0.2);
+    });
+    own.stop();
+    let config = path(&setup.config).to_owned();
+    let said = setup.dir.path().join("sync.stderr");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args([
+            "sync",
+            "--config",
+            &config,
+            "--plugins",
+            path(setup.plugins.path()),
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&said).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = common::KillOnDrop(child);
+    let wait_for = |what: &dyn Fn() -> bool, description: &str| {
+        let started = std::time::Instant::now();
+        while !what() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(90),
+                "{description}; `fieldsync sync` said:\n{}",
+                std::fs::read_to_string(&said).unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    wait_for(
+        &|| {
+            std::fs::read_to_string(&said)
+                .unwrap()
+                .contains("asking again in 5 s")
+        },
+        "the sync never said it waits",
+    );
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "it waits, it does not exit"
+    );
+    let key = setup
+        .create(json!({"summary": "Made before Redmine was up"}), "ann")
+        .key;
+    own.restart();
+    wait_for(
+        &|| {
+            let show = fieldsync(&["issue", "show", &key, "--json", "--config", &config]);
+            let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap_or_default();
+            shown["sync"][0]["partner"].is_string()
+        },
+        "the issue never reached Redmine",
+    );
 }

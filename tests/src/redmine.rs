@@ -44,6 +44,13 @@ impl RedmineServer {
     /// binary exits.
     pub fn start() -> RedmineServer {
         static INSTANCES: AtomicU32 = AtomicU32::new(0);
+        // One start at a time in a test binary: two starts at once could be handed
+        // the same free port, and the one that lost the port would pass its health
+        // check on the other's answers (same template, same keys).
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = STARTING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let work = std::env::temp_dir().join(format!(
             "fieldsync-redmine-{}-{}-{}",
             std::process::id(),
