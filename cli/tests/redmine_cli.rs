@@ -490,9 +490,13 @@ fn a_running_sync_shows_redmine_down_in_status_and_resumes_by_itself() {
         let started = std::time::Instant::now();
         loop {
             let output = fieldsync(&["status", "--config", &config]);
-            if output.status.code() == Some(expected) && text(&output.stdout).contains("last round")
+            // A round recorded since the sync started: "none yet" is no round.
+            let stdout = text(&output.stdout);
+            if output.status.code() == Some(expected)
+                && stdout.contains("last round: ")
+                && !stdout.contains("last round: none yet")
             {
-                return text(&output.stdout);
+                return stdout;
             }
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(60),
