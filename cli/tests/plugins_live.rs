@@ -27,6 +27,36 @@ fn stderr_lines(child: &mut std::process::Child) -> Receiver<String> {
     received
 }
 
+/// `fieldsync sync EXTRA --config CONFIG --plugins PLUGINS` running, killed when the
+/// test ends, and the lines it writes to stderr.
+fn running_sync(extra: &[&str], config: &str, plugins: &Path) -> (KillOnDrop, Receiver<String>) {
+    let child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .arg("sync")
+        .args(extra)
+        .args(["--config", config, "--plugins"])
+        .arg(plugins)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fieldsync starts");
+    let mut child = KillOnDrop(child);
+    let lines = stderr_lines(&mut child.0);
+    (child, lines)
+}
+
+/// `fieldsync plugins pin --dir PLUGINS --pins PINS`.
+fn pin_folder(plugins: &Path, pins: &Path) -> std::process::Output {
+    fieldsync(&[
+        "plugins",
+        "pin",
+        "--dir",
+        path(plugins),
+        "--pins",
+        path(pins),
+    ])
+}
+
 fn line_with(lines: &Receiver<String>, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -106,22 +136,7 @@ fn plugins_arrive_break_and_change_under_a_running_sync_which_keeps_going() {
         text(&refused.stderr).contains("no outgoing mapping `example.points-to-size` is available")
     );
 
-    let child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args([
-            "sync",
-            "--wait-for-mappings",
-            "--config",
-            config,
-            "--plugins",
-        ])
-        .arg(plugins.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("fieldsync starts");
-    let mut child = KillOnDrop(child);
-    let lines = stderr_lines(&mut child.0);
+    let (mut child, lines) = running_sync(&["--wait-for-mappings"], config, plugins.path());
     let waiting = line_with(&lines, "waiting for plugins offering");
     assert!(
         waiting.contains("outgoing `example.points-to-size`, incoming `example.size-to-points`"),
@@ -257,14 +272,7 @@ fn hang_up(child: &std::process::Child) {
 fn an_operator_pins_a_folder_and_a_changed_file_is_refused_by_sync() {
     let (dir, plugins, config) = demo();
     let pins = dir.path().join("plugins.lock");
-    let pin = fieldsync(&[
-        "plugins",
-        "pin",
-        "--dir",
-        path(plugins.path()),
-        "--pins",
-        path(&pins),
-    ]);
+    let pin = pin_folder(plugins.path(), &pins);
     assert_eq!(pin.status.code(), Some(0));
     assert!(text(&pin.stdout).contains("2 plugin(s) pinned"));
     let lock: Value = serde_json::from_str(&std::fs::read_to_string(&pins).unwrap()).unwrap();
@@ -310,14 +318,7 @@ fn an_operator_pins_a_folder_and_a_changed_file_is_refused_by_sync() {
         "{err}"
     );
     // Pinning again accepts the new file.
-    let pin = fieldsync(&[
-        "plugins",
-        "pin",
-        "--dir",
-        path(plugins.path()),
-        "--pins",
-        path(&pins),
-    ]);
+    let pin = pin_folder(plugins.path(), &pins);
     assert_eq!(pin.status.code(), Some(0));
     let sync = fieldsync(&[
         "sync",
@@ -331,16 +332,7 @@ fn an_operator_pins_a_folder_and_a_changed_file_is_refused_by_sync() {
 
     // A running sync refuses an unpinned new version, and takes it once the operator
     // pins it and sends SIGHUP (which re-reads the pins).
-    let child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(["sync", "--config", &config, "--plugins"])
-        .arg(plugins.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("fieldsync starts");
-    let mut child = KillOnDrop(child);
-    let lines = stderr_lines(&mut child.0);
+    let (child, lines) = running_sync(&[], &config, plugins.path());
     line_with(&lines, "fieldsync: syncing");
     write_library_version(
         "fieldsync-story-points",
@@ -349,14 +341,7 @@ fn an_operator_pins_a_folder_and_a_changed_file_is_refused_by_sync() {
         "v3",
     );
     line_with(&lines, "is pinned to sha256");
-    let pin = fieldsync(&[
-        "plugins",
-        "pin",
-        "--dir",
-        path(plugins.path()),
-        "--pins",
-        path(&pins),
-    ]);
+    let pin = pin_folder(plugins.path(), &pins);
     assert_eq!(pin.status.code(), Some(0));
     hang_up(&child.0);
     line_with(&lines, "SIGHUP: reloaded");

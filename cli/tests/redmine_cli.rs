@@ -472,20 +472,8 @@ fn a_running_sync_shows_redmine_down_in_status_and_resumes_by_itself() {
         config["synchronizations"][0]["interval_seconds"] = json!(0.2);
     });
     let config = path(&setup.config).to_owned();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args([
-            "sync",
-            "--config",
-            &config,
-            "--plugins",
-            path(setup.plugins.path()),
-        ])
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(setup.dir.path().join("sync.stderr")).unwrap())
-        .spawn()
-        .unwrap();
-    let child_said = || std::fs::read_to_string(setup.dir.path().join("sync.stderr")).unwrap();
+    let (_child, said) = running_sync(&setup);
+    let child_said = || std::fs::read_to_string(&said).unwrap();
     let status = |expected: i32| {
         let started = std::time::Instant::now();
         loop {
@@ -534,8 +522,6 @@ fn a_running_sync_shows_redmine_down_in_status_and_resumes_by_itself() {
         .unwrap()
         .partner
         .is_some());
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -546,21 +532,7 @@ fn a_sync_started_while_redmine_is_down_waits_for_it_and_then_syncs() {
     });
     own.stop();
     let config = path(&setup.config).to_owned();
-    let said = setup.dir.path().join("sync.stderr");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args([
-            "sync",
-            "--config",
-            &config,
-            "--plugins",
-            path(setup.plugins.path()),
-        ])
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&said).unwrap())
-        .spawn()
-        .unwrap();
-    let mut child = common::KillOnDrop(child);
+    let (mut child, said) = running_sync(&setup);
     let wait_for = |what: &dyn Fn() -> bool, description: &str| {
         let started = std::time::Instant::now();
         while !what() {
@@ -596,4 +568,24 @@ fn a_sync_started_while_redmine_is_down_waits_for_it_and_then_syncs() {
         },
         "the issue never reached Redmine",
     );
+}
+
+/// `fieldsync sync` running on the setup's configuration (killed when the test ends),
+/// and the file its stderr goes to.
+fn running_sync(setup: &RedmineSetup) -> (common::KillOnDrop, std::path::PathBuf) {
+    let said = setup.dir.path().join("sync.stderr");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args([
+            "sync",
+            "--config",
+            path(&setup.config),
+            "--plugins",
+            path(setup.plugins.path()),
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&said).unwrap())
+        .spawn()
+        .unwrap();
+    (common::KillOnDrop(child), said)
 }
