@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use fieldsync_core::model::check_value;
 use fieldsync_core::MappingRegistry;
 use fieldsync_loader::PluginLoader;
 use fieldsync_plugin_api::{
@@ -156,7 +155,7 @@ pub fn run(request: &TryRequest<'_>) -> Result<u8, String> {
     // An incoming answer is checked against the field type as the engine checks it.
     let outcome = outcome.and_then(|answer| {
         if let (Some(field_type), Answer::Set(value)) = (&field_type, &answer) {
-            check_value(field_type, value).map_err(|expected| {
+            field_type.check_value(value).map_err(|expected| {
                 format!("the field is of type `{field_type}` and takes {expected}, not {value}")
             })?;
         }

@@ -148,7 +148,7 @@ impl ProjectDef {
                     .join(", ")
             )
         })?;
-        check_value(&field.field_type, value).map_err(|expected| {
+        field.field_type.check_value(value).map_err(|expected| {
             format!(
                 "field `{field_id}` of project {} is of type `{}` and takes {expected}, not {}",
                 self.key,
@@ -157,59 +157,6 @@ impl ProjectDef {
             )
         })
     }
-}
-
-/// Whether `value` fits a field of `field_type`; `Err` says what the type takes.
-/// `null` (empty) fits every type.
-pub fn check_value(field_type: &FieldType, value: &Value) -> Result<(), &'static str> {
-    if value.is_null() {
-        return Ok(());
-    }
-    let strings = |value: &Value| {
-        value
-            .as_array()
-            .is_some_and(|items| items.iter().all(Value::is_string))
-    };
-    let fits = match field_type {
-        FieldType::Number => value.is_number(),
-        FieldType::Options | FieldType::Users | FieldType::Labels => strings(value),
-        FieldType::Date => value.as_str().is_some_and(is_date),
-        FieldType::DateTime => value
-            .as_str()
-            .is_some_and(|text| humantime::parse_rfc3339_weak(text).is_ok()),
-        FieldType::Text
-        | FieldType::Option
-        | FieldType::User
-        | FieldType::Status
-        | FieldType::Priority => value.is_string(),
-        _ => true,
-    };
-    if fits {
-        return Ok(());
-    }
-    Err(match field_type {
-        FieldType::Number => "a number",
-        FieldType::Options | FieldType::Users | FieldType::Labels => "a list of strings",
-        FieldType::Date => "a date like \"2026-11-27\"",
-        FieldType::DateTime => "a time like \"2026-11-27T10:00:00Z\"",
-        _ => "a string",
-    })
-}
-
-fn is_date(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    let [year, month, day] = parts.as_slice() else {
-        return false;
-    };
-    let number = |part: &str, len: usize| {
-        (part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| part.parse::<u32>().ok())
-            .flatten()
-    };
-    matches!(
-        (number(year, 4), number(month, 2), number(day, 2)),
-        (Some(_), Some(1..=12), Some(1..=31))
-    )
 }
 
 /// Whether two field values are the same: numbers by value (`3` and `3.0` are one

@@ -31,6 +31,7 @@ mod adapter;
 mod cache;
 mod error;
 mod host;
+mod in_process;
 mod library;
 mod live;
 mod pins;
@@ -42,6 +43,7 @@ mod watch;
 
 pub use cache::{PluginCache, Sha256Digest, CACHE_DIR_ENV};
 pub use error::{LoadError, ScanError};
+pub use in_process::InProcessPlugin;
 pub use library::LoadedPlugin;
 pub use live::LivePlugins;
 pub use pins::{Pin, PinsError, PluginPins};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use abi_stable::library::{lib_header_from_path, RootModule};
 use abi_stable::sabi_trait::TD_Opaque;
 use fieldsync_plugin_api::abi::wire::{ConstructRequest, HostInfo};
-use fieldsync_plugin_api::abi::{FfiHost_TO, PluginModuleRef, ABI_VERSION};
+use fieldsync_plugin_api::abi::{FfiHostBox, FfiHost_TO, PluginModuleRef, ABI_VERSION};
 use fieldsync_plugin_api::{
     mapping_context, IncomingFieldMapping, MappingError, MappingProvider, MappingSetup,
     OutgoingFieldMapping, PluginManifest, PluginOrigin, ReadManifest,
@@ -24,13 +24,10 @@ use crate::precheck::check_library_file;
 /// One version of a plugin library, loaded from its private copy. Libraries are
 /// never unloaded: a Rust cdylib cannot be unloaded safely.
 pub(crate) struct Library {
-    manifest: PluginManifest,
-    /// Manifest entries this host could not read (from a newer SDK).
-    skipped: Vec<String>,
+    module: CheckedModule,
     digest: Sha256Digest,
     /// The private copy the dynamic linker mapped.
     copy: PathBuf,
-    module: PluginModuleRef,
 }
 
 impl Library {
@@ -70,6 +67,46 @@ impl Library {
             },
             TD_Opaque,
         );
+        let module = CheckedModule::init(module, host, host_info, name)?;
+        *label.write() = module.manifest.id.clone();
+        log::debug!(
+            "loaded plugin `{}` {} from {name} (sha256 {}, private copy {})",
+            module.manifest.id,
+            module.manifest.version,
+            digest.short(),
+            copy.display()
+        );
+        Ok(Library {
+            module,
+            digest,
+            copy: copy.to_owned(),
+        })
+    }
+
+    pub(crate) fn manifest(&self) -> &PluginManifest {
+        &self.module.manifest
+    }
+}
+
+/// A plugin's root module after `init`, with a manifest that passed the host's
+/// checks: what builds mappings, whether the module came from a file or is linked
+/// into the program (see [`crate::InProcessPlugin`]).
+pub(crate) struct CheckedModule {
+    pub(crate) manifest: PluginManifest,
+    /// Manifest entries this host could not read (from a newer SDK).
+    pub(crate) skipped: Vec<String>,
+    module: PluginModuleRef,
+}
+
+impl CheckedModule {
+    /// Calls the module's `init` with `host` and checks the manifest it answers;
+    /// `name` is what messages call the plugin until its manifest names it.
+    pub(crate) fn init(
+        module: PluginModuleRef,
+        host: FfiHostBox,
+        host_info: &HostInfo,
+        name: &str,
+    ) -> Result<CheckedModule, LoadError> {
         let host_info =
             serde_json::to_string(host_info).map_err(|e| LoadError::InitFailed(e.to_string()))?;
         let manifest = (module.init())(host, host_info.as_str().into())
@@ -88,25 +125,58 @@ impl Library {
         for entry in &skipped {
             log::warn!("{name}: skipped a mapping this host cannot read, {entry}");
         }
-        *label.write() = manifest.id.clone();
-        log::debug!(
-            "loaded plugin `{}` {} from {name} (sha256 {}, private copy {})",
-            manifest.id,
-            manifest.version,
-            digest.short(),
-            copy.display()
-        );
-        Ok(Library {
+        Ok(CheckedModule {
             manifest,
             skipped,
-            digest,
-            copy: copy.to_owned(),
             module,
         })
     }
 
-    pub(crate) fn manifest(&self) -> &PluginManifest {
-        &self.manifest
+    fn construct_request(
+        mapping_id: &str,
+        options: &Value,
+        setup: Option<&MappingSetup>,
+    ) -> Result<String, MappingError> {
+        serde_json::to_string(&ConstructRequest {
+            mapping_id: mapping_id.to_owned(),
+            options: options.clone(),
+            setup: setup.cloned(),
+        })
+        .map_err(|error| MappingError::new(error.to_string()))
+    }
+
+    pub(crate) fn build_outgoing(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: Option<&MappingSetup>,
+    ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
+        let context = self.context(mapping_id);
+        let request =
+            Self::construct_request(mapping_id, options, setup).map_err(|e| e.context(&context))?;
+        let inner = (self.module.new_outgoing())(request.as_str().into())
+            .into_result()
+            .map_err(|error| MappingError::from(error).context(&context))?;
+        Ok(Box::new(LoadedOutgoing::new(inner, context)))
+    }
+
+    pub(crate) fn build_incoming(
+        &self,
+        mapping_id: &str,
+        options: &Value,
+        setup: Option<&MappingSetup>,
+    ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
+        let context = self.context(mapping_id);
+        let request =
+            Self::construct_request(mapping_id, options, setup).map_err(|e| e.context(&context))?;
+        let inner = (self.module.new_incoming())(request.as_str().into())
+            .into_result()
+            .map_err(|error| MappingError::from(error).context(&context))?;
+        Ok(Box::new(LoadedIncoming::new(inner, context)))
+    }
+
+    fn context(&self, mapping_id: &str) -> String {
+        mapping_context(&self.manifest.id, mapping_id)
     }
 }
 
@@ -124,7 +194,7 @@ pub struct LoadedPlugin {
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedPlugin")
-            .field("manifest", &self.library.manifest)
+            .field("manifest", self.library.manifest())
             .field("path", &self.path)
             .field("sha256", &self.library.digest)
             .finish()
@@ -143,7 +213,7 @@ impl LoadedPlugin {
     /// Mapping entries of the manifest this host left out because they use values it
     /// does not know (typically declared with a newer SDK).
     pub fn skipped_mappings(&self) -> &[String] {
-        &self.library.skipped
+        &self.library.module.skipped
     }
 
     /// The file as named in the plugin folder (or as given to the loader).
@@ -166,53 +236,6 @@ impl LoadedPlugin {
     pub fn loaded_copy(&self) -> &Path {
         &self.library.copy
     }
-
-    fn construct_request(
-        mapping_id: &str,
-        options: &Value,
-        setup: Option<&MappingSetup>,
-    ) -> Result<String, MappingError> {
-        serde_json::to_string(&ConstructRequest {
-            mapping_id: mapping_id.to_owned(),
-            options: options.clone(),
-            setup: setup.cloned(),
-        })
-        .map_err(|error| MappingError::new(error.to_string()))
-    }
-
-    fn build_outgoing(
-        &self,
-        mapping_id: &str,
-        options: &Value,
-        setup: Option<&MappingSetup>,
-    ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
-        let context = self.context(mapping_id);
-        let request =
-            Self::construct_request(mapping_id, options, setup).map_err(|e| e.context(&context))?;
-        let inner = (self.library.module.new_outgoing())(request.as_str().into())
-            .into_result()
-            .map_err(|error| MappingError::from(error).context(&context))?;
-        Ok(Box::new(LoadedOutgoing::new(inner, context)))
-    }
-
-    fn build_incoming(
-        &self,
-        mapping_id: &str,
-        options: &Value,
-        setup: Option<&MappingSetup>,
-    ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
-        let context = self.context(mapping_id);
-        let request =
-            Self::construct_request(mapping_id, options, setup).map_err(|e| e.context(&context))?;
-        let inner = (self.library.module.new_incoming())(request.as_str().into())
-            .into_result()
-            .map_err(|error| MappingError::from(error).context(&context))?;
-        Ok(Box::new(LoadedIncoming::new(inner, context)))
-    }
-
-    fn context(&self, mapping_id: &str) -> String {
-        mapping_context(&self.library.manifest.id, mapping_id)
-    }
 }
 
 /// What this host tells plugins about itself.
@@ -234,7 +257,7 @@ pub(crate) fn file_name(path: &Path) -> String {
 
 impl MappingProvider for LoadedPlugin {
     fn manifest(&self) -> &PluginManifest {
-        &self.library.manifest
+        self.library.manifest()
     }
 
     fn origin(&self) -> PluginOrigin {
@@ -246,7 +269,9 @@ impl MappingProvider for LoadedPlugin {
         mapping_id: &str,
         options: &Value,
     ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
-        self.build_outgoing(mapping_id, options, None)
+        self.library
+            .module
+            .build_outgoing(mapping_id, options, None)
     }
 
     fn new_incoming(
@@ -254,7 +279,9 @@ impl MappingProvider for LoadedPlugin {
         mapping_id: &str,
         options: &Value,
     ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
-        self.build_incoming(mapping_id, options, None)
+        self.library
+            .module
+            .build_incoming(mapping_id, options, None)
     }
 
     fn new_outgoing_for(
@@ -263,7 +290,9 @@ impl MappingProvider for LoadedPlugin {
         options: &Value,
         setup: &MappingSetup,
     ) -> Result<Box<dyn OutgoingFieldMapping>, MappingError> {
-        self.build_outgoing(mapping_id, options, Some(setup))
+        self.library
+            .module
+            .build_outgoing(mapping_id, options, Some(setup))
     }
 
     fn new_incoming_for(
@@ -272,6 +301,8 @@ impl MappingProvider for LoadedPlugin {
         options: &Value,
         setup: &MappingSetup,
     ) -> Result<Box<dyn IncomingFieldMapping>, MappingError> {
-        self.build_incoming(mapping_id, options, Some(setup))
+        self.library
+            .module
+            .build_incoming(mapping_id, options, Some(setup))
     }
 }

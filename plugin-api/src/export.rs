@@ -52,9 +52,36 @@ pub fn root_module<E: PluginEntry>() -> PluginModuleRef {
 
 /// Runs `work` so that neither an error nor a panic can cross the boundary unhandled.
 fn ffi_guard<T>(work: impl FnOnce() -> Result<T, MappingError>) -> RResult<T, FfiError> {
+    let _call = CallGuard::enter();
     let outcome = catch_unwind(AssertUnwindSafe(work))
         .unwrap_or_else(|payload| Err(MappingError::from_panic(payload.as_ref())));
     outcome.map_err(FfiError::from).into()
+}
+
+thread_local! {
+    /// How many calls from the host this thread is inside (a mapping may call back
+    /// into the host, which may call into the plugin again).
+    static CALL_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as running a call from the host, for the panic hook.
+struct CallGuard;
+
+impl CallGuard {
+    fn enter() -> CallGuard {
+        CALL_DEPTH.with(|depth| depth.set(depth.get() + 1));
+        CallGuard
+    }
+
+    fn active() -> bool {
+        CALL_DEPTH.with(|depth| depth.get() > 0)
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        CALL_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
+    }
 }
 
 fn plugin<E: PluginEntry>() -> Result<&'static Plugin, MappingError> {
@@ -322,11 +349,18 @@ fn level_filter(level: u32) -> log::LevelFilter {
 }
 
 /// This library's std has its own panic hook, which would print to the host's stderr
-/// behind its back; instead the location is kept for the error and logged.
+/// behind its back; instead, a panic during a call from the host has its location kept
+/// for the error and logged. Panics elsewhere (a thread of the plugin's own, or an
+/// author's failing assertion when the plugin is tested in-process) still reach the
+/// hook that was there before.
 fn install_panic_hook() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        std::panic::set_hook(Box::new(|info| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CallGuard::active() {
+                return previous(info);
+            }
             let location = info
                 .location()
                 .map(|l| format!("{}:{}", l.file(), l.line()));

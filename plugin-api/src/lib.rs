@@ -180,6 +180,29 @@ pub mod __private {
 #[macro_export]
 macro_rules! export_plugin {
     ($definition:path) => {
+        #[doc(hidden)]
+        pub struct FieldsyncPluginEntry;
+
+        impl $crate::__private::PluginEntry for FieldsyncPluginEntry {
+            fn definition() -> $crate::Plugin {
+                $definition()
+            }
+
+            fn cell() -> &'static $crate::__private::PluginCell {
+                static CELL: $crate::__private::PluginCell = $crate::__private::PluginCell::new();
+                &CELL
+            }
+        }
+
+        /// This plugin's root module, as the host gets it from the library file. Tests
+        /// of the plugin hand it to `fieldsync-plugin-test` to call the plugin through
+        /// the real boundary without building and loading the library.
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        pub fn fieldsync_root_module() -> $crate::abi::PluginModuleRef {
+            $crate::__private::root_module::<FieldsyncPluginEntry>()
+        }
+
         const _: () = {
             // With `panic = "abort"` no panic can be caught, and one panicking mapping
             // would end the whole host: refuse to build such a plugin.
@@ -188,24 +211,6 @@ macro_rules! export_plugin {
                 "fieldsync plugins must be built with `panic = \"unwind\"` (the default): \
                  with `panic = \"abort\"` a panicking mapping would end the host"
             );
-
-            struct FieldsyncPluginEntry;
-
-            impl $crate::__private::PluginEntry for FieldsyncPluginEntry {
-                fn definition() -> $crate::Plugin {
-                    $definition()
-                }
-
-                fn cell() -> &'static $crate::__private::PluginCell {
-                    static CELL: $crate::__private::PluginCell =
-                        $crate::__private::PluginCell::new();
-                    &CELL
-                }
-            }
-
-            fn fieldsync_root_module() -> $crate::abi::PluginModuleRef {
-                $crate::__private::root_module::<FieldsyncPluginEntry>()
-            }
 
             extern "C" fn fieldsync_erased_module() -> $crate::__private::RootModuleResult {
                 $crate::__private::__call_root_module_loader(fieldsync_root_module)

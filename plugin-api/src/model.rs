@@ -68,6 +68,70 @@ impl FieldType {
             FieldType::Other(name) => name,
         }
     }
+
+    /// Whether `value` fits a field of this type, checked exactly as the host checks
+    /// every value before writing it; `Err` says what the type takes. `null` (empty)
+    /// fits every type; [`Any`](FieldType::Any) and [`Other`](FieldType::Other)
+    /// take any JSON.
+    ///
+    /// ```
+    /// use fieldsync_plugin_api::FieldType;
+    /// use serde_json::json;
+    ///
+    /// assert!(FieldType::Labels.check_value(&json!(["customer"])).is_ok());
+    /// assert_eq!(FieldType::Priority.check_value(&json!(3)), Err("a string"));
+    /// ```
+    pub fn check_value(&self, value: &Value) -> Result<(), &'static str> {
+        if value.is_null() {
+            return Ok(());
+        }
+        let strings = |value: &Value| {
+            value
+                .as_array()
+                .is_some_and(|items| items.iter().all(Value::is_string))
+        };
+        let fits = match self {
+            FieldType::Number => value.is_number(),
+            FieldType::Options | FieldType::Users | FieldType::Labels => strings(value),
+            FieldType::Date => value.as_str().is_some_and(is_date),
+            FieldType::DateTime => value
+                .as_str()
+                .is_some_and(|text| humantime::parse_rfc3339_weak(text).is_ok()),
+            FieldType::Text
+            | FieldType::Option
+            | FieldType::User
+            | FieldType::Status
+            | FieldType::Priority => value.is_string(),
+            FieldType::Any | FieldType::Other(_) => true,
+        };
+        if fits {
+            return Ok(());
+        }
+        Err(match self {
+            FieldType::Number => "a number",
+            FieldType::Options | FieldType::Users | FieldType::Labels => "a list of strings",
+            FieldType::Date => "a date like \"2026-11-27\"",
+            FieldType::DateTime => "a time like \"2026-11-27T10:00:00Z\"",
+            _ => "a string",
+        })
+    }
+}
+
+/// `YYYY-MM-DD` with a month and day in range.
+fn is_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let [year, month, day] = parts.as_slice() else {
+        return false;
+    };
+    let number = |part: &str, len: usize| {
+        (part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse::<u32>().ok())
+            .flatten()
+    };
+    matches!(
+        (number(year, 4), number(month, 2), number(day, 2)),
+        (Some(_), Some(1..=12), Some(1..=31))
+    )
 }
 
 impl From<String> for FieldType {

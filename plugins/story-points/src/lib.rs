@@ -132,40 +132,26 @@ export_plugin!(plugin);
 
 #[cfg(test)]
 mod tests {
+    // Through the real plugin boundary, as `fieldsync sync` calls the library.
     use super::*;
-    use fieldsync_plugin_api::{IssueInfo, MappingProvider, NoFields, TargetIssue, Trigger};
-    use serde_json::{json, Map};
+    use fieldsync_plugin_test::{this_plugin, TestIssue};
+    use serde_json::json;
 
     fn export(options: Value, value: Value) -> Result<Value, MappingError> {
-        let mapping = plugin().new_outgoing(POINTS_TO_SIZE, &options)?;
-        let issue = IssueInfo {
-            key: "A-1".into(),
-            ..IssueInfo::default()
-        };
-        mapping.export(&OutgoingContext::new(
-            &issue,
-            "points",
-            &value,
-            &Trigger::NewIssue,
-            &NoFields,
-        ))
+        let mapping = this_plugin!().outgoing(POINTS_TO_SIZE, options)?;
+        mapping.export_new(&TestIssue::new("A-1").with("points", value), "points")
     }
 
     fn import(current: Option<Value>, data: Value) -> Result<FieldUpdate, MappingError> {
-        let mapping = plugin().new_incoming(SIZE_TO_POINTS, &Value::Null)?;
-        let issue = IssueInfo {
-            key: "B-1".into(),
-            ..IssueInfo::default()
-        };
-        let mut fields = Map::new();
-        let target = current.map(|current| {
-            fields.insert("points".into(), current);
-            TargetIssue {
-                info: &issue,
-                fields: &fields,
-            }
-        });
-        mapping.import(&IncomingContext::new(target, "points", &data))
+        let mapping = this_plugin!().incoming(SIZE_TO_POINTS, Value::Null)?;
+        match current {
+            Some(current) => mapping.import_into(
+                &TestIssue::new("B-1").with("points", current),
+                "points",
+                &data,
+            ),
+            None => mapping.import_creating("points", &data),
+        }
     }
 
     #[test]
@@ -219,10 +205,9 @@ mod tests {
     #[test]
     fn bad_options_fail_at_construction() {
         let options = json!({"scale": [{"size": "S", "up_to": 5}, {"size": "M", "up_to": 3}, {"size": "L", "points": 9}]});
-        let error = plugin()
-            .new_outgoing(POINTS_TO_SIZE, &options)
-            .err()
-            .unwrap();
+        let error = this_plugin!()
+            .outgoing(POINTS_TO_SIZE, options)
+            .unwrap_err();
         assert!(
             error.to_string().starts_with(
                 "plugin `example.story-points` mapping `example.points-to-size`: invalid options"
