@@ -75,6 +75,8 @@ pub use mappings::{check_update, Incoming, Outgoing};
 
 /// Loads the plugin of the crate this is called in (the one whose `src/lib.rs` has
 /// `export_plugin!`), panicking with the host's reason when it would be refused.
+// `crate` is meant: the plugin is the crate the macro is called in.
+#[allow(clippy::crate_in_macro_def)]
 #[macro_export]
 macro_rules! this_plugin {
     () => {
