@@ -9,6 +9,7 @@ mod logging;
 mod plugins;
 mod project;
 mod redmine;
+mod scaffold;
 mod sync;
 mod table;
 mod try_mapping;
@@ -351,6 +352,23 @@ enum PluginsCommand {
         #[arg(long, value_name = "JSON")]
         fields: Option<String>,
     },
+    /// Write a new plugin crate (one outgoing and one incoming mapping with options,
+    /// and tests that call them through the real plugin boundary) that builds and
+    /// passes `cargo test` as generated.
+    New {
+        /// The crate's name, e.g. `acme-severity`.
+        name: String,
+        /// The folder to create (default: `./NAME`); must be absent or empty.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The plugin id, `vendor.name` (default: `local.NAME`).
+        #[arg(long)]
+        id: Option<String>,
+        /// A fieldsync checkout to take `fieldsync-plugin-api` and the test kit from
+        /// (default: the one this program was built from, if it is still there).
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
     /// Pin every plugin of a folder to the SHA-256 digest of its file, as the folder
     /// is now: a file whose digest differs is then refused. `fieldsync sync` reads
     /// `plugins.lock` beside its configuration (or `--pins FILE`).
@@ -470,6 +488,14 @@ fn main() -> ExitCode {
             plugins::check(&file, pins.as_deref(), json)
         }
         Command::Plugins(PluginsCommand::Pin { dir, pins }) => plugins::pin(&dir, &pins),
+        Command::Plugins(PluginsCommand::New { name, dir, id, sdk }) => {
+            scaffold::run(&scaffold::NewPlugin {
+                name: &name,
+                dir: dir.as_deref(),
+                id: id.as_deref(),
+                sdk: sdk.as_deref(),
+            })
+        }
         Command::Plugins(PluginsCommand::Try {
             file,
             mapping,
