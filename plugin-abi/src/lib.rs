@@ -22,7 +22,7 @@
 //! 1. The types in this crate are frozen while [`ABI_VERSION`] stays the same: no new
 //!    fields, no new trait methods, no changed signatures, no renames.
 //! 2. Anything that may grow travels as JSON text (the documents in
-//!    `fieldsync_plugin_api::abi::wire`): new JSON fields carry `#[serde(default)]`,
+//!    [`wire`]): new JSON fields carry `#[serde(default)]`,
 //!    so that both an older plugin and an older host read the newer text, and unknown
 //!    fields are ignored.
 //! 3. New calls go through the `request` entries as new JSON request kinds, never as
@@ -47,6 +47,8 @@ use abi_stable::{
     std_types::{RBox, ROption, RResult, RStr, RString},
     StableAbi,
 };
+
+pub mod wire;
 
 /// The version of the binary interface, checked by abi_stable when a plugin loads.
 ///

@@ -119,7 +119,11 @@
 //! loads on any host with that ABI version; see [`abi`] for the rules that keep it so.
 #![warn(missing_docs)]
 
-pub mod abi;
+/// The binary interface to plugin libraries and the JSON documents that travel through
+/// it ([`abi::wire`]): the crate `fieldsync-plugin-abi`, with the rules that keep it
+/// compatible. Plugin authors never use it directly.
+#[doc(inline)]
+pub use fieldsync_plugin_abi as abi;
 mod error;
 #[doc(hidden)]
 pub mod export;
@@ -129,12 +133,12 @@ mod plugin;
 
 pub use error::{panic_message, ErrorKind, MappingError};
 pub use mapping::{
-    IncomingContext, IncomingFieldMapping, IssueFields, MappingOptions, MappingSetup, NoFields,
-    OutgoingContext, OutgoingFieldMapping, TargetIssue,
+    IncomingContext, IncomingFieldMapping, IssueFields, MappingOptions, NoFields, OutgoingContext,
+    OutgoingFieldMapping, TargetIssue,
 };
 pub use model::{
-    check_id, Direction, FieldType, FieldUpdate, IssueInfo, MappingDescriptor, PluginManifest,
-    ReadManifest, Trigger, MAX_ID_LEN,
+    check_id, Direction, FieldType, FieldUpdate, IssueInfo, MappingDescriptor, MappingSetup,
+    PluginManifest, ReadManifest, Trigger, MAX_ID_LEN,
 };
 pub use plugin::{mapping_context, MappingProvider, Plugin, PluginOrigin};
 

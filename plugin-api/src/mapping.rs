@@ -3,11 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorKind, MappingError};
-use crate::model::{FieldType, FieldUpdate, IssueInfo, Trigger};
+use crate::model::{FieldUpdate, IssueInfo, MappingSetup, Trigger};
 
 impl std::fmt::Debug for dyn OutgoingFieldMapping + '_ {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,36 +227,6 @@ fn read_field(fields: &dyn IssueFields, field_id: &str) -> Result<Option<Value>,
 pub struct MappingOptions {
     value: Value,
     setup: Option<MappingSetup>,
-}
-
-/// Where a mapping is being built: the relationship and the field it serves. A
-/// constructor can check options that name fields, or refuse a field type it cannot
-/// handle, before the first issue arrives. Hosts older than this SDK do not send it
-/// ([`MappingOptions::setup`] is then `None`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MappingSetup {
-    /// The synchronization's id.
-    #[serde(default)]
-    pub sync: String,
-    /// The field relationship's id.
-    #[serde(default)]
-    pub relationship: String,
-    /// The side the field is on: `a` or `b`.
-    #[serde(default)]
-    pub side: String,
-    /// That side's project key.
-    #[serde(default)]
-    pub project: String,
-    /// The field the mapping reads (outgoing) or writes (incoming).
-    #[serde(default)]
-    pub field: String,
-    /// That field's type.
-    #[serde(default)]
-    pub field_type: Option<FieldType>,
-    /// The ids of the project's fields, so that options naming a field can be
-    /// checked.
-    #[serde(default)]
-    pub project_fields: Vec<String>,
 }
 
 impl MappingOptions {

@@ -13,10 +13,9 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, MappingError};
 use crate::mapping::{
-    IncomingContext, IncomingFieldMapping, MappingOptions, MappingSetup, OutgoingContext,
-    OutgoingFieldMapping,
+    IncomingContext, IncomingFieldMapping, MappingOptions, OutgoingContext, OutgoingFieldMapping,
 };
-use crate::model::{Direction, FieldUpdate, MappingDescriptor, PluginManifest};
+use crate::model::{Direction, FieldUpdate, MappingDescriptor, MappingSetup, PluginManifest};
 
 type Constructor<T> = Box<dyn Fn(MappingOptions) -> Result<Box<T>, MappingError> + Send + Sync>;
 

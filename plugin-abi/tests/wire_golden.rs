@@ -1,6 +1,6 @@
 //! The JSON that crosses the plugin boundary is part of the frozen contract: each
 //! document kind is pinned here byte for byte (one file per kind under `tests/wire/`),
-//! so a serde change in the SDK that would change what crosses fails this test
+//! so a serde change that would change what crosses fails this test
 //! instead of installed plugins. Documents as the first frozen ABI (0.1) wrote them
 //! must still read.
 //!
@@ -9,15 +9,13 @@
 
 use std::path::PathBuf;
 
-use fieldsync_plugin_api::abi::wire::{
-    ConstructRequest, HostInfo, IncomingCall, IncomingCallRef, IncomingResult, Manifest,
-    OutgoingCall, OutgoingCallRef, OutgoingResult, ViewRequest,
-};
-use fieldsync_plugin_api::serde_json::{self, json, Value};
-use fieldsync_plugin_api::{
-    FieldType, FieldUpdate, IssueInfo, MappingDescriptor, MappingSetup, Plugin, Trigger,
+use fieldsync_plugin_abi::wire::{
+    ConstructRequest, Direction, FieldType, FieldUpdate, HostInfo, IncomingCall, IncomingCallRef,
+    IncomingResult, IssueInfo, Manifest, MappingDescriptor, MappingSetup, OutgoingCall,
+    OutgoingCallRef, OutgoingResult, Trigger, ViewRequest,
 };
 use serde::Serialize;
+use serde_json::json;
 
 fn golden(kind: &str, document: &impl Serialize) {
     let text = serde_json::to_string_pretty(document).unwrap() + "\n";
@@ -109,27 +107,23 @@ fn every_document_kind_is_written_exactly_as_pinned() {
         },
     );
     golden("view_request", &ViewRequest::FieldIds);
-    let plugin = Plugin::new("example.points", "Points")
-        .version("1.2.0")
-        .vendor("Example")
-        .description("Story points")
-        .outgoing(
-            MappingDescriptor::new("example.to-size", "To size")
-                .accepts([FieldType::Number])
-                .reads(["labels"]),
-            |_| Ok(Echo),
-        );
-    golden("manifest", plugin.manifest());
+    golden("manifest", &manifest());
 }
 
-struct Echo;
-
-impl fieldsync_plugin_api::OutgoingFieldMapping for Echo {
-    fn export(
-        &self,
-        ctx: &fieldsync_plugin_api::OutgoingContext<'_>,
-    ) -> Result<Value, fieldsync_plugin_api::MappingError> {
-        Ok(ctx.value().clone())
+/// The manifest the SDK's own test builds with `Plugin::new(..)` too (it must give
+/// the same document).
+fn manifest() -> Manifest {
+    let mut mapping = MappingDescriptor::new("example.to-size", "To size")
+        .accepts([FieldType::Number])
+        .reads(["labels"]);
+    mapping.direction = Direction::Outgoing;
+    Manifest {
+        id: "example.points".into(),
+        name: "Points".into(),
+        version: "1.2.0".into(),
+        vendor: "Example".into(),
+        description: "Story points".into(),
+        mappings: vec![mapping],
     }
 }
 

@@ -1,16 +1,16 @@
-//! The JSON documents exchanged through the [`abi`](super) functions.
+//! The JSON documents exchanged through the functions of the root module and the
+//! `#[sabi_trait]`s.
 //!
 //! This is where the interface grows: add fields with `#[serde(default)]`, never
-//! remove or rename one while [`ABI_VERSION`](super::ABI_VERSION) stays the same.
+//! remove or rename one while [`ABI_VERSION`](crate::ABI_VERSION) stays the same.
 //! Hosts serialize the borrowed `*Ref` forms, plugins read the owned forms.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::mapping::MappingSetup;
-use crate::model::{FieldUpdate, IssueInfo, Trigger};
+use super::vocabulary::{FieldUpdate, IssueInfo, MappingSetup, Trigger};
 
-pub use crate::model::PluginManifest as Manifest;
+pub use super::vocabulary::PluginManifest as Manifest;
 
 /// What the host tells a plugin in `init`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
