@@ -12,14 +12,11 @@ fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Crates built outside the workspace share one target folder, so their
-/// dependencies compile once (not the workspace's own: that one is locked while the
-/// tests run).
+/// The target folder the test plugins are built in (see tests/build.rs): the
+/// generated crate's dependencies are mostly compiled there already. (Not the
+/// workspace's own folder: that one is locked while the tests run.)
 fn authors_target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repository().join("target"))
-        .join("authors")
+    PathBuf::from(fieldsync_tests::PLUGIN_TARGET_DIR)
 }
 
 /// Runs cargo in `dir`; panics with its output unless it succeeds.

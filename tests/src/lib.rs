@@ -1,5 +1,5 @@
-//! Helpers for the end-to-end tests: find the plugin libraries cargo built for the
-//! current test run and lay them out in temporary plugin folders.
+//! Helpers for the end-to-end tests: find the plugin libraries the build script built
+//! for the tests and lay them out in temporary plugin folders.
 
 pub mod conformance;
 pub mod redmine;
@@ -13,31 +13,25 @@ use fieldsync_core::MappingRegistry;
 use fieldsync_loader::PluginLoader;
 use tempfile::TempDir;
 
-/// The library cargo built for the crate `crate_name` (`fieldsync-story-points`) in
-/// this test run. Crates listed as dev-dependencies are built into `deps/`, next to
-/// the test executable, as `lib<name>.so` without a hash.
+include!(concat!(env!("OUT_DIR"), "/plugin_libraries.rs"));
+
+/// The library of the package `crate_name` (`fieldsync-story-points`), as the build
+/// script built and recorded it (see `build.rs`).
 pub fn built_library(crate_name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let mut dir = exe
-        .parent()
-        .expect("the test executable is in a folder")
-        .to_path_buf();
-    if dir.file_name().is_some_and(|name| name != "deps") {
-        dir = dir.join("deps");
-    }
-    let file = format!(
-        "{}{}{}",
-        std::env::consts::DLL_PREFIX,
-        crate_name.replace('-', "_"),
-        std::env::consts::DLL_SUFFIX
-    );
-    let path = dir.join(file);
-    assert!(
-        path.is_file(),
-        "{} was not built: list `{crate_name}` as a dev-dependency of the test crate",
-        path.display()
-    );
-    path
+    let Some((_, file)) = PLUGIN_LIBRARIES
+        .iter()
+        .find(|(name, _)| *name == crate_name)
+    else {
+        panic!(
+            "no plugin library `{crate_name}` is built for the tests; add it to \
+             WORKSPACE_LIBRARIES in tests/build.rs (built: {:?})",
+            PLUGIN_LIBRARIES
+                .iter()
+                .map(|(name, _)| name)
+                .collect::<Vec<_>>()
+        );
+    };
+    PathBuf::from(file)
 }
 
 /// A fresh plugin folder holding copies of the libraries of `crate_names`.

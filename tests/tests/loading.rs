@@ -603,6 +603,72 @@ fn a_plugin_speaking_another_sdks_json_loads_and_works_minus_what_it_cannot_read
     );
 }
 
+/// Built with the SDK and ABI crate exactly as ABI 0.1 was released (a frozen copy in
+/// `tests/frozen/abi-0.1`, its own workspace): proven to load and work, not assumed.
+#[test]
+fn a_plugin_built_with_the_first_frozen_abi_loads_and_works_on_todays_host() {
+    let dir = plugin_dir(&["fixture-abi-0-1"]);
+    let report = load(dir.path());
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let shout = report
+        .mapping("frozen.shout", Direction::Outgoing)
+        .expect("registered");
+    let mapping = shout
+        .provider
+        .new_outgoing("frozen.shout", &json!({"suffix": "?!"}))
+        .unwrap();
+    let issue = IssueInfo {
+        key: "A-1".into(),
+        project: "A".into(),
+        issue_type: "Task".into(),
+    };
+    let mut fields = Map::new();
+    fields.insert("labels".into(), json!(["customer"]));
+    let call = |value: &Value| {
+        mapping.export(&OutgoingContext::new(
+            &issue,
+            "summary",
+            value,
+            &Trigger::NewIssue,
+            &fields,
+        ))
+    };
+    assert_eq!(call(&json!("hi")).unwrap(), json!("hi?! (customer)"));
+    let panic = call(&json!("panic")).unwrap_err();
+    assert_eq!(panic.kind(), ErrorKind::Panic);
+    assert!(panic.to_string().contains("asked to panic"), "{panic}");
+    let options = shout
+        .provider
+        .new_outgoing("frozen.shout", &json!({"suffix": 3}))
+        .unwrap_err();
+    assert_eq!(options.kind(), ErrorKind::InvalidOptions);
+
+    let keep = report
+        .mapping("frozen.keep", Direction::Incoming)
+        .expect("registered")
+        .provider
+        .new_incoming("frozen.keep", &Value::Null)
+        .unwrap();
+    let mut target_fields = Map::new();
+    target_fields.insert("summary".into(), json!("well, hi?!"));
+    let target = TargetIssue {
+        info: &issue,
+        fields: &target_fields,
+    };
+    let data = json!("hi?!");
+    assert_eq!(
+        keep.import(&IncomingContext::new(Some(target), "summary", &data))
+            .unwrap(),
+        FieldUpdate::Unchanged
+    );
+    assert_eq!(
+        keep.import(&IncomingContext::new(None, "summary", &data))
+            .unwrap(),
+        FieldUpdate::Set(data.clone())
+    );
+}
+
 #[test]
 fn loading_the_same_file_twice_gives_two_working_handles_on_one_library() {
     let dir = plugin_dir(&[STORY_POINTS]);
