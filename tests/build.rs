@@ -23,6 +23,7 @@ const WORKSPACE_LIBRARIES: &[&str] = &[
     "fixture-bad-manifest",
     "fixture-impostor",
     "fixture-older-sdk",
+    "fixture-strict-story-points",
 ];
 
 /// The plugin built with the ABI 0.1 SDK, in the workspace `frozen/abi-0.1`.

@@ -226,6 +226,29 @@ fn plugins_arrive_break_and_change_under_a_running_sync_which_keeps_going() {
     );
     assert!(digests.contains(&v2.as_str()), "{note}");
 
+    // A new version whose constructors refuse the relationship's options: the reload
+    // is refused with the reason, and the version in use goes on.
+    land(
+        &built_library("fixture-strict-story-points"),
+        plugins.path(),
+        STORY_POINTS_FILE,
+    );
+    let refused = line_with(&lines, "needs the option `scale_v2`");
+    assert!(refused.contains("options"), "{refused}");
+    edit_points(config, "1");
+    wait_for_size(config, "XS");
+    let status = fieldsync(&["status", "--config", config]);
+    let out = text(&status.stdout);
+    assert!(out.contains("RELOAD REFUSED"), "{out}");
+    assert!(out.contains("scale_v2"), "{out}");
+    write_library_version(
+        "fieldsync-story-points",
+        plugins.path(),
+        STORY_POINTS_FILE,
+        "v3",
+    );
+    line_with(&lines, "reloaded; plugins in use");
+
     // SIGHUP re-reads the configuration: a broken one is refused and the running one
     // goes on; a good one is used.
     let good = std::fs::read_to_string(config).unwrap();

@@ -54,6 +54,32 @@ fn plugin() -> Plugin {
 export_plugin!(plugin);
 // end of the README snippet
 
+// README test snippet
+#[cfg(test)]
+mod tests {
+    use fieldsync_plugin_api::FieldType;
+    use fieldsync_plugin_test::{setup_for, this_plugin, TestIssue};
+    use serde_json::json;
+
+    #[test]
+    fn small_stories_are_s() {
+        let plugin = this_plugin!(); // this crate's `export_plugin!`
+        let setup = setup_for("points", FieldType::Number, &[]);
+        let mapping = plugin
+            .outgoing_for(
+                "example.points-to-s-or-l",
+                json!({"small_up_to": 3}),
+                &setup,
+            )
+            .unwrap();
+        let issue = TestIssue::new("SUP-1").with("points", 2);
+        assert_eq!(mapping.export_new(&issue, "points").unwrap(), json!("S"));
+        // also: export_change(.., old), incoming(..).import_creating / import_into,
+        // plugin.take_logs(), check_update(&update, &FieldType::Priority)
+    }
+}
+// end of the README test snippet
+
 #[test]
 fn the_readme_shows_this_plugin_and_it_works() {
     let this = include_str!("readme_plugin.rs");
@@ -63,6 +89,12 @@ fn the_readme_shows_this_plugin_and_it_works() {
     assert!(
         readme.contains(&format!("```rust\n{}```", &this[start..end])),
         "README.md's plugin example differs from plugin-api/tests/readme_plugin.rs"
+    );
+    let start = this.find("// README test snippet\n").unwrap() + "// README test snippet\n".len();
+    let end = this.find("// end of the README test snippet").unwrap();
+    assert!(
+        readme.contains(&format!("```rust\n{}```", &this[start..end])),
+        "README.md's plugin test example differs from plugin-api/tests/readme_plugin.rs"
     );
 
     use fieldsync_plugin_api::{IssueInfo, MappingProvider, NoFields, Trigger};
