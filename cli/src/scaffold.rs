@@ -145,7 +145,8 @@ pub fn run(request: &NewPlugin<'_>) -> Result<u8, String> {
         ("Cargo.toml", fill(CARGO_TOML)),
         ("src/lib.rs", fill(LIB_RS)),
         ("README.md", fill(README)),
-        (".gitignore", "/target\n/Cargo.lock\n".to_owned()),
+        // Cargo.lock stays: it pins what the shipped library was built with.
+        (".gitignore", "/target\n".to_owned()),
     ];
     for (name, text) in &files {
         let path = dir.join(name);
