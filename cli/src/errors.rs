@@ -177,6 +177,10 @@ fn describe_status(status: &SyncStatus) -> String {
             call.millis
         );
     }
+    match &status.runner {
+        Some(runner) => text += &format!("  running: {runner}\n"),
+        None => text += "  running: no fieldsync runs rounds on these stores now\n",
+    }
     match &status.last_round {
         None => text += "  last round: none yet\n",
         Some(round) => {

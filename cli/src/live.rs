@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use fieldsync_core::config::SyncConfig;
 use fieldsync_core::message::Side;
-use fieldsync_core::{Engine, MappingRegistry, PLUGINS_NOTE};
+use fieldsync_core::{ClaimError, Engine, MappingRegistry, RunnerClaim, RunnerInfo, PLUGINS_NOTE};
 use fieldsync_loader::{FolderWatch, LivePlugins, LoadReport, PluginPins};
 use fieldsync_plugin_api::Direction;
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,8 @@ pub struct LiveHost {
     pins: Option<PathBuf>,
     folder: Option<(LivePlugins, FolderWatch)>,
     engine: Engine,
+    /// The stores this process runs rounds on, claimed against a second runner.
+    claim: RunnerClaim,
     hangup: Arc<AtomicBool>,
     note: PluginsNote,
 }
@@ -133,11 +135,20 @@ impl LiveHost {
                 }
                 Err(error) => return Err(error),
             };
+            // Claimed before anything is written, the plugins note included.
+            let command = if wait_for_trackers {
+                "fieldsync sync"
+            } else {
+                "fieldsync sync --once"
+            };
+            let mut claim = RunnerClaim::new(RunnerInfo::this_process(command));
+            claim.cover(&engine).map_err(busy)?;
             let mut host = LiveHost {
                 config: config.to_owned(),
                 pins: plugins.pins.clone(),
                 folder,
                 engine,
+                claim,
                 hangup,
                 note: PluginsNote::default(),
             };
@@ -206,6 +217,13 @@ impl LiveHost {
                 let registry = host::registry_of(&report)?;
                 host::build_engine(&config, &registry).map_err(|error| error.message)
             });
+        // A configuration naming other stores needs them claimed too.
+        let built = built.and_then(|engine| {
+            self.claim
+                .cover(&engine)
+                .map(|()| engine)
+                .map_err(|error| error.to_string())
+        });
         match built {
             Ok(engine) => {
                 self.engine = engine;
@@ -256,6 +274,18 @@ impl LiveHost {
         if let Err(error) = self.engine.control().record_host_note(PLUGINS_NOTE, &value) {
             log::warn!("{error} (recording the plugins in use for `fieldsync status`)");
         }
+    }
+}
+
+/// A claim refused at start: exit code 4 when another runner holds the stores.
+fn busy(error: ClaimError) -> StartError {
+    let exit_code = match error {
+        ClaimError::Busy { .. } => crate::EXIT_BUSY,
+        ClaimError::Unusable { .. } => crate::EXIT_USAGE,
+    };
+    StartError {
+        message: error.to_string(),
+        exit_code,
     }
 }
 

@@ -1,11 +1,38 @@
 //! The `fieldsync` command line.
 
+// Output that never panics: std's `println!` panics when stdout is a closed pipe
+// (`fieldsync demo | head -1`), which would stop the work half done. These shadow
+// std's macros in every module below (they are defined before the modules), and drop
+// what cannot be written instead; the command still finishes its work.
+macro_rules! println {
+    () => {
+        $crate::output::write_line(&mut std::io::stdout(), format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_line(&mut std::io::stdout(), format_args!($($arg)*))
+    };
+}
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::output::write(&mut std::io::stdout(), format_args!($($arg)*))
+    };
+}
+macro_rules! eprintln {
+    () => {
+        $crate::output::write_line(&mut std::io::stderr(), format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_line(&mut std::io::stderr(), format_args!($($arg)*))
+    };
+}
+
 mod demo;
 mod errors;
 mod host;
 mod issue;
 mod live;
 mod logging;
+mod output;
 mod plugins;
 mod project;
 mod redmine;
@@ -405,6 +432,8 @@ pub const EXIT_PROBLEMS: u8 = 1;
 /// Exit code when a tracker or store did not answer (the round's failure, not an
 /// issue's): `sync --once`, `status`.
 pub const EXIT_UNAVAILABLE: u8 = 3;
+/// Exit code when another process runs rounds on the same stores (`sync`).
+pub const EXIT_BUSY: u8 = 4;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

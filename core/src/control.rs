@@ -12,6 +12,7 @@ use crate::config::{ConfigError, ConfigProblem, SyncConfig};
 use crate::engine::{sqlite_stores, Connectors, SideOpener};
 use crate::message::Side;
 use crate::model::{project_of_key, Timestamp};
+use crate::runner::RunnerInfo;
 use crate::store::{
     ErrorQuery, ErrorRecord, QueueCounts, RoundRecord, RunningSlowCalls, SkippedError, StoreError,
     SyncLedger,
@@ -69,6 +70,8 @@ pub struct SyncStatus {
     /// What the host running this synchronization last said of its plugins (see
     /// [`SyncControl::record_host_note`]); `None` before a host wrote it.
     pub plugins: Option<HostNote>,
+    /// The process running rounds on its stores now, if any (see [`crate::runner`]).
+    pub runner: Option<RunnerInfo>,
 }
 
 /// A note the running host keeps in the store for `fieldsync status`.
@@ -232,6 +235,10 @@ impl SyncControl {
                 last_round: sync.side(Side::A).1.last_round(&sync.id)?,
                 running_slow_calls: sync.side(Side::A).1.running_slow_calls(&sync.id)?,
                 plugins: self.host_note(sync, PLUGINS_NOTE)?,
+                runner: [Side::A, Side::B]
+                    .into_iter()
+                    .filter_map(|side| sync.side(side).1.runner_lock())
+                    .find_map(|lock| crate::runner::holder(&lock)),
             });
         }
         Ok(statuses)

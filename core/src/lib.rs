@@ -15,6 +15,7 @@ pub mod failpoint;
 pub mod message;
 pub mod model;
 pub mod registry;
+pub mod runner;
 pub mod store;
 
 pub use config::SyncConfig;
@@ -22,4 +23,5 @@ pub use control::{ControlError, HostNote, SyncControl, PLUGINS_NOTE};
 pub use engine::{Connector, Connectors, SideStores};
 pub use engine::{Engine, EngineError, RoundReport};
 pub use registry::{MappingRegistry, RegisteredMapping, RegistryError};
+pub use runner::{ClaimError, RunnerClaim, RunnerInfo};
 pub use store::{AtomicApply, SqliteStore, StoreError, SyncLedger, SyncStore, Tracker};

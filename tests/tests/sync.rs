@@ -806,3 +806,53 @@ fn only_create_screen_fields_may_be_set_when_creating() {
         "created, then edited"
     );
 }
+
+/// A sync left running for months must not write while nothing changes: after the
+/// round that says all is quiet, idle rounds commit nothing to either store.
+#[test]
+fn idle_rounds_write_nothing_to_the_stores() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    round(&setup);
+    // `data_version`, read on a connection of its own, changes when another
+    // connection commits to the file.
+    let watchers: Vec<rusqlite::Connection> = [&setup.files.support_store, &setup.files.dev_store]
+        .into_iter()
+        .map(|file| rusqlite::Connection::open(file).unwrap())
+        .collect();
+    let before: Vec<i64> = watchers
+        .iter()
+        .map(|connection| {
+            connection
+                .query_row("PRAGMA data_version", [], |row| row.get(0))
+                .unwrap()
+        })
+        .collect();
+    for _ in 0..20 {
+        let report = round(&setup);
+        assert_eq!(report.messages_sent(), 0);
+    }
+    let after: Vec<i64> = watchers
+        .iter()
+        .map(|connection| {
+            connection
+                .query_row("PRAGMA data_version", [], |row| row.get(0))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(before, after, "an idle round committed to a store");
+
+    // An edit is still found and sent, and the next idle rounds are quiet again.
+    edit(
+        &setup.support,
+        "SUP-1",
+        json!({"summary": "Checkout fails (again)"}),
+        "alice",
+    );
+    let report = round(&setup);
+    assert_eq!(report.messages_sent(), 1);
+    assert_eq!(
+        partner(&setup, "SUP-1").value("title"),
+        &json!("Checkout fails (again)")
+    );
+}

@@ -276,6 +276,18 @@ impl Engine {
         )
     }
 
+    /// The lock files of every ledger this engine writes, each once: what a process
+    /// running its rounds claims ([`crate::runner::RunnerClaim`]).
+    pub fn runner_locks(&self) -> Vec<std::path::PathBuf> {
+        let locks: std::collections::BTreeSet<std::path::PathBuf> = self
+            .syncs
+            .iter()
+            .flat_map(|sync| &sync.sides)
+            .filter_map(|side| side.stores.ledger.runner_lock())
+            .collect();
+        locks.into_iter().collect()
+    }
+
     /// Every synchronization's id and interval (how often `fieldsync sync` runs it).
     pub fn schedule(&self) -> Vec<(String, Duration)> {
         self.syncs
@@ -336,20 +348,23 @@ impl Engine {
                 unavailable: directions.iter().find_map(|d| d.unavailable.clone()),
                 unavailable_since: None,
             };
+            let last = home.last_round(&sync.id).ok().flatten();
             let record = RoundRecord {
                 // Since when: carried over from the round before while it lasts.
                 unavailable_since: record.unavailable.as_ref().map(|_| {
-                    home.last_round(&sync.id)
-                        .ok()
-                        .flatten()
+                    last.as_ref()
                         .and_then(|last| last.unavailable_since)
                         .unwrap_or(sync_started.1)
                 }),
                 ..record
             };
-            // The round's work is stored already; its record only feeds `status`.
-            if let Err(error) = home.record_round(&sync.id, &record) {
-                log::warn!("{error} (recording the round of `{}`)", sync.id);
+            // The round's work is stored already; its record only feeds `status`. Idle
+            // rounds after an idle one write nothing (the first says all is quiet).
+            let quiet_already = record.is_idle() && last.as_ref().is_some_and(RoundRecord::is_idle);
+            if !quiet_already {
+                if let Err(error) = home.record_round(&sync.id, &record) {
+                    log::warn!("{error} (recording the round of `{}`)", sync.id);
+                }
             }
             report.interrupted |= interrupted;
             report.directions.extend(directions);

@@ -205,7 +205,11 @@ fn try_run(
         }
         batch.resyncs_done.extend(candidate.resync_requests);
     }
-    ledger.record_outgoing(&batch)?;
+    // An idle round writes nothing: a sync running for months must not grow its
+    // store's write-ahead log while nothing changes.
+    if !batch.is_empty() || batch.cursor != cursor {
+        ledger.record_outgoing(&batch)?;
+    }
     // Counted once stored: a round whose batch could not be written sent nothing.
     report.messages_sent += batch.messages.len();
     Ok(())
@@ -302,8 +306,17 @@ fn try_build_message(
         .into_iter()
         .filter(|entry| entry.seq <= upper && entry.author != sync.sync_user)
         .collect();
+    // Nothing to send, and no progress to record when the read got no further than
+    // the last one (an idle round writes nothing).
+    let nothing_new = |read_to: i64| {
+        if read_to > state.history_to {
+            Outcome::NothingNew { read_to }
+        } else {
+            Outcome::Nothing
+        }
+    };
     if is_new && history.is_empty() && candidate.resync.is_empty() {
-        return Ok(Outcome::NothingNew { read_to });
+        return Ok(nothing_new(read_to));
     }
     let changes = field_changes(&history);
 
@@ -387,7 +400,7 @@ fn try_build_message(
         }
     }
     if entries.is_empty() {
-        return Ok(Outcome::NothingNew { read_to });
+        return Ok(nothing_new(read_to));
     }
     let seq = state.last_sent_seq + 1;
     let partner_messages_applied = match &state.partner {

@@ -261,6 +261,17 @@ pub struct OutgoingBatch {
     pub resyncs_done: Vec<i64>,
 }
 
+impl OutgoingBatch {
+    /// Whether the batch holds nothing to record but its cursor.
+    pub fn is_empty(&self) -> bool {
+        self.read_to.is_empty()
+            && self.messages.is_empty()
+            && self.failures.is_empty()
+            && self.recovered.is_empty()
+            && self.resyncs_done.is_empty()
+    }
+}
+
 /// A message waiting in the outbox of its source store.
 #[derive(Debug, Clone)]
 pub struct PendingMessage {
@@ -399,6 +410,11 @@ pub fn create_and_edit(
 
 /// What the engine keeps beside the issues.
 pub trait SyncLedger: Send + Sync {
+    /// The file a process running rounds on this ledger locks (see
+    /// [`crate::runner`]); `None` for a ledger no other process can reach (in memory).
+    fn runner_lock(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// The change-detection cursor of one side (empty at first).
     fn cursor(&self, sync_id: &str, side: Side) -> Result<TrackerCursor, StoreError>;
     /// The state of an issue in a synchronization.

@@ -254,3 +254,15 @@ pub struct RoundRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable_since: Option<Timestamp>,
 }
+
+impl RoundRecord {
+    /// A round that found nothing to do and met no problem.
+    pub fn is_idle(&self) -> bool {
+        self.messages_sent == 0
+            && self.applied == 0
+            && self.failures == 0
+            && !self.interrupted
+            && self.slow_calls.is_empty()
+            && self.unavailable.is_none()
+    }
+}

@@ -118,7 +118,7 @@ impl FieldType {
     }
 }
 
-/// `YYYY-MM-DD` with a month and day in range.
+/// `YYYY-MM-DD` naming a day that exists (no 2026-02-30; 29 February in leap years).
 fn is_date(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
     let [year, month, day] = parts.as_slice() else {
@@ -129,10 +129,19 @@ fn is_date(text: &str) -> bool {
             .then(|| part.parse::<u32>().ok())
             .flatten()
     };
-    matches!(
-        (number(year, 4), number(month, 2), number(day, 2)),
-        (Some(_), Some(1..=12), Some(1..=31))
-    )
+    let (Some(year), Some(month), Some(day)) = (number(year, 4), number(month, 2), number(day, 2))
+    else {
+        return false;
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
 }
 
 impl From<String> for FieldType {
@@ -542,6 +551,31 @@ pub struct MappingSetup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dates_must_exist() {
+        for good in [
+            "2026-02-28",
+            "2024-02-29",
+            "2000-02-29",
+            "2026-12-31",
+            "2026-04-30",
+        ] {
+            assert!(FieldType::Date.check_value(&json!(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "2026-02-30",
+            "2026-02-29",
+            "1900-02-29",
+            "2026-04-31",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-1",
+        ] {
+            assert!(FieldType::Date.check_value(&json!(bad)).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ids_must_look_like_vendor_dot_name() {

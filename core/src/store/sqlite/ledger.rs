@@ -68,6 +68,18 @@ impl SqliteStore {
 }
 
 impl SyncLedger for SqliteStore {
+    fn runner_lock(&self) -> Option<std::path::PathBuf> {
+        if self.location == ":memory:" {
+            return None;
+        }
+        // One name per file, however the configuration spelled its path.
+        let store = std::path::Path::new(&self.location);
+        let store = store.canonicalize().unwrap_or_else(|_| store.to_owned());
+        let mut name = store.file_name()?.to_os_string();
+        name.push("-runner");
+        Some(store.with_file_name(name))
+    }
+
     fn cursor(&self, sync_id: &str, side: Side) -> Result<TrackerCursor, StoreError> {
         self.read(|c| {
             c.query_row(
