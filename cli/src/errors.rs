@@ -126,7 +126,8 @@ pub fn status(config: &Path, json: bool) -> Result<u8, String> {
     let statuses = control(config)?
         .status()
         .map_err(|error| error.to_string())?;
-    let parked = statuses.iter().any(|status| status.parked() > 0);
+    // A failure waiting for its retry is a problem too, not only a parked one.
+    let failing = statuses.iter().any(|status| status.failing() > 0);
     // Monitoring reads the exit code: a tracker that did not answer in the last round
     // is said apart from parked issues.
     let unavailable = statuses.iter().any(|status| {
@@ -145,7 +146,7 @@ pub fn status(config: &Path, json: bool) -> Result<u8, String> {
     }
     Ok(if unavailable {
         EXIT_UNAVAILABLE
-    } else if parked {
+    } else if failing {
         EXIT_PROBLEMS
     } else {
         0

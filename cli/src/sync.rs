@@ -11,7 +11,7 @@ use crate::live::LiveHost;
 use crate::{EXIT_PROBLEMS, EXIT_UNAVAILABLE};
 
 /// Runs rounds until SIGINT/SIGTERM (or one round with `once`). With `once`, exit
-/// code 1 when an issue failed or a message is parked, 3 when a tracker or store did
+/// code 1 when an issue failed or is held back by a failure (retrying or parked), 3 when a tracker or store did
 /// not answer (also at start; without `once`, a tracker silent at start is asked
 /// again every 5 s). While it runs, changes of the plugin folder (and
 /// SIGHUP, which also re-reads the configuration) rebuild the engine between rounds.
@@ -83,18 +83,19 @@ pub fn sync(
             println!("{report}");
         }
         if once {
-            // A message parked by an earlier run is a failed issue too.
-            let parked = host
+            // An issue held back by an earlier failure (waiting for its retry, or
+            // parked) is a failed issue too.
+            let held_back = host
                 .engine()
                 .control()
                 .status()
                 .map_err(|error| error.to_string())?
                 .iter()
-                .any(|status| status.parked() > 0);
+                .any(|status| status.failing() > 0);
             let failed = report.failures().next().is_some();
             return Ok(if report.unavailable().is_some() {
                 EXIT_UNAVAILABLE
-            } else if failed || parked {
+            } else if failed || held_back {
                 EXIT_PROBLEMS
             } else {
                 0

@@ -176,3 +176,65 @@ fn malformed_configuration_files_get_a_clear_error_naming_file_and_place() {
         }
     }
 }
+
+/// A failure waiting for its retry is a problem monitoring must see: `status` exits 1,
+/// and so does a `sync --once` whose round held the issue back.
+#[test]
+fn a_failure_waiting_for_its_retry_makes_status_and_sync_once_exit_1() {
+    let (dir, plugins, _) = demo();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sync.json")).unwrap())
+            .unwrap();
+    config["retry"] = serde_json::json!({"attempts": 6, "first_delay_seconds": 3600});
+    let options = &mut config["synchronizations"][0]["fields"][2]["b"]["incoming"]["options"];
+    options.as_object_mut().unwrap().remove("default");
+    let file = dir.path().join("retrying.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let config = path(&file);
+    let sync = || {
+        fieldsync(&[
+            "sync",
+            "--once",
+            "--config",
+            config,
+            "--plugins",
+            path(plugins.path()),
+        ])
+    };
+    let edit = fieldsync(&[
+        "issue",
+        "edit",
+        "SUP-2",
+        "--set",
+        "priority=Blocker",
+        "--as",
+        "alice",
+        "--config",
+        config,
+    ]);
+    assert_eq!(edit.status.code(), Some(0));
+    assert_eq!(sync().status.code(), Some(1), "the round's failure");
+
+    let status = fieldsync(&["status", "--config", config]);
+    assert!(
+        text(&status.stdout).contains("SUP → DEV: 1 queued (1 retrying, 0 parked)"),
+        "{}",
+        text(&status.stdout)
+    );
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "retrying, not parked: still exit 1"
+    );
+    let held = sync();
+    assert!(
+        text(&held.stdout).contains("held back: 1 issue waiting for a retry"),
+        "{}",
+        text(&held.stdout)
+    );
+    assert_eq!(
+        held.status.code(),
+        Some(1),
+        "a round that held an issue back"
+    );
+}

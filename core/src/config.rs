@@ -107,7 +107,7 @@ fn default_slow_mapping_call_ms() -> u64 {
 /// Automatic retries of a failed message, with exponential backoff: the first retry
 /// waits `first_delay_seconds`, each further one twice as long, at most
 /// `max_delay_seconds`. After `attempts` failed attempts the message is parked until
-/// a person retries or skips it (`fieldsync errors`).
+/// a person retries or skips it (`fieldsync errors retry|skip`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryPolicy {

@@ -87,6 +87,18 @@ pub struct HostNote {
 pub const PLUGINS_NOTE: &str = "plugins";
 
 impl SyncStatus {
+    /// Messages and sends that failed and wait, for their retry or for a person, both
+    /// directions.
+    pub fn failing(&self) -> i64 {
+        self.directions
+            .iter()
+            .map(|direction| {
+                let queue = &direction.queue;
+                queue.retrying + queue.parked + queue.send_retrying + queue.send_parked
+            })
+            .sum()
+    }
+
     /// Messages and sends parked, both directions.
     pub fn parked(&self) -> i64 {
         self.directions

@@ -310,7 +310,10 @@ mod tests {
         );
         assert!(project.check_value("labels", &json!([1])).is_err());
         assert!(project.check_value("due", &json!("2026-13-01")).is_err());
-        assert!(project.check_value("due", &json!("2026-02-30")).is_err(), "no such day");
+        assert!(
+            project.check_value("due", &json!("2026-02-30")).is_err(),
+            "no such day"
+        );
         let error = project.check_value("nope", &json!(1)).unwrap_err();
         assert!(error.contains("no field `nope`"), "{error}");
     }

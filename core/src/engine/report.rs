@@ -158,7 +158,7 @@ pub struct IssueFailure {
     pub attempts: i64,
     /// When it is tried again; `None` when parked or not recorded.
     pub next_attempt_at: Option<Timestamp>,
-    /// Parked: no more automatic retries (`fieldsync errors` lists it).
+    /// Parked: no more automatic retries (`fieldsync errors list` lists it).
     pub parked: bool,
 }
 
@@ -254,7 +254,7 @@ impl fmt::Display for DirectionReport {
         for failure in &self.failures {
             let next = if failure.parked {
                 format!(
-                    "; parked after {}: `fieldsync errors` lists it",
+                    "; parked after {}: `fieldsync errors list` shows it",
                     count(failure.attempts.try_into().unwrap_or(0), "attempt")
                 )
             } else if let Some(at) = failure.next_attempt_at {
