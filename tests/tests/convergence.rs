@@ -1,6 +1,7 @@
-//! Property test: whatever the interleaving of edits on both sides, new issues and
-//! sync rounds, the two sides converge on the latest edit of every field, and once
-//! they have, a round sends nothing (no echo).
+//! Property test: whatever the interleaving of edits on both sides, new issues,
+//! resync requests and sync rounds, the two sides converge on the latest edit of every
+//! field (a resync counts as an edit made when it was asked for), and once they have,
+//! a round sends nothing (no echo).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,6 +31,9 @@ enum Op {
     },
     /// Create an issue on side A or B.
     Create { on_a: bool, value: usize },
+    /// A person asks to send the title of the `issue`-th issue of side A or B again:
+    /// its value then counts as an edit made at that moment.
+    Resync { on_a: bool, issue: usize },
     /// One sync round.
     Round,
 }
@@ -39,6 +43,7 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (any::<bool>(), 0..8usize, 0..2usize, 0..VALUES.len())
             .prop_map(|(on_a, issue, field, value)| Op::Edit { on_a, issue, field, value }),
         1 => (any::<bool>(), 0..VALUES.len()).prop_map(|(on_a, value)| Op::Create { on_a, value }),
+        1 => (any::<bool>(), 0..8usize).prop_map(|(on_a, issue)| Op::Resync { on_a, issue }),
         3 => Just(Op::Round),
     ]
 }
@@ -154,6 +159,22 @@ impl World {
                 };
                 let key = store.create(&issue, "person").unwrap().key;
                 self.edits.push((on_a, key, "title", VALUES[value]));
+            }
+            Op::Resync { on_a, issue } => {
+                let (store, project) = self.store(on_a);
+                let issues = store.issues(project).unwrap();
+                if issues.is_empty() {
+                    return;
+                }
+                let issue = &issues[issue % issues.len()];
+                let Some(value) = issue.value("title").as_str().map(str::to_owned) else {
+                    return;
+                };
+                self.engine
+                    .request_resync(&issue.key, &["title".to_owned()])
+                    .unwrap();
+                let value = VALUES.iter().find(|v| **v == value).copied().unwrap();
+                self.edits.push((on_a, issue.key.clone(), "title", value));
             }
             Op::Round => {
                 let report = self.engine.run_round();

@@ -856,3 +856,49 @@ fn idle_rounds_write_nothing_to_the_stores() {
         &json!("Checkout fails (again)")
     );
 }
+
+/// A resync asked for after the partner's edit wins over it, on both sides: the sides
+/// end equal (they used to end swapped, each holding the other's value, for good).
+#[test]
+fn a_resync_racing_a_partner_edit_leaves_both_sides_equal() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    let dev = partner(&setup, "SUP-3").key;
+    edit(
+        &setup.dev,
+        &dev,
+        json!({"title": "Refunds: document them"}),
+        "amoreau",
+    );
+    setup
+        .engine
+        .request_resync("SUP-3", &["summary".to_owned()])
+        .unwrap();
+    let report = round(&setup);
+    assert!(report.failures().next().is_none(), "{report}");
+    let resent = issue(&setup.support, "SUP-3").value("summary").clone();
+    assert_eq!(resent, json!("Document the refund process"));
+    assert_eq!(partner(&setup, "SUP-3").value("title"), &resent);
+    assert_eq!(round(&setup).messages_sent(), 0, "settled");
+
+    // An edit made after the resync was asked for wins over it.
+    setup
+        .engine
+        .request_resync("SUP-3", &["summary".to_owned()])
+        .unwrap();
+    edit(
+        &setup.dev,
+        &dev,
+        json!({"title": "Refunds, documented"}),
+        "amoreau",
+    );
+    round(&setup);
+    assert_eq!(
+        issue(&setup.support, "SUP-3").value("summary"),
+        &json!("Refunds, documented")
+    );
+    assert_eq!(
+        partner(&setup, "SUP-3").value("title"),
+        &json!("Refunds, documented")
+    );
+}

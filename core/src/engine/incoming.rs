@@ -15,7 +15,7 @@ use super::watch::CallSite;
 use super::{BuiltMapping, Pass, RelationshipRuntime, SyncRuntime};
 use crate::config::FlowDirection;
 use crate::message::{Entry, IssueSyncMessage, Side};
-use crate::model::{same_value, HistoryEntry, Issue, NewIssue};
+use crate::model::{same_value, HistoryEntry, Issue, NewIssue, Timestamp};
 use crate::store::{
     shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, Failure, FailureCause,
     FailureContext, FieldWrite, PendingMessage, StoreError, CREATED_FIELD,
@@ -282,8 +282,16 @@ fn apply_message(
                 target_side.tracker().location()
             ))
         })?;
-    let unseen_after = unseen_after(&applying, &key).map_err(store_error)?;
-    let writes = update_writes(&applying, &issue, &on_create, unseen_after, mappings_called)?;
+    let unseen = Unseen {
+        history_after: unseen_after(&applying, &key).map_err(store_error)?,
+        // What the target sent that the source had not seen: a resync of the target
+        // is a change with no history of its own.
+        sent: target_side
+            .ledger()
+            .sent_after(&sync.id, &key, message.partner_messages_applied)
+            .map_err(store_error)?,
+    };
+    let writes = update_writes(&applying, &issue, &on_create, &unseen, mappings_called)?;
     let step = update_partner(sync, source, message, &issue, writes).map_err(|error| {
         let mut failure = Failure::of_store(&error, format_args!("updating {key}: "));
         failure.context = Box::new(FailureContext {
@@ -384,11 +392,20 @@ fn unseen_after(applying: &Applying<'_>, key: &str) -> Result<i64, StoreError> {
 /// The values to write into an existing partner: every relationship not set while
 /// creating it, mapped, where it differs, with the conflict guard of `both`
 /// relationships.
+/// What of the target's own changes the source had not seen when it built the
+/// message: those compete with the message's changes.
+struct Unseen {
+    /// History positions after this one.
+    history_after: i64,
+    /// Per relationship, the newest change time of the target's own messages.
+    sent: BTreeMap<String, Timestamp>,
+}
+
 fn update_writes(
     applying: &Applying<'_>,
     issue: &Issue,
     on_create: &BTreeSet<&str>,
-    unseen_after: i64,
+    unseen: &Unseen,
     mappings_called: &mut usize,
 ) -> Result<Vec<FieldWrite>, Failure> {
     let (sync, message) = (applying.sync, applying.message);
@@ -438,7 +455,8 @@ fn update_writes(
                 Some(ConflictGuard {
                     changed_at,
                     source_wins_ties: applying.source == Side::A,
-                    target_changes_after: unseen_after,
+                    target_changes_after: unseen.history_after,
+                    target_sent_at: unseen.sent.get(&relationship.id).copied(),
                 })
             }
             _ => None,
@@ -663,10 +681,7 @@ fn update_partner(
                 })
                 .map(|entry| entry.time)
                 .max();
-            let target_is_newer = newest.is_some_and(|theirs| {
-                theirs > guard.changed_at || (theirs == guard.changed_at && !guard.source_wins_ties)
-            });
-            if target_is_newer {
+            if guard.target_wins(newest) {
                 kept_newer.push(write.field);
                 continue;
             }

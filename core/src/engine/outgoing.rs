@@ -25,6 +25,8 @@ struct Candidate {
     /// Relationships a person asked to send again.
     resync: Vec<String>,
     resync_requests: Vec<i64>,
+    /// When the newest of those requests was made.
+    resync_at: Option<Timestamp>,
     /// Failed attempts before this one (0: none).
     failed_before: i64,
     /// The issue has a row in the ledger's failed sends, to clear when it goes through.
@@ -112,6 +114,7 @@ fn try_run(
         let entry = candidate(&mut candidates, &request.key, cursor_after);
         entry.resync.extend(request.relationships);
         entry.resync_requests.push(request.id);
+        entry.resync_at = entry.resync_at.max(Some(request.requested_at));
     }
 
     let candidates: Vec<Candidate> = candidates.into_values().collect();
@@ -228,6 +231,7 @@ fn candidate<'a>(
             from_seq,
             resync: Vec::new(),
             resync_requests: Vec::new(),
+            resync_at: None,
             failed_before: 0,
             failure_row: false,
         });
@@ -339,7 +343,10 @@ fn try_build_message(
         let (trigger, changed_at) = if is_new {
             (Trigger::NewIssue, None)
         } else if candidate.resync.contains(&relationship.id) {
-            (Trigger::Resync, None)
+            // The value is sent as a change made when the resync was asked for: it
+            // wins over the partner's earlier edits and loses to later ones, on both
+            // sides alike.
+            (Trigger::Resync, candidate.resync_at)
         } else if let Some(change) = changes.get(end.field.as_str()) {
             (
                 Trigger::Changed {

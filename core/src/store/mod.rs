@@ -237,6 +237,8 @@ pub struct ResyncRequest {
     pub key: String,
     /// Relationship ids to send.
     pub relationships: Vec<String>,
+    /// When a person asked: the values resent compete with edits as changes made then.
+    pub requested_at: Timestamp,
 }
 
 /// Everything one outgoing round of one side writes, in one transaction.
@@ -304,6 +306,21 @@ pub struct ConflictGuard {
     /// had not seen when it built the message. Older ones reached the source before,
     /// so its change came after them.
     pub target_changes_after: i64,
+    /// The newest change of this field the target itself sent and the source had not
+    /// seen, when it is not in the target's history (a resync sends the value as it
+    /// is, as a change made when it was asked for).
+    pub target_sent_at: Option<Timestamp>,
+}
+
+impl ConflictGuard {
+    /// Whether the target's own change, made at `theirs` (the newest by anyone but
+    /// the sync after `target_changes_after`, if any), beats the source's.
+    pub fn target_wins(&self, theirs: Option<Timestamp>) -> bool {
+        let theirs = theirs.max(self.target_sent_at);
+        theirs.is_some_and(|theirs| {
+            theirs > self.changed_at || (theirs == self.changed_at && !self.source_wins_ties)
+        })
+    }
 }
 
 /// One value to write while applying a message.
@@ -459,6 +476,15 @@ pub trait SyncLedger: Send + Sync {
     /// reported changes (`None` when there is no such message).
     fn message_covers(&self, sync_id: &str, key: &str, seq: i64)
         -> Result<Option<i64>, StoreError>;
+    /// Per relationship, the newest change time the messages about `key` after
+    /// message `after_seq` carry: what this side sent that a partner which had
+    /// applied `after_seq` of them had not seen.
+    fn sent_after(
+        &self,
+        sync_id: &str,
+        key: &str,
+        after_seq: i64,
+    ) -> Result<BTreeMap<String, Timestamp>, StoreError>;
     /// Marks outbox messages delivered. (Marks may lag behind the applies they
     /// follow: a message delivered again is recognised by its applied sequence number.)
     fn messages_delivered(&self, rows: &[i64]) -> Result<(), StoreError>;

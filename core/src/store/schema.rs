@@ -2,7 +2,7 @@
 
 /// Stored in `PRAGMA user_version`; a file with a higher number was written by a
 /// newer fieldsync and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The `application_id` that marks a SQLite file as a fieldsync store ("FSYN").
 pub const APPLICATION_ID: i64 = 0x4653_594e;
@@ -169,5 +169,10 @@ CREATE TABLE host_notes (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (sync_id, note)
 );
+"#,
+    // 5: the messages about one issue, found without reading the whole outbox (what
+    // the partner had not seen when a message crossed it decides conflicts).
+    r#"
+CREATE INDEX outbox_by_issue ON outbox(sync_id, source_key, seq);
 "#,
 ];

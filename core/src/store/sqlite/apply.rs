@@ -72,11 +72,7 @@ impl AtomicApply for SqliteStore {
                                 step.author,
                                 guard.target_changes_after,
                             )?;
-                            let target_is_newer = theirs.is_some_and(|theirs| {
-                                theirs > guard.changed_at
-                                    || (theirs == guard.changed_at && !guard.source_wins_ties)
-                            });
-                            if target_is_newer {
+                            if guard.target_wins(theirs) {
                                 kept_newer.push(write.field.clone());
                                 continue;
                             }

@@ -1,6 +1,8 @@
 //! The ledger half of [`SqliteStore`]: cursors, links, the outbox, applied sequence
 //! numbers (failures and rounds are in `failures`).
 
+use std::collections::BTreeMap;
+
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::super::{
@@ -199,7 +201,7 @@ impl SyncLedger for SqliteStore {
     fn resync_requests(&self, sync_id: &str, side: Side) -> Result<Vec<ResyncRequest>, StoreError> {
         let rows: Vec<ResyncRow> = self.read(|c| {
             c.prepare_cached(
-                "SELECT id, key, relationships FROM resync_requests \
+                "SELECT id, key, relationships, requested_at FROM resync_requests \
                  WHERE sync_id = ?1 AND side = ?2 ORDER BY id",
             )?
             .query_map(params![sync_id, side.as_str()], |row| {
@@ -207,6 +209,7 @@ impl SyncLedger for SqliteStore {
                     id: row.get(0)?,
                     key: row.get(1)?,
                     relationships: row.get(2)?,
+                    requested_at: row.get(3)?,
                 })
             })?
             .collect()
@@ -218,9 +221,11 @@ impl SyncLedger for SqliteStore {
                      id,
                      key,
                      relationships,
+                     requested_at,
                  }| {
                     match serde_json::from_str(&relationships) {
                         Ok(relationships) => Some(ResyncRequest {
+                            requested_at: Timestamp(requested_at),
                             id,
                             key,
                             relationships,
@@ -425,6 +430,33 @@ impl SyncLedger for SqliteStore {
         })
     }
 
+    fn sent_after(
+        &self,
+        sync_id: &str,
+        key: &str,
+        after_seq: i64,
+    ) -> Result<BTreeMap<String, Timestamp>, StoreError> {
+        let bodies: Vec<String> = self.read(|c| {
+            c.prepare_cached(
+                "SELECT body FROM outbox WHERE sync_id = ?1 AND source_key = ?2 AND seq > ?3",
+            )?
+            .query_map(params![sync_id, key, after_seq], |row| row.get(0))?
+            .collect()
+        })?;
+        let mut newest: BTreeMap<String, Timestamp> = BTreeMap::new();
+        for body in bodies {
+            let message: IssueSyncMessage = serde_json::from_str(&body)
+                .map_err(|error| self.invalid(format!("a message about {key}: {error}")))?;
+            for (relationship, entry) in message.entries {
+                if let Some(at) = entry.changed_at {
+                    let slot = newest.entry(relationship).or_insert(at);
+                    *slot = (*slot).max(at);
+                }
+            }
+        }
+        Ok(newest)
+    }
+
     fn messages_delivered(&self, rows: &[i64]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
@@ -577,4 +609,5 @@ struct ResyncRow {
     id: i64,
     key: String,
     relationships: String,
+    requested_at: i64,
 }
