@@ -52,6 +52,11 @@ pub struct Entry {
     /// target applies whatever it changed itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_at: Option<Timestamp>,
+    /// The project the change was first made in (`<tracker location>#<project>`),
+    /// when the source only passes it on from another synchronization; `None`: made
+    /// in the source project. `changed_at` is then the time of the first edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// One message per changed issue and round.
@@ -87,6 +92,11 @@ pub struct IssueSyncMessage {
     pub partner_messages_applied: i64,
     /// When the outgoing queue built it.
     pub sent_at: Timestamp,
+    /// The issue the source issue stands for (`<tracker location>#<key>`), when
+    /// another synchronization created it from that one: a partner is then looked for
+    /// among the issues standing for the same one before one is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl IssueSyncMessage {

@@ -8,8 +8,8 @@ use fieldsync_plugin_api::{Direction, MappingSetup};
 use serde_json::Value;
 
 use super::{
-    BuiltMapping, EndRuntime, MappingIdentity, RelationshipRuntime, SideOpener, SideRuntime,
-    SyncRuntime,
+    BuiltMapping, EndRuntime, MappingIdentity, RelationshipRuntime, Sibling, SideOpener,
+    SideRuntime, SyncRuntime,
 };
 use crate::builtin;
 use crate::config::{
@@ -56,6 +56,8 @@ pub(super) fn build(
                     project,
                     stores,
                     issue_type_map: side_config.issue_type_map.clone(),
+                    shared: false,
+                    siblings: Vec::new(),
                 }),
                 Err(error) => problems.add(format!("{at}.project"), error),
             }
@@ -126,6 +128,7 @@ pub(super) fn build(
             relationships,
         });
     }
+    mark_shared_projects(&mut syncs);
     if problems.0.is_empty() {
         Ok(syncs)
     } else {
@@ -133,6 +136,50 @@ pub(super) fn build(
             file: config.file.clone(),
             problems: problems.0,
         })
+    }
+}
+
+/// Marks the sides whose project takes part in another synchronization too (a hub,
+/// or a link of a chain): the values written there are recorded with their origin, so
+/// that each synchronization passes the others' changes on, and no change goes back
+/// where it came from.
+fn mark_shared_projects(syncs: &mut [SyncRuntime]) {
+    // Per project: every synchronization side on it, with what it sends.
+    let mut uses: BTreeMap<String, Vec<Sibling>> = BTreeMap::new();
+    for sync in syncs.iter() {
+        for side in &sync.sides {
+            let mut sends: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for relationship in &sync.relationships {
+                if relationship.direction.flows_from(side.side) {
+                    sends
+                        .entry(relationship.end(side.side).field.clone())
+                        .or_default()
+                        .push(relationship.id.clone());
+                }
+            }
+            uses.entry(side.origin_id()).or_default().push(Sibling {
+                sync_id: sync.id.clone(),
+                side: side.side,
+                sends,
+            });
+        }
+    }
+    for sync in syncs.iter_mut() {
+        for side in &mut sync.sides {
+            let Some(all) = uses.get(&side.origin_id()) else {
+                continue;
+            };
+            side.shared = all.len() > 1;
+            side.siblings = all
+                .iter()
+                .filter(|sibling| sibling.sync_id != sync.id)
+                .map(|sibling| Sibling {
+                    sync_id: sibling.sync_id.clone(),
+                    side: sibling.side,
+                    sends: sibling.sends.clone(),
+                })
+                .collect();
+        }
     }
 }
 

@@ -15,10 +15,10 @@ use super::watch::CallSite;
 use super::{BuiltMapping, Pass, RelationshipRuntime, SyncRuntime};
 use crate::config::FlowDirection;
 use crate::message::{Entry, IssueSyncMessage, Side};
-use crate::model::{same_value, HistoryEntry, Issue, NewIssue, Timestamp};
+use crate::model::{project_of_key, same_value, HistoryEntry, Issue, NewIssue, Timestamp};
 use crate::store::{
     shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, Failure, FailureCause,
-    FailureContext, FieldWrite, PendingMessage, StoreError, CREATED_FIELD,
+    FailureContext, FieldWrite, PendingMessage, StoreError, WriteOrigins, Written, CREATED_FIELD,
 };
 
 /// What happened to the messages of one source issue.
@@ -223,10 +223,20 @@ fn apply_message(
 
     let mut changes = Vec::new();
     let mut on_create = BTreeSet::new();
-    let partner = target_side
+    let origins = target_side
+        .shared
+        .then(|| write_origins(&applying, message));
+    let partner = match target_side
         .ledger()
         .local_partner(&sync.id, &message.source_key)
-        .map_err(store_error)?;
+        .map_err(store_error)?
+    {
+        Some(key) => Some(key),
+        None => match &origins {
+            Some(origins) => adopt_partner(&applying, &origins.issue).map_err(store_error)?,
+            None => None,
+        },
+    };
     let (key, created) = match partner {
         Some(key) => (key, false),
         None => {
@@ -236,7 +246,7 @@ fn apply_message(
                 .unwrap_or(&message.issue_type)
                 .clone();
             let writes = creation_writes(&applying, &issue_type, &mut on_create, mappings_called)?;
-            let step = create_partner(sync, source, message, issue_type, writes)?;
+            let step = create_partner(sync, source, message, issue_type, writes, origins.as_ref())?;
             if step.already_applied {
                 return Ok(None);
             }
@@ -262,7 +272,7 @@ fn apply_message(
             || relationship.end(applying.target()).incoming.is_none()
     });
     if created && nothing_left {
-        record_applied_only(sync, source, message, &key).map_err(store_error)?;
+        record_applied_only(sync, source, message, &key, origins.as_ref()).map_err(store_error)?;
         return Ok(Some(AppliedIssue {
             source_key: message.source_key.clone(),
             target_key: key,
@@ -292,14 +302,16 @@ fn apply_message(
             .map_err(store_error)?,
     };
     let writes = update_writes(&applying, &issue, &on_create, &unseen, mappings_called)?;
-    let step = update_partner(sync, source, message, &issue, writes).map_err(|error| {
-        let mut failure = Failure::of_store(&error, format_args!("updating {key}: "));
-        failure.context = Box::new(FailureContext {
-            target_key: Some(key.clone()),
-            ..FailureContext::default()
-        });
-        failure
-    })?;
+    let step = update_partner(sync, source, message, &issue, writes, origins.as_ref()).map_err(
+        |error| {
+            let mut failure = Failure::of_store(&error, format_args!("updating {key}: "));
+            failure.context = Box::new(FailureContext {
+                target_key: Some(key.clone()),
+                ..FailureContext::default()
+            });
+            failure
+        },
+    )?;
     if step.already_applied {
         return Ok(None);
     }
@@ -448,6 +460,7 @@ fn update_writes(
         // created by an earlier attempt keeps the defaults its tracker gave it
         // (Redmine cannot clear a priority).
         if same_value(issue.value(&end.field), &value) || (message.is_new && value.is_null()) {
+            touch_if_newer(applying, issue, &end.field, entry)?;
             continue;
         }
         let guard = match (relationship.direction, entry.changed_at) {
@@ -482,6 +495,7 @@ fn create_partner(
     message: &IssueSyncMessage,
     issue_type: String,
     writes: Vec<FieldWrite>,
+    origins: Option<&WriteOrigins>,
 ) -> Result<AppliedStep, Failure> {
     let target_side = sync.side(source.other());
     let creating = |error: StoreError| {
@@ -503,6 +517,7 @@ fn create_partner(
                 writes,
                 author: &sync.sync_user,
                 completes_message: false,
+                origins,
             })
             .map_err(creating);
     }
@@ -564,6 +579,14 @@ fn create_partner(
                         .map_err(creating)?,
                 );
             }
+            if let Some(origins) = origins {
+                // The tracker's own record of the creation, with its positions.
+                let history = tracker.history_since(&issue.key, 0).map_err(creating)?;
+                target_side
+                    .ledger()
+                    .record_written(&sync.id, &issue.key, &history, origins, true)
+                    .map_err(creating)?;
+            }
             (issue.key, true, changes)
         }
     };
@@ -574,6 +597,114 @@ fn create_partner(
         kept_newer: Vec::new(),
         already_applied: false,
     })
+}
+
+/// On a project other synchronizations send from: a value that arrives equal to the
+/// target's but standing for a newer change than the target's value is known to, is
+/// recorded as that newer version and sent on by the other synchronizations (as a
+/// change made then). Otherwise they would never learn of it, and an older change
+/// from one of them could win over it.
+fn touch_if_newer(
+    applying: &Applying<'_>,
+    issue: &Issue,
+    field: &str,
+    entry: &Entry,
+) -> Result<(), Failure> {
+    let target_side = applying.sync.side(applying.target());
+    let Some(changed_at) = entry.changed_at.filter(|_| target_side.shared) else {
+        return Ok(());
+    };
+    let store_error = |error: StoreError| Failure::of_store(&error, "");
+    let ledger = target_side.ledger();
+    let known = ledger
+        .field_version(&issue.key, field)
+        .map_err(store_error)?;
+    if known.is_some_and(|(_, at)| at >= changed_at) {
+        return Ok(());
+    }
+    let origin = entry
+        .origin
+        .clone()
+        .unwrap_or_else(|| applying.sync.side(applying.source).origin_id());
+    let resyncs: Vec<(String, Side, Vec<String>)> = target_side
+        .siblings
+        .iter()
+        .filter_map(|sibling| {
+            let relationships = sibling.sends.get(field)?;
+            Some((sibling.sync_id.clone(), sibling.side, relationships.clone()))
+        })
+        .collect();
+    ledger
+        .touch_field(&issue.key, field, (&origin, changed_at), &resyncs)
+        .map_err(store_error)
+}
+
+/// Where each value of `message` was first made, as the target records it.
+fn write_origins(applying: &Applying<'_>, message: &IssueSyncMessage) -> WriteOrigins {
+    let source_side = applying.sync.side(applying.source);
+    let source_project = source_side.origin_id();
+    let fields = applying
+        .entries
+        .iter()
+        .map(|(relationship, entry)| {
+            (
+                relationship.end(applying.target()).field.clone(),
+                (
+                    entry
+                        .origin
+                        .clone()
+                        .unwrap_or_else(|| source_project.clone()),
+                    entry.changed_at.unwrap_or(message.sent_at),
+                ),
+            )
+        })
+        .collect();
+    WriteOrigins {
+        fields,
+        issue: message
+            .origin
+            .clone()
+            .unwrap_or_else(|| source_side.issue_origin_id(&message.source_key)),
+    }
+}
+
+/// On a project other synchronizations write to: the issue that already stands for
+/// the message's origin issue (or is it), made by another synchronization, becomes
+/// the partner instead of a new one (around a triangle, an issue arrives by two ways).
+fn adopt_partner(applying: &Applying<'_>, origin: &str) -> Result<Option<String>, StoreError> {
+    let (sync, message) = (applying.sync, applying.message);
+    let target_side = sync.side(applying.target());
+    let own = origin
+        .strip_prefix(&target_side.issue_origin_id(""))
+        .filter(|key| project_of_key(key) == Some(target_side.project.key.as_str()));
+    let candidate = match own {
+        // The origin is an issue of the target project itself.
+        Some(key) => target_side.tracker().get(key)?.map(|issue| issue.key),
+        None => target_side.ledger().issue_for_origin(origin)?,
+    };
+    let Some(key) = candidate else {
+        return Ok(None);
+    };
+    let taken = target_side
+        .ledger()
+        .sync_state(&sync.id, &key)?
+        .is_some_and(|state| state.partner.is_some());
+    if taken {
+        return Ok(None);
+    }
+    log::info!(
+        "{}: {key} stands for {origin} already; it becomes the partner of {} in `{}`",
+        target_side.tracker().location(),
+        message.source_key,
+        sync.id
+    );
+    target_side
+        .ledger()
+        .record_applied(&sync.id, &key, &message.source_key, None)?;
+    sync.side(applying.source)
+        .ledger()
+        .record_link(&sync.id, &message.source_key, &key)?;
+    Ok(Some(key))
 }
 
 /// What a tracker's correlation field holds for the partner of the message's source
@@ -607,6 +738,7 @@ fn record_applied_only(
     source: Side,
     message: &IssueSyncMessage,
     key: &str,
+    origins: Option<&WriteOrigins>,
 ) -> Result<(), StoreError> {
     let target_side = sync.side(source.other());
     match &target_side.stores.atomic {
@@ -619,6 +751,7 @@ fn record_applied_only(
                 writes: Vec::new(),
                 author: &sync.sync_user,
                 completes_message: true,
+                origins,
             })
             .map(|_| ()),
         None => target_side.ledger().record_applied(
@@ -643,6 +776,7 @@ fn update_partner(
     message: &IssueSyncMessage,
     issue: &Issue,
     writes: Vec<FieldWrite>,
+    origins: Option<&WriteOrigins>,
 ) -> Result<AppliedStep, StoreError> {
     let target_side = sync.side(source.other());
     if let Some(atomic) = &target_side.stores.atomic {
@@ -654,6 +788,7 @@ fn update_partner(
             writes,
             author: &sync.sync_user,
             completes_message: true,
+            origins,
         });
     }
     let tracker = target_side.tracker();
@@ -663,10 +798,20 @@ fn update_partner(
         .map(|guard| guard.target_changes_after)
         .min();
     // The newest change of each field by the target's own users, after the oldest
-    // position any guard asks about.
+    // position any guard asks about (and, on a project other synchronizations write
+    // to, by them, as of the first edit).
     let theirs = match guarded_after {
         Some(after) => tracker.history_since(&issue.key, after)?,
         None => Vec::new(),
+    };
+    let written: BTreeMap<(i64, String), Written> = match guarded_after {
+        Some(after) if target_side.shared => target_side
+            .ledger()
+            .written_since(&issue.key, after)?
+            .into_iter()
+            .map(|written| ((written.seq, written.field.clone()), written))
+            .collect(),
+        _ => BTreeMap::new(),
     };
     let mut kept_newer = Vec::new();
     let mut values = BTreeMap::new();
@@ -675,11 +820,16 @@ fn update_partner(
             let newest = theirs
                 .iter()
                 .filter(|entry| {
-                    entry.field == write.field
-                        && entry.author != sync.sync_user
-                        && entry.seq > guard.target_changes_after
+                    entry.field == write.field && entry.seq > guard.target_changes_after
                 })
-                .map(|entry| entry.time)
+                .filter_map(
+                    |entry| match written.get(&(entry.seq, entry.field.clone())) {
+                        Some(written) if written.sync_id == sync.id => None,
+                        Some(written) => Some(written.origin_at),
+                        None if entry.author == sync.sync_user => None,
+                        None => Some(entry.time),
+                    },
+                )
                 .max();
             if guard.target_wins(newest) {
                 kept_newer.push(write.field);
@@ -695,6 +845,13 @@ fn update_partner(
     } else {
         tracker.update(&issue.key, &values, &sync.sync_user)?
     };
+    if let Some(origins) = origins {
+        // Not in the update's transaction: lost in a crash right here, these writes
+        // count as this synchronization's own (not passed on to the others).
+        target_side
+            .ledger()
+            .record_written(&sync.id, &issue.key, &changes, origins, false)?;
+    }
     crate::failpoint::hit("after-tracker-update");
     target_side.ledger().record_applied(
         &sync.id,

@@ -133,9 +133,33 @@ pub(crate) struct SideRuntime {
     pub project: ProjectDef,
     pub stores: SideStores,
     pub issue_type_map: BTreeMap<String, String>,
+    /// Another synchronization of this engine has a side on the same project: the
+    /// sync's writes there carry their origin (see [`crate::store::Written`]).
+    pub shared: bool,
+    /// The other synchronizations with a side on this project: which side, and per
+    /// field the relationships that send it from there.
+    pub siblings: Vec<Sibling>,
+}
+
+/// Another synchronization's side on the same project.
+pub(crate) struct Sibling {
+    pub sync_id: String,
+    pub side: Side,
+    /// Field → ids of the relationships sending it from that side.
+    pub sends: BTreeMap<String, Vec<String>>,
 }
 
 impl SideRuntime {
+    /// The project, as origins name it: `<tracker location>#<project>`.
+    pub fn origin_id(&self) -> String {
+        format!("{}#{}", self.tracker().location(), self.project.key)
+    }
+
+    /// An issue of this side, as origins name it: `<tracker location>#<key>`.
+    pub fn issue_origin_id(&self, key: &str) -> String {
+        format!("{}#{key}", self.tracker().location())
+    }
+
     pub fn tracker(&self) -> &dyn crate::store::Tracker {
         &*self.stores.tracker
     }

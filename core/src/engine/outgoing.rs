@@ -79,9 +79,16 @@ fn try_run(
     let side = sync.side(source);
     let ledger = side.ledger();
     let cursor = ledger.cursor(&sync.id, source)?;
+    // On a project other synchronizations write to, their writes (by the same sync
+    // user, perhaps) are changes to pass on: the scan must not leave them out.
+    let except_author = if side.shared {
+        ""
+    } else {
+        sync.sync_user.as_str()
+    };
     let scan = side
         .tracker()
-        .scan_changes(&side.project.key, &cursor, &sync.sync_user)?;
+        .scan_changes(&side.project.key, &cursor, except_author)?;
     let upper = scan.history_upper;
     let mut candidates: BTreeMap<String, Candidate> = BTreeMap::new();
     // An issue whose failure waits for its retry time (or a person) sends nothing:
@@ -305,11 +312,7 @@ fn try_build_message(
         .map(|entry| entry.seq)
         .filter(|seq| *seq <= upper)
         .fold(from_seq, i64::max);
-    // The sync user's own writes are never sent back: that is what stops ping-pong.
-    let history: Vec<HistoryEntry> = read
-        .into_iter()
-        .filter(|entry| entry.seq <= upper && entry.author != sync.sync_user)
-        .collect();
+    let history = changes_to_send(sync, source, &issue.key, is_new, from_seq, read, upper)?;
     // Nothing to send, and no progress to record when the read got no further than
     // the last one (an idle round writes nothing).
     let nothing_new = |read_to: i64| {
@@ -341,12 +344,21 @@ fn try_build_message(
             continue;
         };
         let (trigger, changed_at) = if is_new {
-            (Trigger::NewIssue, None)
+            // On a project other synchronizations send from, the partner may exist
+            // already (it is adopted, see the incoming queue): the values then compete
+            // by the time of their last change like any others.
+            let changed = side
+                .shared
+                .then(|| changes.get(end.field.as_str()).map(|change| change.time))
+                .flatten();
+            (Trigger::NewIssue, changed)
         } else if candidate.resync.contains(&relationship.id) {
             // The value is sent as a change made when the resync was asked for: it
             // wins over the partner's earlier edits and loses to later ones, on both
             // sides alike.
-            (Trigger::Resync, candidate.resync_at)
+            // (An edit since then counts from its own, later time.)
+            let edited = changes.get(end.field.as_str()).map(|change| change.time);
+            (Trigger::Resync, candidate.resync_at.max(edited))
         } else if let Some(change) = changes.get(end.field.as_str()) {
             (
                 Trigger::Changed {
@@ -384,7 +396,17 @@ fn try_build_message(
         };
         match pass.watch.call(site, || mapping.mapping.export(&context)) {
             Ok(data) => {
-                entries.insert(relationship.id.clone(), Entry { data, changed_at });
+                let origin = changes
+                    .get(end.field.as_str())
+                    .and_then(|change| change.origin.clone());
+                entries.insert(
+                    relationship.id.clone(),
+                    Entry {
+                        data,
+                        changed_at,
+                        origin,
+                    },
+                );
             }
             Err(error) => {
                 return Ok(Outcome::Failed {
@@ -409,6 +431,13 @@ fn try_build_message(
     if entries.is_empty() {
         return Ok(nothing_new(read_to));
     }
+    // An issue another synchronization created here stands for the one it came from:
+    // the partner side may have a partner of that one already (a triangle).
+    let origin = if is_new && side.shared {
+        ledger.issue_origin(&issue.key)?
+    } else {
+        None
+    };
     let seq = state.last_sent_seq + 1;
     let partner_messages_applied = match &state.partner {
         Some(partner) => ledger.applied_seq(&sync.id, partner)?,
@@ -430,6 +459,7 @@ fn try_build_message(
             source_has_partner: state.partner.is_some(),
             partner_messages_applied,
             sent_at: Timestamp::now(),
+            origin,
         }),
         mappings_called,
     })
@@ -439,6 +469,63 @@ struct FieldChangeSpan {
     old: Value,
     new: Value,
     time: Timestamp,
+    /// The project the last change was first made in, when passed on.
+    origin: Option<String>,
+}
+
+/// A change read from the history, with when and where it was first made.
+struct ChangeToSend {
+    entry: HistoryEntry,
+    /// When it was first made (for a change passed on, in its own project).
+    time: Timestamp,
+    /// The project it was first made in, when another synchronization wrote it here.
+    origin: Option<String>,
+}
+
+/// The changes of `key`'s history (read after `from_seq`, up to `upper`) that this
+/// synchronization sends. The sync's own writes are never sent back: that is what
+/// stops ping-pong. Where other synchronizations also write to the project, the
+/// record of each write tells whose it is: another synchronization's write is passed
+/// on (with the time and project of the first edit) unless it came from the project
+/// it would go to.
+fn changes_to_send(
+    sync: &SyncRuntime,
+    source: Side,
+    key: &str,
+    is_new: bool,
+    from_seq: i64,
+    read: Vec<HistoryEntry>,
+    upper: i64,
+) -> Result<Vec<ChangeToSend>, StoreError> {
+    let side = sync.side(source);
+    let written: BTreeMap<(i64, String), crate::store::Written> = if side.shared {
+        side.ledger()
+            .written_since(key, from_seq)?
+            .into_iter()
+            .map(|written| ((written.seq, written.field.clone()), written))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let destination = sync.side(source.other()).origin_id();
+    let mut changes = Vec::new();
+    for entry in read.into_iter().filter(|entry| entry.seq <= upper) {
+        let (time, origin) = match written.get(&(entry.seq, entry.field.clone())) {
+            Some(written) if written.sync_id == sync.id => continue,
+            Some(written) if written.origin == destination => continue,
+            Some(written) => (written.origin_at, Some(written.origin.clone())),
+            // Unrecorded writes of the sync user: this synchronization's own, except
+            // in an issue it never sent, which another synchronization made.
+            None if entry.author == sync.sync_user && !(side.shared && is_new) => continue,
+            None => (entry.time, None),
+        };
+        changes.push(ChangeToSend {
+            entry,
+            time,
+            origin,
+        });
+    }
+    Ok(changes)
 }
 
 /// When the latest change among `fields` was made, if any of them changed.
@@ -453,20 +540,24 @@ fn latest_change(
         .max()
 }
 
-/// Per field: the value before the first change and after the last, and when.
-fn field_changes(history: &[HistoryEntry]) -> BTreeMap<&str, FieldChangeSpan> {
+/// Per field: the value before the first change and after the last, and when and
+/// where the last was first made.
+fn field_changes(history: &[ChangeToSend]) -> BTreeMap<&str, FieldChangeSpan> {
     let mut changes: BTreeMap<&str, FieldChangeSpan> = BTreeMap::new();
-    for entry in history {
+    for change in history {
+        let entry = &change.entry;
         changes
             .entry(entry.field.as_str())
             .and_modify(|span| {
                 span.new = entry.new.clone();
-                span.time = entry.time;
+                span.time = change.time;
+                span.origin = change.origin.clone();
             })
             .or_insert_with(|| FieldChangeSpan {
                 old: entry.old.clone(),
                 new: entry.new.clone(),
-                time: entry.time,
+                time: change.time,
+                origin: change.origin.clone(),
             });
     }
     changes

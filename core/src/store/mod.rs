@@ -365,6 +365,36 @@ pub struct ApplyStep<'a> {
     pub author: &'a str,
     /// Whether this is the message's last step.
     pub completes_message: bool,
+    /// Where the values come from, to record with them (`None`: not recorded; only
+    /// a project other synchronizations send from needs it).
+    pub origins: Option<&'a WriteOrigins>,
+}
+
+/// A value the sync wrote into an issue, and where the change was first made: a
+/// project in several synchronizations (a hub) passes changes on from one to the
+/// others, and "newest wins" compares the original edit times across hops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The history position of the write.
+    pub seq: i64,
+    /// The field written.
+    pub field: String,
+    /// The synchronization that wrote it.
+    pub sync_id: String,
+    /// The project the change was first made in, `<tracker location>#<project>`.
+    pub origin: String,
+    /// When it was made there.
+    pub origin_at: Timestamp,
+}
+
+/// Where the values of an apply step come from (recorded with the writes on a side
+/// other synchronizations also send from).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WriteOrigins {
+    /// Target field → the project its change was first made in, and when.
+    pub fields: BTreeMap<String, (String, Timestamp)>,
+    /// The issue a created issue stands for, `<tracker location>#<key>`.
+    pub issue: String,
 }
 
 /// What an apply step did.
@@ -544,6 +574,41 @@ pub trait SyncLedger: Send + Sync {
         source_key: &str,
         seq: Option<i64>,
     ) -> Result<(), StoreError>;
+    /// Records where the values `changes` (the history entries of a write into `key`
+    /// by `sync_id`) came from, and, for an issue the write created, which issue it
+    /// stands for.
+    fn record_written(
+        &self,
+        sync_id: &str,
+        key: &str,
+        changes: &[HistoryEntry],
+        origins: &WriteOrigins,
+        created: bool,
+    ) -> Result<(), StoreError>;
+    /// The records of values the sync wrote into `key` after history position
+    /// `after_seq`.
+    fn written_since(&self, key: &str, after_seq: i64) -> Result<Vec<Written>, StoreError>;
+    /// The newest change the value of `field` of `key` stands for, as recorded with
+    /// the sync's writes: the project it was first made in, and when.
+    fn field_version(
+        &self,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<(String, Timestamp)>, StoreError>;
+    /// Records that the value of `field` of `key` stands for a newer change than
+    /// recorded (it arrived again, equal), and asks `resyncs` (synchronization,
+    /// side, relationships) to send it on, as a change made then.
+    fn touch_field(
+        &self,
+        key: &str,
+        field: &str,
+        version: (&str, Timestamp),
+        resyncs: &[(String, Side, Vec<String>)],
+    ) -> Result<(), StoreError>;
+    /// The issue `key` stands for, if the sync created it from one elsewhere.
+    fn issue_origin(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// The issue of this store the sync created to stand for `origin`, if any.
+    fn issue_for_origin(&self, origin: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// A tracker whose ledger lives in the same database: a message step is applied and

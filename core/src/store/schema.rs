@@ -2,7 +2,7 @@
 
 /// Stored in `PRAGMA user_version`; a file with a higher number was written by a
 /// newer fieldsync and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The `application_id` that marks a SQLite file as a fieldsync store ("FSYN").
 pub const APPLICATION_ID: i64 = 0x4653_594e;
@@ -174,5 +174,33 @@ CREATE TABLE host_notes (
     // the partner had not seen when a message crossed it decides conflicts).
     r#"
 CREATE INDEX outbox_by_issue ON outbox(sync_id, source_key, seq);
+"#,
+    // 6: where the values the sync wrote came from, and which issue an issue the sync
+    // created stands for: a project in several synchronizations (a hub) passes
+    // changes and issues on, without echo and without making an issue twice.
+    r#"
+CREATE TABLE written (
+    key       TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    field     TEXT NOT NULL,
+    sync_id   TEXT NOT NULL,
+    origin    TEXT NOT NULL,
+    origin_at INTEGER NOT NULL,
+    PRIMARY KEY (key, seq, field)
+);
+CREATE TABLE issue_origins (
+    key    TEXT PRIMARY KEY,
+    origin TEXT NOT NULL
+);
+CREATE INDEX issue_origins_by_origin ON issue_origins(origin);
+-- The newest change each field's value stands for, as far as the sync knows: a value
+-- that arrives again, newer but equal, is passed on to the other synchronizations.
+CREATE TABLE field_versions (
+    key       TEXT NOT NULL,
+    field     TEXT NOT NULL,
+    origin    TEXT NOT NULL,
+    origin_at INTEGER NOT NULL,
+    PRIMARY KEY (key, field)
+);
 "#,
 ];

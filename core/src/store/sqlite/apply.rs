@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, OptionalExtension};
 
 use super::super::{AppliedStep, ApplyStep, ApplyTarget, AtomicApply, StoreError};
-use super::ledger::record_applied_seq;
+use super::ledger::{record_applied_seq, record_written_in};
 use super::*;
 use crate::model::{NewIssue, Timestamp};
 
@@ -69,7 +69,7 @@ impl AtomicApply for SqliteStore {
                                 tx,
                                 key,
                                 &write.field,
-                                step.author,
+                                step,
                                 guard.target_changes_after,
                             )?;
                             if guard.target_wins(theirs) {
@@ -83,6 +83,10 @@ impl AtomicApply for SqliteStore {
                     (key.clone(), false, changes)
                 }
             };
+            if let Some(origins) = step.origins {
+                record_written_in(tx, step.sync_id, &key, &changes, origins, created)
+                    .map_err(self.err())?;
+            }
             self.upsert_state(tx, step.sync_id, &key, Some(step.source_key), Some(now))?;
             if step.completes_message {
                 record_applied_seq(tx, step.sync_id, step.source_key, step.seq)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
 
-use super::super::{ChangeScan, ChangedIssue, StoreError, Tracker, TrackerCursor};
+use super::super::{ApplyStep, ChangeScan, ChangedIssue, StoreError, Tracker, TrackerCursor};
 use super::*;
 use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
 
@@ -249,21 +249,33 @@ impl SqliteStore {
     }
     /// When someone other than `author` last changed `field` of `key` after
     /// history position `after`.
+    /// When the newest change of `field` after position `after` that competes with
+    /// `step`'s write was made: by a person (anyone but the sync user, unless the
+    /// record says another synchronization wrote it), or passed on by another
+    /// synchronization (then the time it was first made). The step's own
+    /// synchronization's writes never compete.
     pub(super) fn last_change_by_others(
         &self,
         tx: &Transaction<'_>,
         key: &str,
         field: &str,
-        author: &str,
+        step: &ApplyStep<'_>,
         after: i64,
     ) -> Result<Option<Timestamp>, StoreError> {
         tx.prepare_cached(
-            "SELECT time FROM history WHERE issue_key = ?1 AND field = ?2 AND author <> ?3 \
-             AND seq > ?4 ORDER BY seq DESC LIMIT 1",
+            "SELECT coalesce(w.origin_at, h.time) FROM history h \
+             LEFT JOIN written w ON w.key = h.issue_key AND w.seq = h.seq AND w.field = h.field \
+             WHERE h.issue_key = ?1 AND h.field = ?2 AND h.seq > ?4 \
+               AND ((w.sync_id IS NULL AND h.author <> ?3) \
+                    OR (w.sync_id IS NOT NULL AND w.sync_id <> ?5)) \
+             ORDER BY h.seq DESC LIMIT 1",
         )
         .and_then(|mut stmt| {
-            stmt.query_row(params![key, field, author, after], |row| row.get(0))
-                .optional()
+            stmt.query_row(
+                params![key, field, step.author, after, step.sync_id],
+                |row| row.get(0),
+            )
+            .optional()
         })
         .map(|time| time.map(Timestamp))
         .map_err(self.err())

@@ -8,11 +8,11 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::super::{
     ErrorQuery, ErrorRecord, Failure, IssueSyncState, OutgoingBatch, OutgoingFailure,
     PendingMessage, QueueCounts, ResyncRequest, RoundRecord, RunningSlowCalls, SkippedError,
-    SlowCall, StoreError, SyncLedger, TrackerCursor,
+    SlowCall, StoreError, SyncLedger, TrackerCursor, WriteOrigins, Written,
 };
 use super::*;
 use crate::message::{IssueSyncMessage, Side};
-use crate::model::Timestamp;
+use crate::model::{HistoryEntry, Timestamp};
 
 impl SqliteStore {
     /// A message whose id is taken already (its issue's sync state was lost or
@@ -430,6 +430,97 @@ impl SyncLedger for SqliteStore {
         })
     }
 
+    fn record_written(
+        &self,
+        sync_id: &str,
+        key: &str,
+        changes: &[HistoryEntry],
+        origins: &WriteOrigins,
+        created: bool,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            record_written_in(tx, sync_id, key, changes, origins, created).map_err(self.err())
+        })
+    }
+
+    fn written_since(&self, key: &str, after_seq: i64) -> Result<Vec<Written>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT seq, field, sync_id, origin, origin_at FROM written \
+                 WHERE key = ?1 AND seq > ?2 ORDER BY seq",
+            )?
+            .query_map(params![key, after_seq], |row| {
+                Ok(Written {
+                    seq: row.get(0)?,
+                    field: row.get(1)?,
+                    sync_id: row.get(2)?,
+                    origin: row.get(3)?,
+                    origin_at: Timestamp(row.get(4)?),
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn field_version(
+        &self,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<(String, Timestamp)>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT origin, origin_at FROM field_versions WHERE key = ?1 AND field = ?2",
+            )?
+            .query_row(params![key, field], |row| {
+                Ok((row.get(0)?, Timestamp(row.get(1)?)))
+            })
+            .optional()
+        })
+    }
+
+    fn touch_field(
+        &self,
+        key: &str,
+        field: &str,
+        version: (&str, Timestamp),
+        resyncs: &[(String, Side, Vec<String>)],
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            upsert_field_version(tx, key, field, version.0, version.1).map_err(self.err())?;
+            for (sync_id, side, relationships) in resyncs {
+                let relationships = serde_json::to_string(relationships)
+                    .map_err(|error| self.invalid(error.to_string()))?;
+                tx.prepare_cached(
+                    "INSERT INTO resync_requests (sync_id, side, key, relationships, requested_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![sync_id, side.as_str(), key, relationships, version.1 .0])
+                })
+                .map_err(self.err())?;
+            }
+            Ok(())
+        })
+    }
+
+    fn issue_origin(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT origin FROM issue_origins WHERE key = ?1")?
+                .query_row([key], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn issue_for_origin(&self, origin: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT key FROM issue_origins WHERE origin = ?1 ORDER BY key LIMIT 1",
+            )?
+            .query_row([origin], |row| row.get(0))
+            .optional()
+        })
+    }
+
     fn sent_after(
         &self,
         sync_id: &str,
@@ -578,6 +669,56 @@ impl SyncLedger for SqliteStore {
             Ok(())
         })
     }
+}
+
+/// Records where the values of `changes` came from (see [`SyncLedger::record_written`]).
+pub(super) fn record_written_in(
+    tx: &Connection,
+    sync_id: &str,
+    key: &str,
+    changes: &[HistoryEntry],
+    origins: &WriteOrigins,
+    created: bool,
+) -> rusqlite::Result<()> {
+    for change in changes {
+        let Some((origin, at)) = origins.fields.get(&change.field) else {
+            continue;
+        };
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO written (key, seq, field, sync_id, origin, origin_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            key,
+            change.seq,
+            change.field,
+            sync_id,
+            origin,
+            at.0
+        ])?;
+        upsert_field_version(tx, key, &change.field, origin, *at)?;
+    }
+    if created {
+        tx.prepare_cached("INSERT OR REPLACE INTO issue_origins (key, origin) VALUES (?1, ?2)")?
+            .execute(params![key, origins.issue])?;
+    }
+    Ok(())
+}
+
+fn upsert_field_version(
+    tx: &Connection,
+    key: &str,
+    field: &str,
+    origin: &str,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO field_versions (key, field, origin, origin_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (key, field) DO UPDATE SET origin = excluded.origin, \
+           origin_at = excluded.origin_at WHERE excluded.origin_at > origin_at",
+    )?
+    .execute(params![key, field, origin, at.0])?;
+    Ok(())
 }
 
 pub(super) fn record_applied_seq(
