@@ -8,28 +8,67 @@ use fieldsync_core::config::SyncConfig;
 use fieldsync_core::control::{HostNote, SyncStatus};
 use fieldsync_core::model::preview;
 use fieldsync_core::store::{ErrorRecord, FailedStep};
-use fieldsync_core::SyncControl;
+use fieldsync_core::{ControlError, SyncControl};
 
 use crate::live::PluginsNote;
 use crate::{EXIT_PROBLEMS, EXIT_UNAVAILABLE};
 
-fn control(config: &Path) -> Result<SyncControl, String> {
+/// The control of a configuration's stores, or the exit code to end with: a store
+/// that cannot be used now (damaged, a full disk) is said here and ends with exit
+/// code 3, not 2, as nothing is wrong with the input.
+fn control(config: &Path) -> Result<Result<SyncControl, u8>, String> {
     let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
-    SyncControl::open(&config).map_err(|error| error.to_string())
+    match SyncControl::open(&config) {
+        Ok(control) => Ok(Ok(control)),
+        Err(error @ ControlError::Unavailable(_)) => {
+            eprintln!("fieldsync: {error}");
+            Ok(Err(EXIT_UNAVAILABLE))
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Unwraps [`control`], returning its exit code from the calling command.
+macro_rules! control_or_exit {
+    ($config:expr) => {
+        match control($config)? {
+            Ok(control) => control,
+            Err(code) => return Ok(code),
+        }
+    };
 }
 
 /// `fieldsync errors list`.
 pub fn list(config: &Path, json: bool) -> Result<u8, String> {
-    let errors = control(config)?
-        .errors()
-        .map_err(|error| error.to_string())?;
+    let control = control_or_exit!(config);
+    let errors = control.errors().map_err(|error| error.to_string())?;
     if json {
         let text = serde_json::to_string_pretty(&errors).map_err(|error| error.to_string())?;
         println!("{text}");
         return Ok(0);
     }
-    if errors.is_empty() {
+    // A round that did not complete (a tracker or store down) is no issue's failure,
+    // but "everything was sent" would not be true either.
+    let incomplete: Vec<String> = control
+        .status()
+        .map_err(|error| error.to_string())?
+        .iter()
+        .filter_map(|status| {
+            let round = status.last_round.as_ref()?;
+            let why = round.unavailable.as_ref()?;
+            let since = round
+                .unavailable_since
+                .map_or_else(String::new, |at| format!(" since {at}"));
+            Some(format!("  `{}`{since}: {why}", status.sync_id))
+        })
+        .collect();
+    if errors.is_empty() && incomplete.is_empty() {
         println!("no failures: every message was sent and applied");
+    } else if errors.is_empty() {
+        println!("no issue failed, but rounds do not complete (nothing is parked; they resume by themselves):");
+    }
+    for line in &incomplete {
+        println!("{line}");
     }
     for error in &errors {
         print!("{}", describe(error));
@@ -90,7 +129,7 @@ fn describe(error: &ErrorRecord) -> String {
 
 /// `fieldsync errors retry ID|--all`.
 pub fn retry(config: &Path, id: Option<&str>) -> Result<u8, String> {
-    let control = control(config)?;
+    let control = control_or_exit!(config);
     let retried = match id {
         Some(id) => control.retry(id).map_err(|error| error.to_string())?,
         None => control.retry_all().map_err(|error| error.to_string())?,
@@ -101,7 +140,7 @@ pub fn retry(config: &Path, id: Option<&str>) -> Result<u8, String> {
 
 /// `fieldsync errors skip ID`.
 pub fn skip(config: &Path, id: &str, by: &str) -> Result<u8, String> {
-    let skipped = control(config)?
+    let skipped = control_or_exit!(config)
         .skip(id, by)
         .map_err(|error| error.to_string())?;
     let what = match skipped.error.step {
@@ -123,7 +162,7 @@ pub fn skip(config: &Path, id: &str, by: &str) -> Result<u8, String> {
 
 /// `fieldsync status`: exit code 1 when a message is parked (for monitoring).
 pub fn status(config: &Path, json: bool) -> Result<u8, String> {
-    let statuses = control(config)?
+    let statuses = control_or_exit!(config)
         .status()
         .map_err(|error| error.to_string())?;
     // A failure waiting for its retry is a problem too, not only a parked one.

@@ -276,7 +276,11 @@ fn status_errors_and_issue_commands_work_on_a_redmine_configuration() {
     let config = path(&setup.config);
 
     let status = fieldsync(&["status", "--config", config]);
-    assert_eq!(status.status.code(), Some(1), "a failure waits for its retry");
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "a failure waits for its retry"
+    );
     let stdout = text(&status.stdout);
     assert!(
         stdout.contains(&format!("SUP → {}", setup.project)),

@@ -27,6 +27,10 @@ pub enum ControlError {
     /// A store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A store cannot be used now (damaged, a full disk): the configuration may well
+    /// be right.
+    #[error("{0}")]
+    Unavailable(ConfigError),
     /// No failure has this id.
     #[error("no failure `{id}` is waiting{hint}")]
     UnknownError {
@@ -162,10 +166,15 @@ impl SyncControl {
             }
         }
         if !problems.is_empty() {
-            return Err(ControlError::Config(ConfigError {
+            let error = ConfigError {
                 file: config.file.clone(),
                 problems,
-            }));
+            };
+            return Err(if open.unavailable.is_some() {
+                ControlError::Unavailable(error)
+            } else {
+                ControlError::Config(error)
+            });
         }
         Ok(SyncControl { syncs })
     }

@@ -5,16 +5,23 @@
 //!
 //! Points: `after-tracker-create` (a tracker issue is created, the ledger does not
 //! know it yet), `after-tracker-update` (values are written, the message is not
-//! recorded as applied yet).
+//! recorded as applied yet). One point does not abort but stands for a condition of
+//! the machine: `store-full` makes every SQLite store opened act as if its disk were
+//! full (SQLite's own `SQLITE_FULL`, by capping the file at its current size).
 
 use std::sync::OnceLock;
 
 /// Aborts the process when `FIELDSYNC_FAILPOINT` names `point`.
 pub fn hit(point: &str) {
-    static ARMED: OnceLock<Option<String>> = OnceLock::new();
-    let armed = ARMED.get_or_init(|| std::env::var("FIELDSYNC_FAILPOINT").ok());
-    if armed.as_deref() == Some(point) {
+    if armed(point) {
         eprintln!("fail point `{point}` reached: aborting");
         std::process::abort();
     }
+}
+
+/// Whether `FIELDSYNC_FAILPOINT` names `point`.
+pub fn armed(point: &str) -> bool {
+    static ARMED: OnceLock<Option<String>> = OnceLock::new();
+    let armed = ARMED.get_or_init(|| std::env::var("FIELDSYNC_FAILPOINT").ok());
+    armed.as_deref() == Some(point)
 }

@@ -162,8 +162,13 @@ impl<'a> SideOpener<'a> {
                 error: "names neither a store file nor a tracker".to_owned(),
             }),
             Some(SideSource::Store(path)) => {
-                let store =
-                    (self.stores)(&path).map_err(|error| OpenProblem::of("store", &error))?;
+                let store = (self.stores)(&path).map_err(|error| {
+                    // A full disk or a damaged file: not the configuration's fault.
+                    if error.is_unavailable() {
+                        self.unavailable.get_or_insert_with(|| error.to_string());
+                    }
+                    OpenProblem::of("store", &error)
+                })?;
                 let stores = SideStores::of_store(store);
                 Ok((Arc::clone(&stores.ledger), Some(stores)))
             }
@@ -199,8 +204,12 @@ impl<'a> SideOpener<'a> {
         }
         // The ledger of a tracker is fieldsync's own file: made on first use (a
         // status command only reads, and finds an empty one).
-        let ledger =
-            Arc::new(SqliteStore::open(path).map_err(|error| OpenProblem::of("ledger", &error))?);
+        let ledger = Arc::new(SqliteStore::open(path).map_err(|error| {
+            if error.is_unavailable() {
+                self.unavailable.get_or_insert_with(|| error.to_string());
+            }
+            OpenProblem::of("ledger", &error)
+        })?);
         self.ledgers.insert(key, Arc::clone(&ledger));
         Ok(ledger as Arc<dyn SyncLedger>)
     }

@@ -70,9 +70,10 @@ pub enum StoreError {
         message: String,
     },
     /// The tracker cannot be reached or does not serve now (connection refused, a
-    /// time-out, a 5xx, rate limiting), or refuses every request (a wrong key). This is
-    /// the round's failure, not an issue's: no attempt of any issue is used up, and the
-    /// work is done again once the tracker answers.
+    /// time-out, a 5xx, rate limiting), or refuses every request (a wrong key); or a
+    /// store file cannot be used (a full disk, a read-only file, an I/O error, a
+    /// damaged file). This is the round's failure, not an issue's: no attempt of any
+    /// issue is used up, and the work is done again once the cause is gone.
     #[error("{store}: {message}")]
     Unavailable {
         /// The tracker (its URL).

@@ -1,5 +1,7 @@
 //! [`SqliteStore`]: issues and sync state in one SQLite file.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use parking_lot::Mutex;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -10,6 +12,7 @@ use super::StoreError;
 pub const CREATED_FIELD: &str = "=created";
 
 mod apply;
+mod environment;
 mod failures;
 mod issues;
 mod ledger;
@@ -22,6 +25,8 @@ mod open;
 pub struct SqliteStore {
     location: String,
     connection: Mutex<Connection>,
+    /// Set once SQLite reported the file damaged: nothing is written to it again.
+    damaged: AtomicBool,
 }
 
 impl SqliteStore {
@@ -30,7 +35,7 @@ impl SqliteStore {
         work: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
     ) -> Result<T, StoreError> {
         let connection = self.connection.lock();
-        work(&connection).map_err(sqlite(&self.location))
+        work(&connection).map_err(|error| self.failed(error))
     }
 
     /// Runs `work` in an immediate transaction: committed when it returns `Ok`, rolled
@@ -39,13 +44,25 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if self.damaged.load(Ordering::SeqCst) {
+            return Err(environment::damaged_error(&self.location));
+        }
         let mut connection = self.connection.lock();
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite(&self.location))?;
+            .map_err(|error| self.failed(error))?;
         let result = work(&transaction)?;
-        transaction.commit().map_err(sqlite(&self.location))?;
+        transaction.commit().map_err(|error| self.failed(error))?;
         Ok(result)
+    }
+
+    /// The store error for an SQLite error; a damaged file is marked so that nothing
+    /// writes to it again (in this process, and in the next, see [`environment`]).
+    fn failed(&self, error: rusqlite::Error) -> StoreError {
+        if environment::is_damage(&error) && !self.damaged.swap(true, Ordering::SeqCst) {
+            environment::mark_damaged(&self.location, &error);
+        }
+        sqlite(&self.location)(error)
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -67,9 +84,18 @@ impl SqliteStore {
     }
 }
 
+/// An SQLite error as a store error: a failure of the file or the machine (a full
+/// disk, a read-only file, a damaged page, an I/O error) is the round's, not the data's
+/// (see [`StoreError::is_unavailable`]).
 fn sqlite(location: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |source| StoreError::Sqlite {
-        store: location.to_owned(),
-        source,
+    move |source| match environment::problem(location, &source) {
+        Some(message) => StoreError::Unavailable {
+            store: location.to_owned(),
+            message,
+        },
+        None => StoreError::Sqlite {
+            store: location.to_owned(),
+            source,
+        },
     }
 }

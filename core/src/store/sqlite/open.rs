@@ -34,11 +34,16 @@ impl SqliteStore {
                 what: "store file".to_owned(),
             });
         }
+        // A store found damaged stays closed until a person restored it.
+        environment::refuse_if_marked_damaged(&location)?;
         let connection = Connection::open(path).map_err(sqlite(&location))?;
         connection
             .busy_timeout(Duration::from_secs(10))
             .map_err(sqlite(&location))?;
         let store = Self::prepare(location, connection)?;
+        if !create {
+            store.check_integrity()?;
+        }
         // Only now that the file is known to be a store: WAL lets users edit issues
         // while a sync round reads; NORMAL sync is durable at every checkpoint and only
         // risks the last commits on power loss.
@@ -50,9 +55,33 @@ impl SqliteStore {
             connection
                 .pragma_update(None, "synchronous", "NORMAL")
                 .map_err(sqlite(&store.location))?;
+            if crate::failpoint::armed("store-full") {
+                // The file may not grow: SQLite answers SQLITE_FULL as on a full disk.
+                connection
+                    .execute_batch(
+                        "PRAGMA wal_checkpoint(TRUNCATE); \
+                         PRAGMA max_page_count = 1; -- capped at the current page count",
+                    )
+                    .map_err(sqlite(&store.location))?;
+            }
         }
         Ok(store)
     }
+    /// SQLite's quick check of every page: a damaged store is found when it is opened,
+    /// not when a round happens to read the damaged page (or never), and is marked so
+    /// that nothing writes to it again.
+    pub fn check_integrity(&self) -> Result<(), StoreError> {
+        let verdict: String =
+            self.read(|c| c.query_row("PRAGMA quick_check(1)", [], |row| row.get(0)))?;
+        if verdict == "ok" {
+            return Ok(());
+        }
+        if !self.damaged.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            environment::mark_damaged_because(&self.location, &verdict);
+        }
+        Err(environment::damaged_error(&self.location))
+    }
+
     pub(super) fn prepare(location: String, connection: Connection) -> Result<Self, StoreError> {
         let read_i64 = |pragma: &str| {
             connection
@@ -91,6 +120,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             location,
             connection: Mutex::new(connection),
+            damaged: Default::default(),
         })
     }
 }

@@ -1,0 +1,152 @@
+//! When the store fails, not the data: a full disk and a damaged file fail the round,
+//! charge no issue, park nothing, are shown by `status` and `errors list`, and the
+//! work resumes by itself once the cause is gone (a damaged store once a person
+//! restored it).
+
+mod common;
+
+use common::{demo, fieldsync, fieldsync_with, path, text};
+use serde_json::Value;
+
+fn sync_once(
+    config: &str,
+    plugins: &std::path::Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    fieldsync_with(
+        &[
+            "sync",
+            "--once",
+            "--config",
+            config,
+            "--plugins",
+            path(plugins),
+        ],
+        env,
+    )
+}
+
+fn title_of_partner(config: &str) -> Value {
+    let shown = fieldsync(&["issue", "show", "DEV-2", "--config", config, "--json"]);
+    let issue: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    issue["fields"]["title"].clone()
+}
+
+#[test]
+fn a_full_disk_fails_the_round_not_the_issue_and_the_work_resumes() {
+    let (_dir, plugins, config) = demo();
+    // Values large enough that storing the round's message needs new pages.
+    let long = "x".repeat(20_000);
+    let edit = fieldsync(&[
+        "issue",
+        "edit",
+        "SUP-1",
+        "--set",
+        &format!("summary=Long {long}"),
+        "--as",
+        "alice",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(edit.status.code(), Some(0));
+
+    for round in 0..3 {
+        let full = sync_once(
+            &config,
+            plugins.path(),
+            &[("FIELDSYNC_FAILPOINT", "store-full")],
+        );
+        assert_eq!(
+            full.status.code(),
+            Some(3),
+            "round {round}: the round's failure"
+        );
+        let said = text(&full.stdout);
+        assert!(said.contains("the disk is full"), "{said}");
+        assert!(said.contains("no issue is charged"), "{said}");
+    }
+    let status = fieldsync(&["status", "--config", &config]);
+    assert_eq!(
+        status.status.code(),
+        Some(3),
+        "status says the rounds do not complete"
+    );
+    let shown = text(&status.stdout);
+    assert!(shown.contains("UNAVAILABLE since"), "{shown}");
+    assert!(
+        shown.contains(
+            "SUP → DEV: 0 queued (0 retrying, 0 parked); sends failing: 0 retrying, 0 parked"
+        ),
+        "{shown}"
+    );
+    let errors = fieldsync(&["errors", "list", "--config", &config]);
+    let listed = text(&errors.stdout);
+    assert!(!listed.contains("every message was sent"), "{listed}");
+    assert!(listed.contains("the disk is full"), "{listed}");
+    assert_ne!(
+        title_of_partner(&config),
+        Value::from(format!("Long {long}"))
+    );
+
+    // Space again: the edit goes through, nothing needed a person.
+    let back = sync_once(&config, plugins.path(), &[]);
+    assert_eq!(back.status.code(), Some(0), "{}", text(&back.stdout));
+    assert_eq!(
+        title_of_partner(&config),
+        Value::from(format!("Long {long}"))
+    );
+    assert_eq!(
+        fieldsync(&["status", "--config", &config]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_damaged_store_is_found_when_opened_and_never_written_again_until_restored() {
+    let (dir, plugins, config) = demo();
+    let store = dir.path().join("support.db");
+    let backup = dir.path().join("support.backup");
+    std::fs::copy(&store, &backup).unwrap();
+    // One page in the middle overwritten with garbage.
+    let mut bytes = std::fs::read(&store).unwrap();
+    let page = 4096 * (bytes.len() / 4096 / 2);
+    bytes[page..page + 4096].fill(0xff);
+    std::fs::write(&store, &bytes).unwrap();
+
+    let damaged = sync_once(&config, plugins.path(), &[]);
+    assert_eq!(damaged.status.code(), Some(3), "not bad input: the file");
+    let said = text(&damaged.stderr);
+    assert!(said.contains("the store is damaged"), "{said}");
+    assert!(said.contains("restore it from a backup"), "{said}");
+    let marker = dir.path().join("support.db-damaged");
+    assert!(marker.is_file(), "marked");
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        bytes,
+        "nothing was written to it"
+    );
+
+    // Marked: refused at once, whatever a check would say now.
+    let again = sync_once(&config, plugins.path(), &[]);
+    assert_eq!(again.status.code(), Some(3));
+    assert!(
+        text(&again.stderr).contains(path(&marker)),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(
+        fieldsync(&["status", "--config", &config]).status.code(),
+        Some(3)
+    );
+
+    // A person restores the file and removes the mark: it works again.
+    std::fs::copy(&backup, &store).unwrap();
+    std::fs::remove_file(&marker).unwrap();
+    let restored = sync_once(&config, plugins.path(), &[]);
+    assert_eq!(
+        restored.status.code(),
+        Some(0),
+        "{}",
+        text(&restored.stderr)
+    );
+}
