@@ -183,12 +183,9 @@ impl World {
     /// `key` of `project` and its counterparts in the two other projects.
     fn group(&self, project: usize, key: &str) -> [String; 3] {
         let mut group: [String; 3] = Default::default();
-        group[project] = key.to_owned();
-        for other in 0..3 {
-            if other == project {
-                continue;
-            }
-            group[other] = match self.topology {
+        for (other, member) in group.iter_mut().enumerate() {
+            *member = match self.topology {
+                _ if other == project => key.to_owned(),
                 Topology::Triangle => self.partner(project, key, other),
                 // Spokes reach each other through the hub, A.
                 Topology::Hub if project == 0 || other == 0 => self.partner(project, key, other),
@@ -245,8 +242,8 @@ fn converges(topology: Topology, one_sync_user: bool, ops: &[Op]) -> Result<(), 
     );
     // Every issue's group, checked from each project, is the same three issues with
     // one title.
-    for project in 0..3 {
-        for issue in world.stores[project].issues(PROJECTS[project]).unwrap() {
+    for (project, name) in PROJECTS.iter().enumerate() {
+        for issue in world.stores[project].issues(name).unwrap() {
             let group = world.group(project, &issue.key);
             for (other, key) in group.iter().enumerate() {
                 prop_assert_eq!(&world.group(other, key), &group);
