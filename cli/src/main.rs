@@ -104,8 +104,12 @@ enum Command {
     /// List failed messages and sends; retry or skip them.
     #[command(subcommand)]
     Errors(ErrorsCommand),
+    /// Check a sync configuration as `fieldsync sync` does at start, without running
+    /// anything.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Per synchronization: queue depth, parked messages, the last round and slow
-    /// mapping calls. Exit code 1 when a message is parked.
+    /// mapping calls. Exit code 1 while a failure waits (retry or parked).
     Status {
         /// The sync configuration (JSON).
         #[arg(long, env = "FIELDSYNC_CONFIG", value_name = "FILE")]
@@ -129,6 +133,18 @@ enum Command {
     /// Look at a Redmine server before syncing with it.
     #[command(subcommand)]
     Redmine(RedmineCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Everything `fieldsync sync` checks at start — the file's shape, ids, stores
+    /// and trackers, projects and fields, mapping ids, the field types each mapping
+    /// accepts and each mapping's options — with every problem and its JSON path.
+    /// Exit code 0 usable, 2 not, 3 a tracker or store did not answer.
+    Check {
+        #[command(flatten)]
+        setup: SyncSetup,
+    },
 }
 
 #[derive(Subcommand)]
@@ -470,6 +486,9 @@ fn main() -> ExitCode {
             json,
             wait_for_mappings,
         ),
+        Command::Config(ConfigCommand::Check { setup }) => {
+            sync::check(&setup.config, &setup.plugins())
+        }
         Command::Resync { key, fields, setup } => {
             sync::resync(&key, &fields, &setup.config, &setup.plugins())
         }

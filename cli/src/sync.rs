@@ -24,9 +24,13 @@ pub fn sync(
 ) -> Result<u8, String> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
+        // The second signal ends the process at once (a hung plugin call may hold the
+        // round): registered first, it sees the flag the first one set.
+        signal_hook::flag::register_conditional_shutdown(signal, EXIT_FORCED, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
             .map_err(|error| format!("cannot install the SIGINT/SIGTERM handler: {error}"))?;
     }
+    announce_stop(Arc::clone(&stop));
     // A running sync waits for a tracker that does not answer yet; `--once` says so
     // with exit code 3.
     let mut host = match LiveHost::start(config, plugins, wait_for_mappings, !once, &stop) {
@@ -117,6 +121,23 @@ pub fn sync(
     }
 }
 
+/// Exit code when a second SIGINT/SIGTERM ends `fieldsync sync` at once.
+pub const EXIT_FORCED: i32 = 130;
+
+/// Says, when the first stop signal arrives, what happens and how to stop at once.
+fn announce_stop(stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!(
+            "fieldsync: stopping after the message in hand; press Ctrl-C again (or send \
+             SIGTERM again) to stop now: what is not finished is done again next time, \
+             nothing is lost"
+        );
+    });
+}
+
 /// Sleeps until `until`, waking early when `stop` is set, and lets the host pick up
 /// plugin and configuration changes meanwhile.
 fn wait(until: Instant, stop: &AtomicBool, host: &mut LiveHost) {
@@ -128,6 +149,26 @@ fn wait(until: Instant, stop: &AtomicBool, host: &mut LiveHost) {
         }
         std::thread::sleep(left.min(Duration::from_millis(50)));
     }
+}
+
+/// `fieldsync config check`: builds everything a sync would run with, runs nothing.
+pub fn check(config: &Path, plugins: &PluginSetup) -> Result<u8, String> {
+    let engine = match host::engine_or_exit(config, plugins)? {
+        Ok(engine) => engine,
+        Err(code) => return Ok(code),
+    };
+    let schedule = engine.schedule();
+    println!(
+        "{}: usable: {} synchronization(s): {}",
+        config.display(),
+        schedule.len(),
+        schedule
+            .iter()
+            .map(|(id, interval)| format!("{id} (every {} s)", interval.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(0)
 }
 
 /// Queues a resync of some fields of one issue.

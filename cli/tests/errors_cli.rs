@@ -238,3 +238,54 @@ fn a_failure_waiting_for_its_retry_makes_status_and_sync_once_exit_1() {
         "a round that held an issue back"
     );
 }
+
+/// `config check` finds what `sync` would refuse at start — every problem with its
+/// JSON path — and runs nothing; `status` alone does not look that far.
+#[test]
+fn config_check_lists_every_problem_without_running_anything() {
+    let (dir, plugins, config) = demo();
+    let good = fieldsync(&[
+        "config",
+        "check",
+        "--config",
+        &config,
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    assert_eq!(good.status.code(), Some(0), "{}", text(&good.stderr));
+    assert!(text(&good.stdout).contains("usable: 1 synchronization(s): support-dev"));
+
+    let mut broken: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    broken["synchronizations"][0]["fields"][0]["a"]["field"] = "summry".into();
+    broken["synchronizations"][0]["fields"][1]["b"]["incoming"] =
+        serde_json::json!({"mapping": "nope.x"});
+    let file = dir.path().join("broken.json");
+    std::fs::write(&file, broken.to_string()).unwrap();
+    let before = std::fs::read(dir.path().join("dev.db")).unwrap();
+    let checked = fieldsync(&[
+        "config",
+        "check",
+        "--config",
+        path(&file),
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    assert_eq!(checked.status.code(), Some(2));
+    let said = text(&checked.stderr);
+    assert!(
+        said.contains("synchronizations[0].fields[0].a.field: project SUP has no field `summry`"),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "synchronizations[0].fields[1].b.incoming.mapping: no incoming mapping `nope.x`"
+        ),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("dev.db")).unwrap(),
+        before,
+        "nothing ran"
+    );
+}

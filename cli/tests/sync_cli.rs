@@ -376,6 +376,10 @@ fn a_running_sync_stops_cleanly_on_sigint_and_sigterm_finishing_the_message_in_h
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
         assert_eq!(status.code(), Some(0), "exit code after {signal}");
+        let notice = std::iter::repeat_with(next_line)
+            .find(|line| line.contains("stopping after the message in hand"))
+            .unwrap();
+        assert!(notice.contains("again"), "{notice}");
         // The message in hand was finished: its partner has the new summary.
         let show = fieldsync(&["issue", "show", key, "--json", "--config", config]);
         let shown: Value = serde_json::from_slice(&show.stdout).unwrap();
@@ -384,6 +388,127 @@ fn a_running_sync_stops_cleanly_on_sigint_and_sigterm_finishing_the_message_in_h
         let shown: Value = serde_json::from_slice(&show.stdout).unwrap();
         assert_eq!(shown["fields"]["title"], serde_json::json!("slow:1500"));
     }
+}
+
+/// A second signal while a hung plugin call holds the round stops the sync at once
+/// (exit code 130); the message it was applying comes again with the next run.
+#[test]
+fn a_second_signal_stops_a_sync_held_by_a_hung_call_at_once_and_nothing_is_lost() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let (dir, plugins, _) = demo();
+    copy_library("fixture-misbehaving", plugins.path(), None);
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sync.json")).unwrap())
+            .unwrap();
+    config["slow_mapping_call_ms"] = serde_json::json!(100);
+    config["synchronizations"][0]["fields"][0]["b"]["incoming"] =
+        serde_json::json!({"mapping": "test.slow"});
+    let config_file = dir.path().join("hung.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let config = path(&config_file);
+    // 60 s: as good as hung.
+    let edit = fieldsync(&[
+        "issue",
+        "edit",
+        "SUP-1",
+        "--set",
+        "summary=slow:60000",
+        "--as",
+        "alice",
+        "--config",
+        config,
+    ]);
+    assert_eq!(edit.status.code(), Some(0));
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+            .args([
+                "sync",
+                "--config",
+                config,
+                "--plugins",
+                path(plugins.path()),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("fieldsync starts"),
+    );
+    let stderr = BufReader::new(child.0.stderr.take().expect("stderr is piped"));
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let wait_for = |needle: &str| {
+        std::iter::repeat_with(|| {
+            received
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("fieldsync writes the expected line within 30 s")
+        })
+        .find(|line| line.contains(needle))
+        .unwrap()
+    };
+    wait_for("still running after");
+    let signal = |name: &str| {
+        let sent = Command::new("kill")
+            .args([name, &child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    signal("-INT");
+    wait_for("press Ctrl-C again");
+    let started = std::time::Instant::now();
+    signal("-INT");
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the second signal did not stop it"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+
+    // The message it was applying is still there: fixed value, next run applies it.
+    let edit = fieldsync(&[
+        "issue",
+        "edit",
+        "SUP-1",
+        "--set",
+        "summary=done",
+        "--as",
+        "alice",
+        "--config",
+        config,
+    ]);
+    assert_eq!(edit.status.code(), Some(0));
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_file).unwrap()).unwrap();
+    config["synchronizations"][0]["fields"][0]["b"]
+        .as_object_mut()
+        .unwrap()
+        .remove("incoming");
+    let plain = dir.path().join("plain.json");
+    std::fs::write(&plain, config.to_string()).unwrap();
+    let once = fieldsync(&[
+        "sync",
+        "--once",
+        "--config",
+        path(&plain),
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    assert_eq!(once.status.code(), Some(0), "{}", text(&once.stdout));
+    let show = fieldsync(&["issue", "show", "DEV-2", "--json", "--config", path(&plain)]);
+    let shown: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(shown["fields"]["title"], serde_json::json!("done"));
 }
 
 #[test]
