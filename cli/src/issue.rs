@@ -1,4 +1,4 @@
-//! `fieldsync issue create|edit|show`: act as a user of a project.
+//! `fieldsync issue create|edit|list|show`: act as a user of a project.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -257,6 +257,118 @@ struct SyncStatusJson {
 }
 
 /// `fieldsync issue show`: the fields and the sync status.
+/// An issue's sync state, as `issue list` filters by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListState {
+    /// Linked to a partner, nothing failing.
+    Synced,
+    /// Never sent nor received.
+    NotSynced,
+    /// A failure waits (for its retry or a person).
+    Failing,
+}
+
+/// What `issue list` lists.
+pub struct ListQuery<'a> {
+    pub project: &'a str,
+    pub updated_since: Option<&'a str>,
+    pub state: Option<ListState>,
+}
+
+#[derive(Serialize)]
+struct ListedIssue<'a> {
+    key: &'a str,
+    issue_type: &'a str,
+    updated: String,
+    state: ListState,
+    /// `sync id: partner key`, per synchronization with a partner.
+    partners: Vec<String>,
+    failures: usize,
+}
+
+/// `fieldsync issue list`.
+pub fn list(choice: &StoreChoice<'_>, query: &ListQuery<'_>, json: bool) -> Result<u8, String> {
+    let since = query
+        .updated_since
+        .map(|text| {
+            fieldsync_core::model::Timestamp::parse(text)
+                .map_err(|error| format!("--updated-since: {error}"))
+        })
+        .transpose()?;
+    let SideStores {
+        tracker, ledger, ..
+    } = choice.open_side(query.project)?;
+    let mut issues = tracker
+        .issues(query.project)
+        .map_err(|error| error.to_string())?;
+    issues.retain(|issue| since.is_none_or(|since| issue.updated >= since));
+    issues.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.key.cmp(&b.key)));
+    let mut listed = Vec::new();
+    for issue in &issues {
+        let states = ledger
+            .sync_states(&issue.key)
+            .map_err(|error| error.to_string())?;
+        let failures = ledger
+            .errors(&ErrorQuery {
+                source_key: Some(&issue.key),
+                ..ErrorQuery::default()
+            })
+            .map_err(|error| error.to_string())?
+            .len();
+        let partners: Vec<String> = states
+            .iter()
+            .filter_map(|(sync_id, state)| Some(format!("{sync_id}: {}", state.partner.as_ref()?)))
+            .collect();
+        let state = if failures > 0 {
+            ListState::Failing
+        } else if partners.is_empty() {
+            ListState::NotSynced
+        } else {
+            ListState::Synced
+        };
+        if query.state.is_some_and(|wanted| wanted != state) {
+            continue;
+        }
+        listed.push(ListedIssue {
+            key: &issue.key,
+            issue_type: &issue.issue_type,
+            updated: issue.updated.to_string(),
+            state,
+            partners,
+            failures,
+        });
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&listed).map_err(|error| error.to_string())?;
+        println!("{text}");
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = listed
+        .iter()
+        .map(|issue| {
+            let state = match issue.state {
+                ListState::Synced => "synced".to_owned(),
+                ListState::NotSynced => "not synced".to_owned(),
+                ListState::Failing => format!("FAILING ({})", issue.failures),
+            };
+            vec![
+                issue.key.to_owned(),
+                issue.issue_type.to_owned(),
+                issue.updated.clone(),
+                state,
+                issue.partners.join(", "),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(&["issue", "type", "updated", "sync", "partners"], &rows)
+    );
+    println!("{} issue(s)", listed.len());
+    Ok(0)
+}
+
 pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, String> {
     let project = project_of(key)?;
     let SideStores {

@@ -330,6 +330,24 @@ enum IssueCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// List a project's issues with their sync state, newest change first.
+    List {
+        /// Project key, e.g. `SUP`.
+        #[arg(long)]
+        project: String,
+        /// Only issues changed at or after this time (RFC 3339, e.g.
+        /// `2026-12-01T00:00:00Z`, or a date).
+        #[arg(long, value_name = "TIME")]
+        updated_since: Option<String>,
+        /// Only issues in this sync state.
+        #[arg(long, value_enum)]
+        state: Option<issue::ListState>,
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Show an issue's fields and its sync status (partner, last sent, last received).
     Show {
         /// The issue, e.g. `SUP-3`.
@@ -516,6 +534,21 @@ fn main() -> ExitCode {
             author,
             store,
         }) => issue::edit(&store.choice(), &key, &set, &author.name),
+        Command::Issue(IssueCommand::List {
+            project,
+            updated_since,
+            state,
+            json,
+            store,
+        }) => issue::list(
+            &store.choice(),
+            &issue::ListQuery {
+                project: &project,
+                updated_since: updated_since.as_deref(),
+                state,
+            },
+            json,
+        ),
         Command::Issue(IssueCommand::Show { key, json, store }) => {
             issue::show(&store.choice(), &key, json)
         }

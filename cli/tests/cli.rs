@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{fieldsync, fieldsync_with, path, text};
+use common::{demo, fieldsync, fieldsync_with, path, text};
 use fieldsync_tests::{plugin_dir, write_file};
 use serde_json::Value;
 
@@ -210,5 +210,74 @@ fn mappings_a_plugin_declares_beyond_this_host_are_reported_not_hidden() {
         stdout(&output).contains("warning: skipped a mapping"),
         "{}",
         stdout(&output)
+    );
+}
+
+/// `issue list`: a project's issues with their sync state, filtered by state and by
+/// the time of their last change.
+#[test]
+fn issue_list_shows_sync_states_and_filters() {
+    let (_dir, _plugins, config) = demo();
+    let created = fieldsync(&[
+        "issue",
+        "create",
+        "--project",
+        "SUP",
+        "--type",
+        "Task",
+        "--set",
+        "summary=Fresh",
+        "--as",
+        "alice",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(created.status.code(), Some(0));
+    let all = fieldsync(&["issue", "list", "--project", "SUP", "--config", &config]);
+    assert_eq!(all.status.code(), Some(0));
+    let table = text(&all.stdout);
+    assert!(table.contains("support-dev: DEV-"), "{table}");
+    assert!(table.contains("5 issue(s)"), "{table}");
+
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut full = vec![
+            "issue",
+            "list",
+            "--project",
+            "SUP",
+            "--json",
+            "--config",
+            &config,
+        ];
+        full.extend_from_slice(args);
+        serde_json::from_slice(&fieldsync(&full).stdout).unwrap()
+    };
+    let fresh = json(&["--state", "not-synced"]);
+    assert_eq!(fresh.as_array().unwrap().len(), 1, "{fresh}");
+    assert_eq!(fresh[0]["key"], "SUP-5");
+    assert_eq!(fresh[0]["state"], "not_synced");
+    assert_eq!(json(&["--state", "synced"]).as_array().unwrap().len(), 4);
+    assert_eq!(
+        json(&["--updated-since", "2999-01-01"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let bad = fieldsync(&[
+        "issue",
+        "list",
+        "--project",
+        "SUP",
+        "--updated-since",
+        "soon",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("--updated-since"),
+        "{}",
+        text(&bad.stderr)
     );
 }

@@ -24,6 +24,23 @@ impl Timestamp {
             .unwrap_or(Duration::ZERO);
         Timestamp(i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX))
     }
+
+    /// Reads an RFC 3339 time (`2026-12-01T10:00:00Z`) or a date (`2026-12-01`, its
+    /// midnight UTC).
+    pub fn parse(text: &str) -> Result<Timestamp, String> {
+        let full = if text.len() == 10 {
+            format!("{text}T00:00:00Z")
+        } else {
+            text.to_owned()
+        };
+        let time = humantime::parse_rfc3339_weak(&full)
+            .map_err(|error| format!("`{text}` is no time like 2026-12-01T10:00:00Z: {error}"))?;
+        let micros = time
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| format!("`{text}` is before 1970"))?
+            .as_micros();
+        Ok(Timestamp(i64::try_from(micros).unwrap_or(i64::MAX)))
+    }
 }
 
 impl fmt::Display for Timestamp {
