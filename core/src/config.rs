@@ -54,6 +54,11 @@ pub struct SyncConfig {
     /// log (while it runs) and in `fieldsync status`.
     #[serde(default = "default_slow_mapping_call_ms")]
     pub slow_mapping_call_ms: u64,
+    /// How long delivered messages and the record of skipped ones are kept, in days
+    /// (fractions allowed; default 30). The newest message of each issue is always
+    /// kept: the conflict rule reads it.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: f64,
     /// The file it was read from; store paths are relative to its folder.
     #[serde(skip)]
     pub file: PathBuf,
@@ -102,6 +107,18 @@ fn seconds(seconds: f64) -> std::time::Duration {
 
 fn default_slow_mapping_call_ms() -> u64 {
     5_000
+}
+
+fn default_retention_days() -> f64 {
+    30.0
+}
+
+impl SyncConfig {
+    /// How long delivered messages are kept.
+    pub fn retention(&self) -> std::time::Duration {
+        std::time::Duration::try_from_secs_f64(self.retention_days * 86_400.0)
+            .unwrap_or(std::time::Duration::MAX)
+    }
 }
 
 /// Automatic retries of a failed message, with exponential backoff: the first retry
@@ -458,6 +475,12 @@ impl SyncConfig {
         self.retry.problems(&mut problem);
         if self.slow_mapping_call_ms == 0 {
             problem("slow_mapping_call_ms".into(), "must be at least 1".into());
+        }
+        if !(self.retention_days.is_finite() && self.retention_days > 0.0) {
+            problem(
+                "retention_days".into(),
+                "must be a number of days above 0".into(),
+            );
         }
         let mut sync_ids = BTreeSet::new();
         for (index, sync) in self.synchronizations.iter().enumerate() {

@@ -902,3 +902,68 @@ fn a_resync_racing_a_partner_edit_leaves_both_sides_equal() {
         &json!("Refunds, documented")
     );
 }
+
+/// A long run with steady edits keeps the store bounded: delivered messages older
+/// than the retention go (each issue's newest stays, the conflict rule reads it).
+#[test]
+fn delivered_messages_are_pruned_after_the_retention_and_the_store_stays_bounded() {
+    // About one second of retention, so that a few seconds are "months".
+    let setup = setup_with(StoreLayout::TwoFiles, |config| {
+        config["retention_days"] = json!(1.0 / 86_400.0);
+    });
+    round(&setup);
+    let outbox_rows = || -> usize {
+        let connection = rusqlite::Connection::open(&setup.files.support_store).unwrap();
+        connection
+            .query_row("SELECT count(*) FROM outbox", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|count| count as usize)
+            .unwrap()
+    };
+    let keys = ["SUP-1", "SUP-2", "SUP-3", "SUP-4"];
+    let mut kept = Vec::new();
+    let started = std::time::Instant::now();
+    let mut edits = 0;
+    while started.elapsed() < std::time::Duration::from_secs(6) {
+        let key = keys[edits % keys.len()];
+        edit(
+            &setup.support,
+            key,
+            json!({"summary": format!("edit {edits}")}),
+            "alice",
+        );
+        let report = round(&setup);
+        assert_eq!(report.messages_sent(), 1, "{report}");
+        edits += 1;
+        // Sampled every half second: from 2 s on, the first messages have aged out.
+        let next_sample = std::time::Duration::from_millis(500) * (kept.len() as u32 + 1);
+        if started.elapsed() >= next_sample {
+            kept.push(outbox_rows());
+        }
+    }
+    let rows = outbox_rows();
+    println!("{edits} edits, {rows} outbox rows left; kept over time: {kept:?}");
+    assert!(edits > 100, "only {edits} edits in 6 s");
+    assert!(rows < edits / 2, "{rows} of {edits} messages still kept");
+    // Steady: what is kept stops growing once the first messages age out. (The
+    // store file itself keeps growing by the issues' own history, which the SQLite
+    // model keeps for ever, as a tracker keeps its journal.)
+    let steady = kept[3..7].iter().max().copied().unwrap();
+    assert!(
+        rows <= steady * 3 / 2 + 20,
+        "kept rows grew from {steady} to {rows}"
+    );
+    // Each issue's newest message stays.
+    let connection = rusqlite::Connection::open(&setup.files.support_store).unwrap();
+    for key in keys {
+        let newest: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE source_key = ?1",
+                [key],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert!(newest >= 1, "{key} keeps its newest message");
+    }
+}

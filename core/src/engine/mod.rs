@@ -67,6 +67,9 @@ pub struct Engine {
     workers: usize,
     retry: RetryPolicy,
     slow_call_limit: Duration,
+    retention: Duration,
+    /// When delivered messages were last pruned (`None`: not yet by this engine).
+    pruned_at: parking_lot::Mutex<Option<Instant>>,
 }
 
 /// What the queues of one round share.
@@ -278,6 +281,8 @@ impl Engine {
             workers,
             retry: config.retry.clone(),
             slow_call_limit: Duration::from_millis(config.slow_mapping_call_ms),
+            retention: config.retention(),
+            pruned_at: parking_lot::Mutex::new(None),
         })
     }
 
@@ -394,8 +399,41 @@ impl Engine {
             report.directions.extend(directions);
         }
         report.interrupted |= stop.load(Ordering::SeqCst);
+        self.prune_when_due();
         report.duration = started.elapsed();
         report
+    }
+
+    /// Deletes what the retention lets go, at most a few times per retention period
+    /// (and at most hourly): a sync running for months keeps its stores' size
+    /// bounded. A prune that finds nothing writes nothing.
+    fn prune_when_due(&self) {
+        let every = (self.retention / 4).min(Duration::from_secs(3600));
+        {
+            let mut pruned_at = self.pruned_at.lock();
+            if pruned_at.is_some_and(|at| at.elapsed() < every) {
+                return;
+            }
+            *pruned_at = Some(Instant::now());
+        }
+        let micros = i64::try_from(self.retention.as_micros()).unwrap_or(i64::MAX);
+        let before = Timestamp(Timestamp::now().0.saturating_sub(micros));
+        let mut ledgers: Vec<&Arc<dyn crate::store::SyncLedger>> = Vec::new();
+        for side in self.syncs.iter().flat_map(|sync| &sync.sides) {
+            if !ledgers
+                .iter()
+                .any(|seen| Arc::ptr_eq(seen, &side.stores.ledger))
+            {
+                ledgers.push(&side.stores.ledger);
+            }
+        }
+        for ledger in ledgers {
+            match ledger.prune(before) {
+                Ok(0) => {}
+                Ok(rows) => log::debug!("pruned {rows} delivered message(s) older than {before}"),
+                Err(error) => log::warn!("{error} (pruning delivered messages)"),
+            }
+        }
     }
 
     /// Both outgoing queues, then both incoming queues, of one synchronization.

@@ -606,6 +606,9 @@ pub trait SyncLedger: Send + Sync {
         version: (&str, Timestamp),
         resyncs: &[(String, Side, Vec<String>)],
     ) -> Result<(), StoreError>;
+    /// Deletes delivered messages and records of skipped ones made before `before`,
+    /// except each issue's newest message; returns how many rows went.
+    fn prune(&self, before: Timestamp) -> Result<usize, StoreError>;
     /// The issue `key` stands for, if the sync created it from one elsewhere.
     fn issue_origin(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// The issue of this store the sync created to stand for `origin`, if any.

@@ -503,6 +503,28 @@ impl SyncLedger for SqliteStore {
         })
     }
 
+    fn prune(&self, before: Timestamp) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let messages = tx
+                .execute(
+                    "DELETE FROM outbox WHERE created_at < ?1 \
+                       AND (delivered_at IS NOT NULL OR skipped_at IS NOT NULL) \
+                       AND seq < (SELECT max(newer.seq) FROM outbox AS newer \
+                                  WHERE newer.sync_id = outbox.sync_id \
+                                    AND newer.source_key = outbox.source_key)",
+                    [before.0],
+                )
+                .map_err(self.err())?;
+            let sends = tx
+                .execute(
+                    "DELETE FROM skipped_sends WHERE skipped_at < ?1",
+                    [before.0],
+                )
+                .map_err(self.err())?;
+            Ok(messages + sends)
+        })
+    }
+
     fn issue_origin(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT origin FROM issue_origins WHERE key = ?1")?
