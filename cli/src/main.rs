@@ -85,6 +85,9 @@ enum Command {
         /// Print each round's report as one JSON line.
         #[arg(long)]
         json: bool,
+        /// Print only each round's summary line (no per-issue lines, no progress).
+        #[arg(long, conflicts_with = "json")]
+        quiet: bool,
         /// When the configuration names mappings no plugin offers yet, wait for them
         /// (watching the plugin folder) instead of exiting with code 2.
         #[arg(long)]
@@ -496,13 +499,22 @@ fn main() -> ExitCode {
             setup,
             once,
             json,
+            quiet,
             wait_for_mappings,
         } => sync::sync(
             &setup.config,
             &setup.plugins(),
-            once,
-            json,
-            wait_for_mappings,
+            &sync::SyncOptions {
+                once,
+                output: if json {
+                    sync::Output::Json
+                } else if quiet {
+                    sync::Output::Quiet
+                } else {
+                    sync::Output::Report
+                },
+                wait_for_mappings,
+            },
         ),
         Command::Config(ConfigCommand::Check { setup }) => {
             sync::check(&setup.config, &setup.plugins())

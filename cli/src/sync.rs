@@ -1,6 +1,7 @@
 //! `fieldsync sync` and `fieldsync resync`.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,13 +16,31 @@ use crate::{EXIT_PROBLEMS, EXIT_UNAVAILABLE};
 /// not answer (also at start; without `once`, a tracker silent at start is asked
 /// again every 5 s). While it runs, changes of the plugin folder (and
 /// SIGHUP, which also re-reads the configuration) rebuild the engine between rounds.
-pub fn sync(
-    config: &Path,
-    plugins: &PluginSetup,
-    once: bool,
-    json: bool,
-    wait_for_mappings: bool,
-) -> Result<u8, String> {
+/// How a running sync reports its rounds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// What each round did, issue by issue (rounds that did nothing stay silent), and
+    /// a progress line on a terminal while a round runs.
+    Report,
+    /// Each round's summary line only.
+    Quiet,
+    /// Each round's report as one JSON line.
+    Json,
+}
+
+/// The options of `fieldsync sync`.
+pub struct SyncOptions {
+    pub once: bool,
+    pub output: Output,
+    pub wait_for_mappings: bool,
+}
+
+pub fn sync(config: &Path, plugins: &PluginSetup, options: &SyncOptions) -> Result<u8, String> {
+    let SyncOptions {
+        once,
+        output,
+        wait_for_mappings,
+    } = *options;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // The second signal ends the process at once (a hung plugin call may hold the
@@ -66,25 +85,28 @@ pub fn sync(
             .filter(|(id, _)| next_due.get(id).is_none_or(|due| *due <= now))
             .map(|(id, _)| id.as_str())
             .collect();
+        let progress = (output == Output::Report && std::io::stderr().is_terminal())
+            .then(|| ProgressLine::start(host.engine().progress()));
         let report = host
             .engine()
             .run_syncs_until(&|id| due.contains(&id), &stop);
+        drop(progress);
         for (id, interval) in &schedule {
             if due.contains(&id.as_str()) {
                 next_due.insert(id.clone(), now + *interval);
             }
         }
-        if json {
-            println!(
+        let eventful = report.messages_sent() > 0
+            || report.failures().next().is_some()
+            || report.unavailable().is_some();
+        match output {
+            Output::Json => println!(
                 "{}",
                 serde_json::to_string(&report).map_err(|error| error.to_string())?
-            );
-        } else if once
-            || report.messages_sent() > 0
-            || report.failures().next().is_some()
-            || report.unavailable().is_some()
-        {
-            println!("{report}");
+            ),
+            Output::Quiet if once || eventful => println!("{}", report.summary()),
+            Output::Report if once || eventful => println!("{report}"),
+            Output::Quiet | Output::Report => {}
         }
         if once {
             // An issue held back by an earlier failure (waiting for its retry, or
@@ -118,6 +140,57 @@ pub fn sync(
         if stop.load(Ordering::SeqCst) {
             return Ok(0);
         }
+    }
+}
+
+/// A line on the terminal (stderr) showing how far a running round has got, gone
+/// when dropped. Only ever drawn on a terminal: never in `--json`, `--quiet` or logs.
+struct ProgressLine {
+    bar: indicatif::ProgressBar,
+    done: Arc<AtomicBool>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressLine {
+    fn start(progress: Arc<fieldsync_core::engine::RoundProgress>) -> ProgressLine {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        let done = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (bar, done) = (bar.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                // Rounds that finish within half a second draw nothing.
+                std::thread::sleep(Duration::from_millis(500));
+                while !done.load(Ordering::SeqCst) {
+                    bar.set_message(format!(
+                        "round: {} issues read, {} of {} messages handled",
+                        progress.issues_read.load(Ordering::Relaxed),
+                        progress.messages_handled.load(Ordering::Relaxed),
+                        progress.messages_queued.load(Ordering::Relaxed),
+                    ));
+                    bar.tick();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        ProgressLine {
+            bar,
+            done,
+            ticker: Some(ticker),
+        }
+    }
+}
+
+impl Drop for ProgressLine {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+        self.bar.finish_and_clear();
     }
 }
 

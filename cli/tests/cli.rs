@@ -281,3 +281,47 @@ fn issue_list_shows_sync_states_and_filters() {
         text(&bad.stderr)
     );
 }
+
+/// `--quiet` prints only the round's summary; without a terminal there is no progress
+/// line either (it is drawn on a terminal only).
+#[test]
+fn sync_quiet_prints_one_summary_line_per_round() {
+    let (_dir, plugins, config) = demo();
+    for key in ["SUP-1", "SUP-2", "SUP-3"] {
+        let edit = fieldsync(&[
+            "issue",
+            "edit",
+            key,
+            "--set",
+            "summary=Quiet edit",
+            "--as",
+            "alice",
+            "--config",
+            &config,
+        ]);
+        assert_eq!(edit.status.code(), Some(0));
+    }
+    let quiet = fieldsync(&[
+        "sync",
+        "--once",
+        "--quiet",
+        "--config",
+        &config,
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    assert_eq!(quiet.status.code(), Some(0));
+    let out = text(&quiet.stdout);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with("round: 3 messages, 0 issues created, 3 updated, 0 failed"),
+        "{out}"
+    );
+    assert!(text(&quiet.stderr).is_empty(), "{}", text(&quiet.stderr));
+    let both = fieldsync(&["sync", "--once", "--quiet", "--json", "--config", &config]);
+    assert_eq!(
+        both.status.code(),
+        Some(2),
+        "--quiet and --json exclude each other"
+    );
+}

@@ -82,6 +82,10 @@ pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mu
     // would only wait out its own retries (a round must stay short while a tracker
     // is down for an hour).
     let target_down = AtomicBool::new(false);
+    let queued: usize = groups.iter().map(Vec::len).sum();
+    pass.progress
+        .messages_queued
+        .fetch_add(queued, Ordering::Relaxed);
     let outcomes = map_parallel(groups, pass.workers, |group| {
         apply_group(sync, source, group, pass, &target_down)
     });
@@ -123,6 +127,9 @@ fn apply_group(
             permanent: true,
             ..Failure::default()
         });
+        pass.progress
+            .messages_handled
+            .fetch_add(1, Ordering::Relaxed);
         let result = message.and_then(|message| {
             let applied_seq = target_ledger
                 .applied_seq(&sync.id, &message.source_key)

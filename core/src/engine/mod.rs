@@ -40,6 +40,7 @@ use crate::store::{RoundRecord, SlowCall, StoreError};
 use watch::CallWatch;
 
 pub use report::{AppliedIssue, DirectionReport, FieldChange, IssueFailure, RoundReport, Stage};
+
 pub(crate) use sides::{sqlite_stores, SideOpener};
 pub use sides::{Connector, Connectors, SideStores, StoreOpener};
 
@@ -70,6 +71,7 @@ pub struct Engine {
     retention: Duration,
     /// When delivered messages were last pruned (`None`: not yet by this engine).
     pruned_at: parking_lot::Mutex<Option<Instant>>,
+    progress: Arc<RoundProgress>,
 }
 
 /// What the queues of one round share.
@@ -80,6 +82,27 @@ struct Pass<'a> {
     pub stop: &'a AtomicBool,
     /// When the round started: failures due before it are retried.
     pub now: Timestamp,
+    pub progress: &'a RoundProgress,
+}
+
+/// How far the round running now has got, for a host that shows progress (see
+/// [`Engine::progress`]). Counts start at 0 with every round.
+#[derive(Debug, Default)]
+pub struct RoundProgress {
+    /// Issues looked at by the outgoing queues.
+    pub issues_read: std::sync::atomic::AtomicUsize,
+    /// Messages handled by the incoming queues (applied or failed).
+    pub messages_handled: std::sync::atomic::AtomicUsize,
+    /// Messages waiting for the incoming queues when they started.
+    pub messages_queued: std::sync::atomic::AtomicUsize,
+}
+
+impl RoundProgress {
+    fn reset(&self) {
+        self.issues_read.store(0, Ordering::Relaxed);
+        self.messages_handled.store(0, Ordering::Relaxed);
+        self.messages_queued.store(0, Ordering::Relaxed);
+    }
 }
 
 impl Pass<'_> {
@@ -283,6 +306,7 @@ impl Engine {
             slow_call_limit: Duration::from_millis(config.slow_mapping_call_ms),
             retention: config.retention(),
             pruned_at: parking_lot::Mutex::new(None),
+            progress: Arc::default(),
         })
     }
 
@@ -317,6 +341,11 @@ impl Engine {
         locks.into_iter().collect()
     }
 
+    /// The progress of the round running now (read it from another thread).
+    pub fn progress(&self) -> Arc<RoundProgress> {
+        Arc::clone(&self.progress)
+    }
+
     /// Every synchronization's id and interval (how often `fieldsync sync` runs it).
     pub fn schedule(&self) -> Vec<(String, Duration)> {
         self.syncs
@@ -340,6 +369,7 @@ impl Engine {
     pub fn run_syncs_until(&self, which: &dyn Fn(&str) -> bool, stop: &AtomicBool) -> RoundReport {
         let started = Instant::now();
         let mut report = RoundReport::default();
+        self.progress.reset();
         for sync in self.syncs.iter().filter(|sync| which(&sync.id)) {
             if stop.load(Ordering::SeqCst) {
                 break;
@@ -352,6 +382,7 @@ impl Engine {
                 watch: &watch,
                 stop,
                 now: sync_started.1,
+                progress: &self.progress,
             };
             let home = &sync.side(Side::A).stores.ledger;
             let report_overdue = |calls: &[SlowCall]| {

@@ -133,6 +133,7 @@ fn try_run(
             return (candidate, Outcome::Skipped);
         }
         let outcome = build_message(sync, source, &candidate, upper, pass);
+        pass.progress.issues_read.fetch_add(1, Ordering::Relaxed);
         if matches!(outcome, Outcome::Unavailable(_)) {
             tracker_down.store(true, Ordering::SeqCst);
         }

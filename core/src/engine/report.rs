@@ -185,13 +185,18 @@ fn count(n: usize, noun: &str) -> String {
     }
 }
 
-impl fmt::Display for RoundReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for direction in &self.directions {
-            write!(f, "{direction}")?;
+impl RoundReport {
+    /// What the round did in numbers, and what kept it from completing if something
+    /// did: one line (`fieldsync sync --quiet` prints only this).
+    pub fn summary(&self) -> String {
+        match self.unavailable() {
+            Some(unavailable) => format!("{}; UNAVAILABLE: {unavailable}", self.counts()),
+            None => self.counts(),
         }
-        write!(
-            f,
+    }
+
+    fn counts(&self) -> String {
+        format!(
             "round: {}, {} created, {} updated, {} failed in {} ms{}",
             count(self.messages_sent(), "message"),
             count(self.created(), "issue"),
@@ -206,6 +211,15 @@ impl fmt::Display for RoundReport {
                 ""
             }
         )
+    }
+}
+
+impl fmt::Display for RoundReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for direction in &self.directions {
+            write!(f, "{direction}")?;
+        }
+        f.write_str(&self.counts())
     }
 }
 
