@@ -11,9 +11,10 @@ use super::report::{DirectionReport, IssueFailure, Stage};
 use super::watch::CallSite;
 use super::{Pass, SyncRuntime};
 use crate::message::{Entry, IssueSyncMessage, Side};
-use crate::model::{HistoryEntry, Timestamp};
+use crate::model::{HistoryEntry, Issue, Timestamp};
 use crate::store::{
     shortened, Failure, FailureContext, IssueSyncState, OutgoingBatch, OutgoingFailure, StoreError,
+    CREATED_FIELD,
 };
 
 /// An issue to look at this round.
@@ -298,7 +299,7 @@ fn try_build_message(
 ) -> Result<Outcome, StoreError> {
     let side = sync.side(source);
     let (tracker, ledger) = (side.tracker(), side.ledger());
-    let Some(issue) = tracker.get(&candidate.key)? else {
+    let Some(mut issue) = tracker.get(&candidate.key)? else {
         return Ok(Outcome::Nothing);
     };
     if !sync.syncs_issue_type(&issue.issue_type) {
@@ -313,6 +314,9 @@ fn try_build_message(
         .map(|entry| entry.seq)
         .filter(|seq| *seq <= upper)
         .fold(from_seq, i64::max);
+    // The message covers the history up to `upper`: it carries the values as of there.
+    // (An edit made after the scan is sent with the next round, with its own time.)
+    rewind_to(&mut issue, &read, upper);
     let history = changes_to_send(sync, source, &issue.key, is_new, from_seq, read, upper)?;
     // Nothing to send, and no progress to record when the read got no further than
     // the last one (an idle round writes nothing).
@@ -474,6 +478,21 @@ struct FieldChangeSpan {
     origin: Option<String>,
 }
 
+/// Sets the fields of `issue` (read now) back to their values at history position
+/// `upper`, undoing the changes of `read` made after it, newest first.
+fn rewind_to(issue: &mut Issue, read: &[HistoryEntry], upper: i64) {
+    for entry in read.iter().rev().filter(|entry| entry.seq > upper) {
+        if entry.field == CREATED_FIELD {
+            continue;
+        }
+        if entry.old.is_null() {
+            issue.fields.remove(&entry.field);
+        } else {
+            issue.fields.insert(entry.field.clone(), entry.old.clone());
+        }
+    }
+}
+
 /// A change read from the history, with when and where it was first made.
 struct ChangeToSend {
     entry: HistoryEntry,
@@ -562,4 +581,56 @@ fn field_changes(history: &[ChangeToSend]) -> BTreeMap<&str, FieldChangeSpan> {
             });
     }
     changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(seq: i64, field: &str, old: Value, new: Value) -> HistoryEntry {
+        HistoryEntry {
+            seq,
+            issue_key: "A-1".into(),
+            time: Timestamp(seq),
+            author: "person".into(),
+            field: field.into(),
+            old,
+            new,
+        }
+    }
+
+    #[test]
+    fn a_message_carries_the_values_as_of_the_history_it_covers() {
+        // Read now: title "c" (changed at 5 and 7, after the scan's bound 4), note
+        // set at 6, summary unchanged since 3.
+        let mut issue = Issue {
+            key: "A-1".into(),
+            project: "A".into(),
+            issue_type: "Task".into(),
+            fields: [
+                ("title".to_owned(), json!("c")),
+                ("note".to_owned(), json!("n")),
+                ("summary".to_owned(), json!("s")),
+            ]
+            .into(),
+            created: Timestamp(1),
+            updated: Timestamp(7),
+        };
+        let read = [
+            entry(3, "summary", Value::Null, json!("s")),
+            entry(4, "title", Value::Null, json!("a")),
+            entry(5, "title", json!("a"), json!("b")),
+            entry(6, "note", Value::Null, json!("n")),
+            entry(7, "title", json!("b"), json!("c")),
+        ];
+        rewind_to(&mut issue, &read, 4);
+        assert_eq!(issue.value("title"), &json!("a"));
+        assert_eq!(issue.value("note"), &Value::Null);
+        assert!(
+            !issue.fields.contains_key("note"),
+            "empty, as before it was set"
+        );
+        assert_eq!(issue.value("summary"), &json!("s"));
+    }
 }
