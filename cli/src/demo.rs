@@ -10,6 +10,7 @@ use fieldsync_demo::{self as demo, StoreLayout, DEMO_USER};
 use serde_json::{json, Value};
 
 use crate::host;
+use crate::CliError;
 
 /// The files a demo writes, which a new demo in the same folder replaces.
 const DEMO_FILES: &[&str] = &["sync.json", "demo.db", "support.db", "dev.db"];
@@ -86,7 +87,7 @@ fn exe_dir() -> PathBuf {
         .unwrap_or_default()
 }
 
-pub fn run(dir: &Path, plugins: &DemoPlugins, layout: StoreLayout) -> Result<u8, String> {
+pub fn run(dir: &Path, plugins: &DemoPlugins, layout: StoreLayout) -> Result<u8, CliError> {
     remove_previous(dir)?;
     let files = demo::create(dir, layout).map_err(|error| error.to_string())?;
     println!("Demo in {}:", dir.display());

@@ -11,36 +11,22 @@ use fieldsync_core::store::{ErrorRecord, FailedStep};
 use fieldsync_core::{ControlError, SyncControl};
 
 use crate::live::PluginsNote;
-use crate::{EXIT_PROBLEMS, EXIT_UNAVAILABLE};
+use crate::{CliError, EXIT_PROBLEMS, EXIT_UNAVAILABLE};
 
-/// The control of a configuration's stores, or the exit code to end with: a store
-/// that cannot be used now (damaged, a full disk) is said here and ends with exit
-/// code 3, not 2, as nothing is wrong with the input.
-fn control(config: &Path) -> Result<Result<SyncControl, u8>, String> {
+/// The control of a configuration's stores. A store that cannot be used now
+/// (damaged, a full disk) ends the command with exit code 3, not 2: nothing is wrong
+/// with the input.
+fn control(config: &Path) -> Result<SyncControl, CliError> {
     let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
-    match SyncControl::open(&config) {
-        Ok(control) => Ok(Ok(control)),
-        Err(error @ ControlError::Unavailable(_)) => {
-            eprintln!("fieldsync: {error}");
-            Ok(Err(EXIT_UNAVAILABLE))
-        }
-        Err(error) => Err(error.to_string()),
-    }
-}
-
-/// Unwraps [`control`], returning its exit code from the calling command.
-macro_rules! control_or_exit {
-    ($config:expr) => {
-        match control($config)? {
-            Ok(control) => control,
-            Err(code) => return Ok(code),
-        }
-    };
+    SyncControl::open(&config).map_err(|error| match error {
+        ControlError::Unavailable(_) => CliError::unavailable(error.to_string()),
+        error => CliError::usage(error.to_string()),
+    })
 }
 
 /// `fieldsync errors list`.
-pub fn list(config: &Path, json: bool) -> Result<u8, String> {
-    let control = control_or_exit!(config);
+pub fn list(config: &Path, json: bool) -> Result<u8, CliError> {
+    let control = control(config)?;
     let errors = control.errors().map_err(|error| error.to_string())?;
     if json {
         let text = serde_json::to_string_pretty(&errors).map_err(|error| error.to_string())?;
@@ -128,8 +114,8 @@ fn describe(error: &ErrorRecord) -> String {
 }
 
 /// `fieldsync errors retry ID|--all`.
-pub fn retry(config: &Path, id: Option<&str>) -> Result<u8, String> {
-    let control = control_or_exit!(config);
+pub fn retry(config: &Path, id: Option<&str>) -> Result<u8, CliError> {
+    let control = control(config)?;
     let retried = match id {
         Some(id) => control.retry(id).map_err(|error| error.to_string())?,
         None => control.retry_all().map_err(|error| error.to_string())?,
@@ -139,8 +125,8 @@ pub fn retry(config: &Path, id: Option<&str>) -> Result<u8, String> {
 }
 
 /// `fieldsync errors skip ID`.
-pub fn skip(config: &Path, id: &str, by: &str) -> Result<u8, String> {
-    let skipped = control_or_exit!(config)
+pub fn skip(config: &Path, id: &str, by: &str) -> Result<u8, CliError> {
+    let skipped = control(config)?
         .skip(id, by)
         .map_err(|error| error.to_string())?;
     let what = match skipped.error.step {
@@ -161,8 +147,8 @@ pub fn skip(config: &Path, id: &str, by: &str) -> Result<u8, String> {
 }
 
 /// `fieldsync status`: exit code 1 when a message is parked (for monitoring).
-pub fn status(config: &Path, json: bool) -> Result<u8, String> {
-    let statuses = control_or_exit!(config)
+pub fn status(config: &Path, json: bool) -> Result<u8, CliError> {
+    let statuses = control(config)?
         .status()
         .map_err(|error| error.to_string())?;
     // A failure waiting for its retry is a problem too, not only a parked one.

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::CliError;
 use fieldsync_core::builtin::builtin_plugin;
 use fieldsync_core::config::SyncConfig;
 use fieldsync_core::{Connectors, Engine, EngineError, MappingRegistry};
@@ -88,50 +89,21 @@ pub fn registry_of(report: &LoadReport) -> Result<MappingRegistry, String> {
     Ok(registry)
 }
 
-/// Why the engine could not start, with the exit code that says so.
-pub struct StartError {
-    pub message: String,
-    pub exit_code: u8,
-}
-
-impl From<String> for StartError {
-    fn from(message: String) -> Self {
-        StartError {
-            message,
-            exit_code: crate::EXIT_USAGE,
-        }
-    }
-}
-
-/// The engine, or the exit code to end with: a start-up failure that is not bad
-/// input is said here (`fieldsync: ...`) and its own code returned.
-pub fn engine_or_exit(config: &Path, plugins: &PluginSetup) -> Result<Result<Engine, u8>, String> {
-    let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
-    match build_engine(&config, &registry(plugins)?) {
-        Ok(engine) => Ok(Ok(engine)),
-        Err(StartError { message, exit_code }) if exit_code != crate::EXIT_USAGE => {
-            eprintln!("fieldsync: {message}");
-            Ok(Err(exit_code))
-        }
-        Err(error) => Err(error.message),
-    }
-}
-
 /// Reads the configuration and builds the engine, or says what is wrong: bad input
 /// (exit 2), or a tracker that did not answer (exit 3, try again later).
-pub fn engine(config: &Path, plugins: &PluginSetup) -> Result<Engine, StartError> {
+pub fn engine(config: &Path, plugins: &PluginSetup) -> Result<Engine, CliError> {
     let config = SyncConfig::load(config).map_err(|error| error.to_string())?;
     build_engine(&config, &registry(plugins)?)
 }
 
 /// Builds the engine of a read configuration with `registry`.
-pub fn build_engine(config: &SyncConfig, registry: &MappingRegistry) -> Result<Engine, StartError> {
+pub fn build_engine(config: &SyncConfig, registry: &MappingRegistry) -> Result<Engine, CliError> {
     Engine::with_connectors(config, registry, &connectors()).map_err(|error| {
         let exit_code = match error {
             EngineError::Unavailable(_) => crate::EXIT_UNAVAILABLE,
             _ => crate::EXIT_USAGE,
         };
-        StartError {
+        CliError {
             message: error.to_string(),
             exit_code,
         }

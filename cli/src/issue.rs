@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::table;
+use crate::CliError;
 
 /// Where the issue commands find their store.
 pub struct StoreChoice<'a> {
@@ -189,7 +190,7 @@ pub fn create(
     issue_type: &str,
     assignments: &[String],
     author: &str,
-) -> Result<u8, String> {
+) -> Result<u8, CliError> {
     let store = choice.open(project)?;
     let definition = store.project(project).map_err(|error| error.to_string())?;
     let fields = parse_assignments(&definition, assignments)?;
@@ -213,9 +214,9 @@ pub fn edit(
     key: &str,
     assignments: &[String],
     author: &str,
-) -> Result<u8, String> {
+) -> Result<u8, CliError> {
     if assignments.is_empty() {
-        return Err("nothing to change: give --set FIELD=VALUE".to_owned());
+        return Err("nothing to change: give --set FIELD=VALUE".into());
     }
     let project = project_of(key)?;
     let store = choice.open(project)?;
@@ -288,7 +289,7 @@ struct ListedIssue<'a> {
 }
 
 /// `fieldsync issue list`.
-pub fn list(choice: &StoreChoice<'_>, query: &ListQuery<'_>, json: bool) -> Result<u8, String> {
+pub fn list(choice: &StoreChoice<'_>, query: &ListQuery<'_>, json: bool) -> Result<u8, CliError> {
     let since = query
         .updated_since
         .map(|text| {
@@ -369,7 +370,7 @@ pub fn list(choice: &StoreChoice<'_>, query: &ListQuery<'_>, json: bool) -> Resu
     Ok(0)
 }
 
-pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, String> {
+pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, CliError> {
     let project = project_of(key)?;
     let SideStores {
         tracker, ledger, ..

@@ -20,7 +20,8 @@ use fieldsync_loader::{FolderWatch, LivePlugins, LoadReport, PluginPins};
 use fieldsync_plugin_api::Direction;
 use serde::{Deserialize, Serialize};
 
-use crate::host::{self, PluginSetup, StartError};
+use crate::host::{self, PluginSetup};
+use crate::CliError;
 
 /// What `fieldsync status` shows of the plugins of a running `fieldsync sync`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -84,7 +85,7 @@ impl LiveHost {
         wait_for_mappings: bool,
         wait_for_trackers: bool,
         stop: &AtomicBool,
-    ) -> Result<Option<LiveHost>, StartError> {
+    ) -> Result<Option<LiveHost>, CliError> {
         let hangup = Arc::new(AtomicBool::new(false));
         #[cfg(unix)]
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
@@ -103,7 +104,7 @@ impl LiveHost {
             let missing = missing_mappings(&config_read, &registry);
             if wait_for_mappings && !missing.is_empty() {
                 if folder.is_none() {
-                    return Err(StartError::from(
+                    return Err(CliError::from(
                         "--wait-for-mappings needs a plugin folder (--plugins DIR)".to_owned(),
                     ));
                 }
@@ -278,12 +279,12 @@ impl LiveHost {
 }
 
 /// A claim refused at start: exit code 4 when another runner holds the stores.
-fn busy(error: ClaimError) -> StartError {
+fn busy(error: ClaimError) -> CliError {
     let exit_code = match error {
         ClaimError::Busy { .. } => crate::EXIT_BUSY,
         ClaimError::Unusable { .. } => crate::EXIT_USAGE,
     };
-    StartError {
+    CliError {
         message: error.to_string(),
         exit_code,
     }
@@ -340,7 +341,7 @@ fn note_for(
 fn scan(
     folder: &mut Option<(LivePlugins, FolderWatch)>,
     plugins: &PluginSetup,
-) -> Result<LoadReport, StartError> {
+) -> Result<LoadReport, CliError> {
     let report = match folder {
         Some((live, _)) => live
             .scan()

@@ -28,6 +28,7 @@ macro_rules! eprintln {
 
 mod demo;
 mod errors;
+mod exit;
 mod host;
 mod issue;
 mod live;
@@ -462,15 +463,7 @@ impl TryDirection {
     }
 }
 
-/// Exit code for a bad command line or unusable arguments (clap uses it too).
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code when the command ran but found problems (e.g. rejected plugins).
-pub const EXIT_PROBLEMS: u8 = 1;
-/// Exit code when a tracker or store did not answer (the round's failure, not an
-/// issue's): `sync --once`, `status`.
-pub const EXIT_UNAVAILABLE: u8 = 3;
-/// Exit code when another process runs rounds on the same stores (`sync`).
-pub const EXIT_BUSY: u8 = 4;
+pub use exit::{CliError, EXIT_BUSY, EXIT_PROBLEMS, EXIT_UNAVAILABLE, EXIT_USAGE};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -626,7 +619,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("fieldsync: {error}");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(error.exit_code)
         }
     }
 }

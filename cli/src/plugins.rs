@@ -10,6 +10,7 @@ use fieldsync_plugin_api::{MappingDescriptor, MappingProvider, PluginManifest};
 use serde::Serialize;
 
 use crate::table;
+use crate::CliError;
 use crate::EXIT_PROBLEMS;
 
 #[derive(Serialize)]
@@ -242,7 +243,7 @@ fn load_folder(dir: &Path, pins: Option<&Path>) -> Result<LoadReport, String> {
 }
 
 /// `fieldsync plugins list --dir DIR [--pins FILE] [--json]`.
-pub fn list(dir: &Path, pins: Option<&Path>, json: bool) -> Result<u8, String> {
+pub fn list(dir: &Path, pins: Option<&Path>, json: bool) -> Result<u8, CliError> {
     let report = load_folder(dir, pins)?;
     if json {
         println!(
@@ -275,12 +276,9 @@ struct CheckJson<'a> {
 }
 
 /// `fieldsync plugins check FILE [--pins FILE] [--json]`.
-pub fn check(file: &Path, pins: Option<&Path>, json: bool) -> Result<u8, String> {
+pub fn check(file: &Path, pins: Option<&Path>, json: bool) -> Result<u8, CliError> {
     if !file.is_file() {
-        return Err(format!(
-            "{} does not exist or is not a file",
-            file.display()
-        ));
+        return Err(format!("{} does not exist or is not a file", file.display()).into());
     }
     let outcome = loader(pins)?.load_file(file);
     let abi_version = fieldsync_plugin_api::abi::ABI_VERSION;
@@ -358,7 +356,7 @@ fn check_text(file: &Path, manifest: &PluginManifest, abi_version: &str) -> Stri
 /// `fieldsync plugins pin --dir DIR --pins FILE`: pins every plugin loaded from the
 /// folder to the digest of its file, as the folder is now. Refuses when a file is
 /// rejected or a plugin id is contested, so that pins never bless a broken folder.
-pub fn pin(dir: &Path, pins_file: &Path) -> Result<u8, String> {
+pub fn pin(dir: &Path, pins_file: &Path) -> Result<u8, CliError> {
     // Pins already in the file do not apply: pinning again is how a new version is
     // accepted.
     let report = load_folder(dir, None)?;

@@ -6,9 +6,10 @@ use fieldsync_core::model::{ProjectDef, User};
 use fieldsync_core::{SqliteStore, Tracker};
 
 use crate::table;
+use crate::CliError;
 
 /// Declares a project from a JSON definition file, creating the store if needed.
-pub fn add(store: &Path, definition: &Path) -> Result<u8, String> {
+pub fn add(store: &Path, definition: &Path) -> Result<u8, CliError> {
     let text = std::fs::read_to_string(definition)
         .map_err(|error| format!("{}: {error}", definition.display()))?;
     let mut deserializer = serde_json::Deserializer::from_str(&text);
@@ -36,7 +37,7 @@ pub fn add(store: &Path, definition: &Path) -> Result<u8, String> {
 }
 
 /// Lists the projects of a store with their fields.
-pub fn list(store: &Path) -> Result<u8, String> {
+pub fn list(store: &Path) -> Result<u8, CliError> {
     let store = SqliteStore::open_existing(store).map_err(|error| error.to_string())?;
     let projects = store.projects().map_err(|error| error.to_string())?;
     let rows: Vec<Vec<String>> = projects
@@ -65,7 +66,7 @@ pub fn list(store: &Path) -> Result<u8, String> {
 }
 
 /// Adds or replaces a user of the store's instance.
-pub fn add_user(store: &Path, username: &str, email: &str, name: &str) -> Result<u8, String> {
+pub fn add_user(store: &Path, username: &str, email: &str, name: &str) -> Result<u8, CliError> {
     let store = SqliteStore::open_existing(store).map_err(|error| error.to_string())?;
     store
         .put_user(&User {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::CliError;
 use fieldsync_core::config::TrackerSpec;
 use fieldsync_redmine::Description;
 use serde_json::{json, Map};
@@ -19,7 +20,7 @@ pub fn describe(
     server: &Server<'_>,
     project: Option<&str>,
     json_output: bool,
-) -> Result<u8, String> {
+) -> Result<u8, CliError> {
     let mut settings = Map::new();
     settings.insert("url".into(), json!(server.url));
     if let Some(variable) = server.api_key_env {

@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::CliError;
 use fieldsync_plugin_api::check_id;
 
 const CARGO_TOML: &str = include_str!("scaffold/Cargo.toml.template");
@@ -96,7 +97,7 @@ fn check_crate_name(name: &str) -> Result<(), String> {
 }
 
 /// Writes the crate; returns the exit code.
-pub fn run(request: &NewPlugin<'_>) -> Result<u8, String> {
+pub fn run(request: &NewPlugin<'_>) -> Result<u8, CliError> {
     check_crate_name(request.name)?;
     let id = match request.id {
         Some(id) => id.to_owned(),
@@ -118,7 +119,8 @@ pub fn run(request: &NewPlugin<'_>) -> Result<u8, String> {
         return Err(format!(
             "{} exists and is not empty: choose another folder with --dir",
             dir.display()
-        ));
+        )
+        .into());
     }
     let sdk = SdkSource::choose(request.sdk)?;
     let library = format!(

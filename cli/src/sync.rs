@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::host::{self, PluginSetup, StartError};
+use crate::host::{self, PluginSetup};
 use crate::live::LiveHost;
+use crate::CliError;
 use crate::{EXIT_PROBLEMS, EXIT_UNAVAILABLE};
 
 /// Runs rounds until SIGINT/SIGTERM (or one round with `once`). With `once`, exit
@@ -35,7 +36,7 @@ pub struct SyncOptions {
     pub wait_for_mappings: bool,
 }
 
-pub fn sync(config: &Path, plugins: &PluginSetup, options: &SyncOptions) -> Result<u8, String> {
+pub fn sync(config: &Path, plugins: &PluginSetup, options: &SyncOptions) -> Result<u8, CliError> {
     let SyncOptions {
         once,
         output,
@@ -52,14 +53,8 @@ pub fn sync(config: &Path, plugins: &PluginSetup, options: &SyncOptions) -> Resu
     announce_stop(Arc::clone(&stop));
     // A running sync waits for a tracker that does not answer yet; `--once` says so
     // with exit code 3.
-    let mut host = match LiveHost::start(config, plugins, wait_for_mappings, !once, &stop) {
-        Ok(Some(host)) => host,
-        Ok(None) => return Ok(0),
-        Err(StartError { message, exit_code }) if exit_code != crate::EXIT_USAGE => {
-            eprintln!("fieldsync: {message}");
-            return Ok(exit_code);
-        }
-        Err(error) => return Err(error.message),
+    let Some(mut host) = LiveHost::start(config, plugins, wait_for_mappings, !once, &stop)? else {
+        return Ok(0);
     };
     if !once {
         let intervals: Vec<String> = host
@@ -225,11 +220,8 @@ fn wait(until: Instant, stop: &AtomicBool, host: &mut LiveHost) {
 }
 
 /// `fieldsync config check`: builds everything a sync would run with, runs nothing.
-pub fn check(config: &Path, plugins: &PluginSetup) -> Result<u8, String> {
-    let engine = match host::engine_or_exit(config, plugins)? {
-        Ok(engine) => engine,
-        Err(code) => return Ok(code),
-    };
+pub fn check(config: &Path, plugins: &PluginSetup) -> Result<u8, CliError> {
+    let engine = host::engine(config, plugins)?;
     let schedule = engine.schedule();
     println!(
         "{}: usable: {} synchronization(s): {}",
@@ -250,11 +242,8 @@ pub fn resync(
     fields: &[String],
     config: &Path,
     plugins: &PluginSetup,
-) -> Result<u8, String> {
-    let engine = match host::engine_or_exit(config, plugins)? {
-        Ok(engine) => engine,
-        Err(code) => return Ok(code),
-    };
+) -> Result<u8, CliError> {
+    let engine = host::engine(config, plugins)?;
     let queued = engine
         .request_resync(key, fields)
         .map_err(|error| error.to_string())?;

@@ -12,6 +12,7 @@ use fieldsync_plugin_api::{
 };
 use serde_json::{Map, Value};
 
+use crate::CliError;
 use crate::EXIT_PROBLEMS;
 
 /// What to call.
@@ -57,7 +58,7 @@ fn json(what: &str, text: &str) -> Result<Value, String> {
 
 /// Runs the call; exit code 0 when the mapping answered (and the answer fits the
 /// field type), 1 when it failed, 2 for bad arguments.
-pub fn run(request: &TryRequest<'_>) -> Result<u8, String> {
+pub fn run(request: &TryRequest<'_>) -> Result<u8, CliError> {
     let logs = Arc::new(Mutex::new(Vec::new()));
     // Installed instead of the program's logger (see main): every level, so that the
     // plugin's debug and trace records are shown too.
@@ -69,7 +70,7 @@ pub fn run(request: &TryRequest<'_>) -> Result<u8, String> {
     let fields = match request.fields {
         Some(text) => match json("fields", text)? {
             Value::Object(map) => Some(map),
-            _ => return Err("--fields must be a JSON object of field ids to values".to_owned()),
+            _ => return Err("--fields must be a JSON object of field ids to values".into()),
         },
         None => None,
     };
@@ -81,10 +82,7 @@ pub fn run(request: &TryRequest<'_>) -> Result<u8, String> {
         })
         .transpose()?;
     if !request.file.is_file() {
-        return Err(format!(
-            "{} does not exist or is not a file",
-            request.file.display()
-        ));
+        return Err(format!("{} does not exist or is not a file", request.file.display()).into());
     }
     let plugin = PluginLoader::new()
         .load_file(request.file)
@@ -103,7 +101,8 @@ pub fn run(request: &TryRequest<'_>) -> Result<u8, String> {
             return Err(format!(
                 "`{}` is offered both ways: say --direction outgoing or incoming",
                 request.mapping
-            ))
+            )
+            .into())
         }
         _ => {
             return Err(format!(
@@ -114,7 +113,8 @@ pub fn run(request: &TryRequest<'_>) -> Result<u8, String> {
                     .map(|d| format!("{d} "))
                     .unwrap_or_default(),
                 request.mapping
-            ))
+            )
+            .into())
         }
     };
     // Without --field-type, the first type the mapping accepts.

@@ -124,7 +124,7 @@ fn apply_group(
         let message = pending.message.clone().map_err(|error| Failure {
             error,
             // Retrying cannot mend a damaged row; a person can skip it.
-            permanent: true,
+            cause: FailureCause::DamagedMessage,
             ..Failure::default()
         });
         pass.progress
@@ -156,7 +156,7 @@ fn apply_group(
             }
             Err(failure) => {
                 let attempts = pending.attempts + 1;
-                let next_attempt_at = pass.next_attempt(attempts, failure.permanent);
+                let next_attempt_at = pass.next_attempt(attempts, failure.cause);
                 if let Err(store_error) =
                     source_ledger.message_failed(pending.row, &failure, attempts, next_attempt_at)
                 {
@@ -931,7 +931,7 @@ impl MappingCall<'_> {
     fn import(&self, context: &IncomingContext<'_>) -> Result<Option<Value>, Failure> {
         let target = self.source.other();
         let field = &self.relationship.end(target).field;
-        let failure = |error: &dyn std::fmt::Display| Failure {
+        let failure = |error: &dyn std::fmt::Display, cause| Failure {
             error: format!("{}: {error}", self.relationship.describe(self.source)),
             context: Box::new(FailureContext {
                 target_key: self.target_key.map(str::to_owned),
@@ -941,8 +941,7 @@ impl MappingCall<'_> {
                 plugin: Some(self.mapping.identity.plugin.clone()),
                 data: None,
             }),
-            permanent: false,
-            cause: FailureCause::Issue,
+            cause,
         };
         let site = CallSite {
             issue_key: self.source_key,
@@ -959,11 +958,13 @@ impl MappingCall<'_> {
                     .side(target)
                     .project
                     .check_value(field, &value)
-                    .map_err(|problem| failure(&self.unfit_value(&problem)))?;
+                    .map_err(|problem| {
+                        failure(&self.unfit_value(&problem), FailureCause::RefusedValue)
+                    })?;
                 Ok(Some(value))
             }
             Ok(_) => Ok(None),
-            Err(error) => Err(failure(&error)),
+            Err(error) => Err(failure(&error, FailureCause::Mapping)),
         }
     }
 }

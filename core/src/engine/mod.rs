@@ -36,7 +36,7 @@ use crate::control::{ControlledSync, SyncControl};
 use crate::message::Side;
 use crate::model::{project_of_key, ProjectDef, Timestamp};
 use crate::registry::MappingRegistry;
-use crate::store::{RoundRecord, SlowCall, StoreError};
+use crate::store::{FailureCause, RoundRecord, SlowCall, StoreError};
 use watch::CallWatch;
 
 pub use report::{AppliedIssue, DirectionReport, FieldChange, IssueFailure, RoundReport, Stage};
@@ -108,8 +108,8 @@ impl RoundProgress {
 impl Pass<'_> {
     /// When a failure that has now happened `attempts` times is tried again
     /// (`None`: parked).
-    pub fn next_attempt(&self, attempts: i64, permanent: bool) -> Option<Timestamp> {
-        if permanent {
+    pub fn next_attempt(&self, attempts: i64, cause: FailureCause) -> Option<Timestamp> {
+        if !cause.may_pass_later() {
             return None;
         }
         let delay = self.retry.delay_after(attempts)?;

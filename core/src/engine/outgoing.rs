@@ -13,8 +13,8 @@ use super::{Pass, SyncRuntime};
 use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, Timestamp};
 use crate::store::{
-    shortened, Failure, FailureContext, IssueSyncState, OutgoingBatch, OutgoingFailure, StoreError,
-    CREATED_FIELD,
+    shortened, Failure, FailureCause, FailureContext, IssueSyncState, OutgoingBatch,
+    OutgoingFailure, StoreError, CREATED_FIELD,
 };
 
 /// An issue to look at this round.
@@ -176,7 +176,7 @@ fn try_run(
                 tried_to,
             } => {
                 let attempts = candidate.failed_before + 1;
-                let next_attempt_at = pass.next_attempt(attempts, failure.permanent);
+                let next_attempt_at = pass.next_attempt(attempts, failure.cause);
                 report.failures.push(IssueFailure {
                     stage: Stage::Outgoing,
                     issue_key: candidate.key.clone(),
@@ -425,7 +425,7 @@ fn try_build_message(
                             plugin: Some(mapping.identity.plugin.clone()),
                             data: Some(shortened(issue.value(&end.field))),
                         }),
-                        ..Failure::default()
+                        cause: FailureCause::Mapping,
                     },
                     read_from: from_seq,
                     tried_to: if upper == i64::MAX { read_to } else { upper },

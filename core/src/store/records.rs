@@ -53,22 +53,39 @@ pub struct Failure {
     pub error: String,
     /// The same, as data (boxed: a failure travels in `Result`s on the hot path).
     pub context: Box<FailureContext>,
-    /// Retrying cannot help (an unreadable message): parked at once.
-    pub permanent: bool,
-    /// Whose failure it is.
+    /// Whose failure it is, which decides what happens next.
     pub cause: FailureCause,
 }
 
-/// Whose failure it is: the issue's (its data, a mapping, a value the target refuses),
-/// or the round's (a tracker or store that does not answer).
+/// Whose failure it is, which decides what happens next: the issue's (retried with
+/// backoff, then parked, blocking only this issue), a message that can never be
+/// applied (parked at once), or the round's (nothing counted, nothing parks).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum FailureCause {
-    /// The issue's: retried with backoff, then parked; blocks only this issue.
+    /// The issue's data, e.g. a store refusing a value for this issue. Retried, then
+    /// parked.
     #[default]
-    Issue,
-    /// The round's: no attempt is counted, nothing parks; the work is done again
-    /// when the tracker answers.
+    IssueData,
+    /// A mapping failed: an error or a panic in it. Retried (a plugin may be fixed
+    /// meanwhile), then parked.
+    Mapping,
+    /// A value the target field or tracker refuses. Retried (the target may change),
+    /// then parked.
+    RefusedValue,
+    /// A queued message that cannot be read: retrying cannot help, parked at once
+    /// for a person to skip.
+    DamagedMessage,
+    /// A tracker or store that cannot be used now (down, full, damaged): the round's,
+    /// not the issue's. No attempt is counted, nothing parks; the work is done again
+    /// once the cause is gone.
     Unavailable,
+}
+
+impl FailureCause {
+    /// Whether trying again later may help.
+    pub fn may_pass_later(self) -> bool {
+        !matches!(self, FailureCause::DamagedMessage)
+    }
 }
 
 impl Failure {
@@ -88,7 +105,7 @@ impl Failure {
             cause: if error.is_unavailable() {
                 FailureCause::Unavailable
             } else {
-                FailureCause::Issue
+                FailureCause::IssueData
             },
             ..Failure::default()
         }
