@@ -297,22 +297,29 @@ fn bad_input_is_refused_with_a_precise_message() {
     );
 }
 
+/// The demo's configuration with the summary arriving on DEV through `test.slow`
+/// (which sleeps N ms on `slow:N`) and slow calls reported after 100 ms, and the
+/// plugin providing it dropped into the demo's plugin folder.
+fn slow_summary_config(dir: &std::path::Path, plugins: &std::path::Path) -> std::path::PathBuf {
+    copy_library("fixture-misbehaving", plugins, None);
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sync.json")).unwrap()).unwrap();
+    config["slow_mapping_call_ms"] = serde_json::json!(100);
+    config["synchronizations"][0]["fields"][0]["b"]["incoming"] =
+        serde_json::json!({"mapping": "test.slow"});
+    let file = dir.join("slow.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    file
+}
+
 #[test]
 fn a_running_sync_stops_cleanly_on_sigint_and_sigterm_finishing_the_message_in_hand() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
     let (dir, plugins, _) = demo();
-    copy_library("fixture-misbehaving", plugins.path(), None);
     // The summary arrives through a mapping that takes 1.5 s on `slow:1500`.
-    let mut config: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sync.json")).unwrap())
-            .unwrap();
-    config["slow_mapping_call_ms"] = serde_json::json!(100);
-    config["synchronizations"][0]["fields"][0]["b"]["incoming"] =
-        serde_json::json!({"mapping": "test.slow"});
-    let config_file = dir.path().join("slow.json");
-    std::fs::write(&config_file, config.to_string()).unwrap();
+    let config_file = slow_summary_config(dir.path(), plugins.path());
     let config = path(&config_file);
     for (signal, key) in [("-INT", "SUP-1"), ("-TERM", "SUP-2")] {
         let value = "summary=slow:1500";
@@ -398,15 +405,7 @@ fn a_second_signal_stops_a_sync_held_by_a_hung_call_at_once_and_nothing_is_lost(
     use std::process::Stdio;
 
     let (dir, plugins, _) = demo();
-    copy_library("fixture-misbehaving", plugins.path(), None);
-    let mut config: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sync.json")).unwrap())
-            .unwrap();
-    config["slow_mapping_call_ms"] = serde_json::json!(100);
-    config["synchronizations"][0]["fields"][0]["b"]["incoming"] =
-        serde_json::json!({"mapping": "test.slow"});
-    let config_file = dir.path().join("hung.json");
-    std::fs::write(&config_file, config.to_string()).unwrap();
+    let config_file = slow_summary_config(dir.path(), plugins.path());
     let config = path(&config_file);
     // 60 s: as good as hung.
     let edit = fieldsync(&[
