@@ -233,7 +233,7 @@ fn a_value_redmine_refuses_fails_only_that_issue() {
     let report = setup.round();
     let failures: Vec<_> = report.failures().collect();
     assert_eq!(failures.len(), 1, "{report}");
-    assert_eq!(failures[0].issue_key, bad);
+    assert_eq!(failures[0].issue_key(), Some(bad.as_str()));
     assert!(
         failures[0].error.contains("Subject is too long"),
         "Redmine's reason is shown: {}",
@@ -276,7 +276,7 @@ fn a_list_value_redmine_does_not_offer_is_refused_naming_the_field() {
         .key;
     let report = setup.round();
     let failure = report.failures().next().expect("the issue fails");
-    assert_eq!(failure.issue_key, key);
+    assert_eq!(failure.issue_key(), Some(key.as_str()));
     assert!(
         failure.error.contains("Team") && failure.error.contains("Alpha, Beta, Gamma"),
         "{}",

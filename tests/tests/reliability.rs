@@ -5,6 +5,7 @@
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use fieldsync_core::engine::NextAttempt;
 use fieldsync_core::store::{ErrorQuery, FailedStep};
 use fieldsync_core::{ControlError, SyncLedger, Tracker};
 use fieldsync_demo::StoreLayout;
@@ -46,11 +47,14 @@ fn a_failing_message_backs_off_then_parks_while_the_rest_syncs_and_skip_releases
 
     let report = round(&setup);
     let failure = report.failures().next().expect("SUP-2 fails");
-    assert_eq!(
-        (failure.issue_key.as_str(), failure.attempts, failure.parked),
-        ("SUP-2", 1, false)
-    );
-    let retry_at = failure.next_attempt_at.expect("a retry is planned");
+    let NextAttempt::Retry {
+        attempts,
+        at: retry_at,
+    } = failure.next
+    else {
+        panic!("a retry is planned: {failure:?}");
+    };
+    assert_eq!((failure.issue_key(), attempts), (Some("SUP-2"), 1));
 
     // Before the retry time: SUP-2 waits, with the later change queued behind the
     // failed one; every other issue keeps syncing.
@@ -82,13 +86,18 @@ fn a_failing_message_backs_off_then_parks_while_the_rest_syncs_and_skip_releases
     std::thread::sleep(Duration::from_millis(2100));
     let report = round(&setup);
     let failure = report.failures().next().expect("tried again");
-    assert_eq!((failure.attempts, failure.parked), (2, false));
-    let second_retry_at = failure.next_attempt_at.unwrap();
+    let NextAttempt::Retry {
+        attempts: 2,
+        at: second_retry_at,
+    } = failure.next
+    else {
+        panic!("a second retry is planned: {failure:?}");
+    };
     let waited = Duration::from_micros((second_retry_at.0 - retry_at.0) as u64);
     assert!(waited >= Duration::from_millis(3000), "{waited:?}");
     std::thread::sleep(Duration::from_millis(3100));
     let failure = round(&setup).failures().next().cloned().expect("third try");
-    assert_eq!((failure.attempts, failure.parked), (3, true));
+    assert_eq!(failure.next, NextAttempt::Parked { attempts: 3 });
     assert!(
         round(&setup).failures().next().is_none(),
         "parked: no more tries"
@@ -178,7 +187,7 @@ fn retry_brings_back_a_parked_message_once_the_cause_is_fixed() {
         "alice",
     );
     let failure = round(&setup).failures().next().cloned().unwrap();
-    assert!(failure.parked, "one attempt allowed");
+    assert!(failure.parked(), "one attempt allowed");
 
     let mut config: Value =
         serde_json::from_str(&std::fs::read_to_string(&setup.files.config).unwrap()).unwrap();
@@ -224,7 +233,7 @@ fn panicking_plugin_mappings_are_parked_naming_the_plugin_and_the_host_goes_on()
         edit(&setup.support, key, json!({"summary": "calm"}), "alice");
     }
     let report = round(&setup);
-    let failed: Vec<&str> = report.failures().map(|f| f.issue_key.as_str()).collect();
+    let failed: Vec<&str> = report.failures().filter_map(|f| f.issue_key()).collect();
     assert_eq!(failed, ["SUP-3", "DEV-1"], "{report}");
     assert_eq!(
         setup.dev.issues("DEV").unwrap().len(),
@@ -596,7 +605,7 @@ fn skipping_a_failed_send_drops_its_changes_and_sends_the_edits_held_behind_it()
         "alice",
     );
     let failure = engine.run_round().failures().next().cloned().unwrap();
-    assert!(failure.parked);
+    assert!(failure.parked());
     // Held behind the parked send: nothing of SUP-1 goes out.
     edit(&setup.support, "SUP-1", json!({"priority": "Low"}), "alice");
     let report = engine.run_round();
@@ -653,7 +662,7 @@ fn skipping_a_failed_send_drops_its_changes_and_sends_the_edits_held_behind_it()
         "alice",
     );
     let failure = engine.run_round().failures().next().cloned().unwrap();
-    assert_eq!((failure.attempts, failure.parked), (1, true));
+    assert_eq!(failure.next, NextAttempt::Parked { attempts: 1 });
 }
 
 #[test]

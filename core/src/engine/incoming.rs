@@ -10,15 +10,18 @@ use fieldsync_plugin_api::{
 use serde_json::Value;
 
 use super::pool::map_parallel;
-use super::report::{AppliedIssue, DirectionReport, FieldChange, IssueFailure, Stage};
+use super::report::{
+    AppliedIssue, DirectionReport, FailedSubject, FieldChange, IssueFailure, NextAttempt,
+};
 use super::watch::CallSite;
 use super::{BuiltMapping, Pass, RelationshipRuntime, SyncRuntime};
 use crate::config::FlowDirection;
 use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{project_of_key, same_value, HistoryEntry, Issue, NewIssue, Timestamp};
 use crate::store::{
-    shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, Failure, FailureCause,
-    FailureContext, FieldWrite, PendingMessage, StoreError, WriteOrigins, Written, CREATED_FIELD,
+    shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, FailedStep, Failure,
+    FailureCause, FailureContext, FieldWrite, PendingMessage, StoreError, WriteOrigins, Written,
+    CREATED_FIELD,
 };
 
 /// What happened to the messages of one source issue.
@@ -44,7 +47,7 @@ pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mu
         Ok(pending) => pending,
         Err(error) => {
             report.failures.push(IssueFailure::of_queue(
-                Stage::Incoming,
+                FailedStep::Apply,
                 &sync.side(source).project.key,
                 error.to_string(),
             ));
@@ -163,12 +166,12 @@ fn apply_group(
                     log::error!("{store_error} (while recording: {})", failure.error);
                 }
                 outcome.failure = Some(IssueFailure {
-                    stage: Stage::Incoming,
-                    issue_key: pending.source_key,
+                    step: FailedStep::Apply,
+                    subject: FailedSubject::Issue {
+                        key: pending.source_key,
+                    },
                     error: failure.error,
-                    attempts,
-                    next_attempt_at,
-                    parked: next_attempt_at.is_none(),
+                    next: NextAttempt::after(attempts, next_attempt_at),
                 });
                 // Later messages of this issue wait behind the failed one.
                 break;

@@ -39,7 +39,10 @@ use crate::registry::MappingRegistry;
 use crate::store::{FailureCause, RoundRecord, SlowCall, StoreError};
 use watch::CallWatch;
 
-pub use report::{AppliedIssue, DirectionReport, FieldChange, IssueFailure, RoundReport, Stage};
+pub use report::{
+    AppliedIssue, DirectionReport, FailedSubject, FieldChange, IssueFailure, NextAttempt,
+    RoundReport,
+};
 
 pub(crate) use sides::{sqlite_stores, SideOpener};
 pub use sides::{Connector, Connectors, SideStores, StoreOpener};

@@ -7,13 +7,13 @@ use fieldsync_plugin_api::{IssueInfo, OutgoingContext, Trigger};
 use serde_json::Value;
 
 use super::pool::map_parallel;
-use super::report::{DirectionReport, IssueFailure, Stage};
+use super::report::{DirectionReport, FailedSubject, IssueFailure, NextAttempt};
 use super::watch::CallSite;
 use super::{Pass, SyncRuntime};
 use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, Timestamp};
 use crate::store::{
-    shortened, Failure, FailureCause, FailureContext, IssueSyncState, OutgoingBatch,
+    shortened, FailedStep, Failure, FailureCause, FailureContext, IssueSyncState, OutgoingBatch,
     OutgoingFailure, StoreError, CREATED_FIELD,
 };
 
@@ -64,7 +64,7 @@ pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mu
             return;
         }
         report.failures.push(IssueFailure::of_queue(
-            Stage::Outgoing,
+            FailedStep::Send,
             &sync.side(source).project.key,
             error.to_string(),
         ));
@@ -178,12 +178,12 @@ fn try_run(
                 let attempts = candidate.failed_before + 1;
                 let next_attempt_at = pass.next_attempt(attempts, failure.cause);
                 report.failures.push(IssueFailure {
-                    stage: Stage::Outgoing,
-                    issue_key: candidate.key.clone(),
+                    step: FailedStep::Send,
+                    subject: FailedSubject::Issue {
+                        key: candidate.key.clone(),
+                    },
                     error: failure.error.clone(),
-                    attempts,
-                    next_attempt_at,
-                    parked: next_attempt_at.is_none(),
+                    next: NextAttempt::after(attempts, next_attempt_at),
                 });
                 batch.failures.push(OutgoingFailure {
                     key: candidate.key,

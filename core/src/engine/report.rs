@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::message::Side;
 use crate::model::{preview, Timestamp};
-use crate::store::SlowCall;
+use crate::store::{FailedStep, SlowCall};
 
 /// One round of every synchronization.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -135,44 +135,90 @@ pub struct FieldChange {
     pub new: Value,
 }
 
-/// Where an issue failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    /// Building the message on the source side.
-    Outgoing,
-    /// Applying it on the target side.
-    Incoming,
-}
-
-/// An issue that could not be synced this round.
+/// Something that could not be synced this round: one issue, or a whole queue.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssueFailure {
-    /// Where.
-    pub stage: Stage,
-    /// The source issue.
-    pub issue_key: String,
+    /// Which step failed: sending (building the message) or applying it; the same
+    /// word the failure records (`fieldsync errors list`) use.
+    pub step: FailedStep,
+    /// What failed.
+    pub subject: FailedSubject,
     /// Why, naming relationship, mapping and plugin.
     pub error: String,
-    /// Failed attempts so far (0: not recorded, e.g. the queue could not be read).
-    pub attempts: i64,
-    /// When it is tried again; `None` when parked or not recorded.
-    pub next_attempt_at: Option<Timestamp>,
-    /// Parked: no more automatic retries (`fieldsync errors list` lists it).
-    pub parked: bool,
+    /// What happens to it next.
+    pub next: NextAttempt,
+}
+
+/// What a failure stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FailedSubject {
+    /// One source issue.
+    Issue {
+        /// Its key.
+        key: String,
+    },
+    /// The whole queue of a project (its store could not be read, say).
+    Queue {
+        /// The project.
+        project: String,
+    },
+}
+
+/// What happens to a failure next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "next", rename_all = "snake_case")]
+pub enum NextAttempt {
+    /// Tried again at this time (after `attempts` failed attempts).
+    Retry {
+        /// Failed attempts so far.
+        attempts: i64,
+        /// When.
+        at: Timestamp,
+    },
+    /// No more automatic retries (`fieldsync errors list` lists it).
+    Parked {
+        /// Failed attempts.
+        attempts: i64,
+    },
+    /// Not recorded: tried again with the next round (a failure of a whole queue).
+    NextRound,
+}
+
+impl NextAttempt {
+    /// After `attempts` failed attempts: tried again at `at`, or parked (`None`).
+    pub fn after(attempts: i64, at: Option<Timestamp>) -> NextAttempt {
+        match at {
+            Some(at) => NextAttempt::Retry { attempts, at },
+            None => NextAttempt::Parked { attempts },
+        }
+    }
 }
 
 impl IssueFailure {
     /// A failure that stops a whole queue this round (it is tried again next round).
-    pub(super) fn of_queue(stage: Stage, project: &str, error: String) -> Self {
+    pub(super) fn of_queue(step: FailedStep, project: &str, error: String) -> Self {
         IssueFailure {
-            stage,
-            issue_key: format!("(project {project})"),
+            step,
+            subject: FailedSubject::Queue {
+                project: project.to_owned(),
+            },
             error,
-            attempts: 0,
-            next_attempt_at: None,
-            parked: false,
+            next: NextAttempt::NextRound,
         }
+    }
+
+    /// The failed issue's key (`None` for a failure of a whole queue).
+    pub fn issue_key(&self) -> Option<&str> {
+        match &self.subject {
+            FailedSubject::Issue { key } => Some(key),
+            FailedSubject::Queue { .. } => None,
+        }
+    }
+
+    /// Whether it is parked.
+    pub fn parked(&self) -> bool {
+        matches!(self.next, NextAttempt::Parked { .. })
     }
 }
 
@@ -266,21 +312,25 @@ impl fmt::Display for DirectionReport {
             }
         }
         for failure in &self.failures {
-            let next = if failure.parked {
-                format!(
+            let next = match failure.next {
+                NextAttempt::Parked { attempts } => format!(
                     "; parked after {}: `fieldsync errors list` shows it",
-                    count(failure.attempts.try_into().unwrap_or(0), "attempt")
-                )
-            } else if let Some(at) = failure.next_attempt_at {
-                format!("; attempt {}, retried at {at}", failure.attempts)
-            } else {
-                String::new()
+                    count(attempts.try_into().unwrap_or(0), "attempt")
+                ),
+                NextAttempt::Retry { attempts, at } => {
+                    format!("; attempt {attempts}, retried at {at}")
+                }
+                NextAttempt::NextRound => "; tried again next round".to_owned(),
             };
-            writeln!(
-                f,
-                "  {} FAILED ({:?}): {}{next}",
-                failure.issue_key, failure.stage, failure.error
-            )?;
+            let subject = match &failure.subject {
+                FailedSubject::Issue { key } => key.clone(),
+                FailedSubject::Queue { project } => format!("the queue of {project}"),
+            };
+            let step = match failure.step {
+                FailedStep::Send => "to send",
+                FailedStep::Apply => "to apply",
+            };
+            writeln!(f, "  {subject} FAILED {step}: {}{next}", failure.error)?;
         }
         if self.waiting_for_retry + self.parked > 0 {
             writeln!(
