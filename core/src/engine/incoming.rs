@@ -19,7 +19,7 @@ use crate::config::FlowDirection;
 use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{project_of_key, same_value, HistoryEntry, Issue, NewIssue, Timestamp};
 use crate::store::{
-    shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, FailedStep, Failure,
+    shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, Due, FailedStep, Failure,
     FailureCause, FailureContext, FieldWrite, PendingMessage, StoreError, WriteOrigins, Written,
     CREATED_FIELD,
 };
@@ -71,14 +71,16 @@ pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mu
     // person when it is parked; the messages behind it wait with it.
     groups.retain(|group| {
         let head = &group[0];
-        if head.parked {
-            report.parked += 1;
-            false
-        } else if head.next_attempt_at.is_some_and(|at| at > pass.now) {
-            report.waiting_for_retry += 1;
-            false
-        } else {
-            true
+        match head.due {
+            Due::Parked => {
+                report.parked += 1;
+                false
+            }
+            Due::At(at) if at > pass.now => {
+                report.waiting_for_retry += 1;
+                false
+            }
+            Due::At(_) | Due::Now => true,
         }
     });
     // Once the target does not answer, the groups still waiting do not try: each
@@ -160,9 +162,12 @@ fn apply_group(
             Err(failure) => {
                 let attempts = pending.attempts + 1;
                 let next_attempt_at = pass.next_attempt(attempts, failure.cause);
-                if let Err(store_error) =
-                    source_ledger.message_failed(pending.row, &failure, attempts, next_attempt_at)
-                {
+                if let Err(store_error) = source_ledger.message_failed(
+                    pending.row,
+                    &failure,
+                    attempts,
+                    Due::retry_at(next_attempt_at),
+                ) {
                     log::error!("{store_error} (while recording: {})", failure.error);
                 }
                 outcome.failure = Some(IssueFailure {

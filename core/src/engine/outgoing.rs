@@ -13,8 +13,8 @@ use super::{Pass, SyncRuntime};
 use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, Timestamp};
 use crate::store::{
-    shortened, FailedStep, Failure, FailureCause, FailureContext, IssueSyncState, OutgoingBatch,
-    OutgoingFailure, StoreError, CREATED_FIELD,
+    shortened, Due, FailedStep, Failure, FailureCause, FailureContext, IssueSyncState,
+    OutgoingBatch, OutgoingFailure, StoreError, CREATED_FIELD,
 };
 
 /// An issue to look at this round.
@@ -96,15 +96,15 @@ fn try_run(
     // its later changes join the retry, which reads history from the failed one on.
     let mut held = BTreeSet::new();
     for failure in ledger.outgoing_failures(&sync.id, source)? {
-        if failure.parked {
-            report.parked += 1;
-        } else if failure.next_attempt_at.is_some_and(|at| at > pass.now) {
-            report.waiting_for_retry += 1;
-        } else {
-            let entry = candidate(&mut candidates, &failure.key, Some(failure.since_seq));
-            entry.failed_before = failure.attempts;
-            entry.failure_row = true;
-            continue;
+        match failure.due {
+            Due::Parked => report.parked += 1,
+            Due::At(at) if at > pass.now => report.waiting_for_retry += 1,
+            Due::At(_) | Due::Now => {
+                let entry = candidate(&mut candidates, &failure.key, Some(failure.since_seq));
+                entry.failed_before = failure.attempts;
+                entry.failure_row = true;
+                continue;
+            }
         }
         held.insert(failure.key);
     }
@@ -191,8 +191,7 @@ fn try_run(
                     tried_to,
                     failure,
                     attempts,
-                    next_attempt_at,
-                    parked: next_attempt_at.is_none(),
+                    due: Due::retry_at(next_attempt_at),
                 });
                 continue;
             }

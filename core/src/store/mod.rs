@@ -209,6 +209,41 @@ pub struct IssueSyncState {
     pub history_to: i64,
 }
 
+/// When a failed message or send is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// With the next round.
+    Now,
+    /// Not before this time (backing off).
+    At(Timestamp),
+    /// Not until a person retries or skips it.
+    Parked,
+}
+
+impl Due {
+    /// What a stored `next_attempt_at` and `parked_at` say.
+    pub(crate) fn of_row(next_attempt_at: Option<i64>, parked_at: Option<i64>) -> Due {
+        match (parked_at, next_attempt_at) {
+            (Some(_), _) => Due::Parked,
+            (None, Some(at)) => Due::At(Timestamp(at)),
+            (None, None) => Due::Now,
+        }
+    }
+
+    /// After a failed attempt: tried again at `at`, or parked (`None`).
+    pub fn retry_at(at: Option<Timestamp>) -> Due {
+        at.map_or(Due::Parked, Due::At)
+    }
+
+    /// The time to store as `next_attempt_at`.
+    pub(crate) fn stored_time(self) -> Option<i64> {
+        match self {
+            Due::At(at) => Some(at.0),
+            Due::Now | Due::Parked => None,
+        }
+    }
+}
+
 /// An issue whose outgoing step failed: it is retried from `since_seq` once due.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingFailure {
@@ -223,10 +258,8 @@ pub struct OutgoingFailure {
     pub failure: Failure,
     /// Failed attempts, this one included (0: a skipped send, see `failure`).
     pub attempts: i64,
-    /// When to try again; `None` with `parked`, or due at once.
-    pub next_attempt_at: Option<Timestamp>,
-    /// No automatic retries any more.
-    pub parked: bool,
+    /// When it is tried again.
+    pub due: Due,
 }
 
 /// A request to send some fields of an issue again.
@@ -290,10 +323,8 @@ pub struct PendingMessage {
     pub attempts: i64,
     /// The last failure.
     pub last_error: Option<String>,
-    /// When it may be tried again (`None`: now).
-    pub next_attempt_at: Option<Timestamp>,
-    /// Parked: tried no more until a person acts.
-    pub parked: bool,
+    /// When it may be tried again.
+    pub due: Due,
 }
 
 /// How a field write is guarded against overwriting a newer edit on the target.
@@ -519,14 +550,14 @@ pub trait SyncLedger: Send + Sync {
     /// Marks outbox messages delivered. (Marks may lag behind the applies they
     /// follow: a message delivered again is recognised by its applied sequence number.)
     fn messages_delivered(&self, rows: &[i64]) -> Result<(), StoreError>;
-    /// Records a failed delivery attempt: the message's `attempts`-th; it is tried
-    /// again at `next_attempt_at`, or parked when that is `None`.
+    /// Records a failed delivery attempt: the message's `attempts`-th, tried again
+    /// as `due` says.
     fn message_failed(
         &self,
         row: i64,
         failure: &Failure,
         attempts: i64,
-        next_attempt_at: Option<Timestamp>,
+        due: Due,
     ) -> Result<(), StoreError>;
     /// Failures of this store's issues: failed sends, then failed applies of the
     /// messages in its outbox, each oldest first.

@@ -7,7 +7,7 @@ use super::SqliteStore;
 use crate::message::{IssueSyncMessage, Side};
 use crate::model::Timestamp;
 use crate::store::{
-    shortened, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureContext, QueueCounts,
+    shortened, Due, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureContext, QueueCounts,
     RoundRecord, RunningSlowCalls, SkippedError, SlowCall, StoreError,
 };
 
@@ -70,10 +70,10 @@ impl SqliteStore {
         row: i64,
         failure: &Failure,
         attempts: i64,
-        next_attempt_at: Option<Timestamp>,
+        due: Due,
     ) -> Result<(), StoreError> {
         let now = Timestamp::now().0;
-        let parked_at = next_attempt_at.is_none().then_some(now);
+        let parked_at = (due == Due::Parked).then_some(now);
         self.write(|tx| {
             tx.execute(
                 "UPDATE outbox SET attempts = ?2, last_error = ?3, failure = ?4, \
@@ -85,7 +85,7 @@ impl SqliteStore {
                     failure.error,
                     context_json(failure),
                     now,
-                    next_attempt_at.map(|at| at.0),
+                    due.stored_time(),
                     parked_at
                 ],
             )

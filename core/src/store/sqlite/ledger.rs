@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::super::{
-    ErrorQuery, ErrorRecord, Failure, IssueSyncState, OutgoingBatch, OutgoingFailure,
+    Due, ErrorQuery, ErrorRecord, Failure, IssueSyncState, OutgoingBatch, OutgoingFailure,
     PendingMessage, QueueCounts, ResyncRequest, RoundRecord, RunningSlowCalls, SkippedError,
     SlowCall, StoreError, SyncLedger, TrackerCursor, WriteOrigins, Written,
 };
@@ -164,8 +164,7 @@ impl SyncLedger for SqliteStore {
                         ..Failure::default()
                     },
                     attempts: row.get(4)?,
-                    next_attempt_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
-                    parked: row.get::<_, Option<i64>>(6)?.is_some(),
+                    due: Due::of_row(row.get(5)?, row.get(6)?),
                     tried_to: row.get(7)?,
                 })
             })?
@@ -329,8 +328,8 @@ impl SyncLedger for SqliteStore {
                         failures::context_json(&failure.failure),
                         failure.attempts,
                         now,
-                        failure.next_attempt_at.map(|at| at.0),
-                        failure.parked.then_some(now),
+                        failure.due.stored_time(),
+                        (failure.due == Due::Parked).then_some(now),
                         failure.tried_to
                     ])
                 })
@@ -408,8 +407,7 @@ impl SyncLedger for SqliteStore {
                         seq,
                         attempts,
                         last_error,
-                        next_attempt_at: next_attempt_at.map(Timestamp),
-                        parked: parked_at.is_some(),
+                        due: Due::of_row(next_attempt_at, parked_at),
                     }
                 },
             )
@@ -592,9 +590,9 @@ impl SyncLedger for SqliteStore {
         row: i64,
         failure: &Failure,
         attempts: i64,
-        next_attempt_at: Option<Timestamp>,
+        due: Due,
     ) -> Result<(), StoreError> {
-        self.record_message_failure(row, failure, attempts, next_attempt_at)
+        self.record_message_failure(row, failure, attempts, due)
     }
 
     fn errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError> {

@@ -232,7 +232,7 @@ mod tests {
         );
         let pending = store.pending_messages("s", Side::A).unwrap();
         assert_eq!(pending.len(), 1, "still waiting to be applied");
-        assert!(pending[0].next_attempt_at.is_none(), "due at once");
+        assert_eq!(pending[0].due, crate::store::Due::Now, "due at once");
         let sends = store.outgoing_failures("s", Side::A).unwrap();
         assert_eq!(
             (sends[0].since_seq, sends[0].tried_to),
