@@ -7,7 +7,7 @@ use std::path::Path;
 use fieldsync_core::config::SyncConfig;
 use fieldsync_core::control::{HostNote, SyncStatus};
 use fieldsync_core::model::preview;
-use fieldsync_core::store::{ErrorRecord, FailedStep};
+use fieldsync_core::store::{FailedStep, FailureRecord};
 use fieldsync_core::{ControlError, SyncControl};
 
 use crate::live::PluginsNote;
@@ -27,7 +27,7 @@ fn control(config: &Path) -> Result<SyncControl, CliError> {
 /// `fieldsync errors list`.
 pub fn list(config: &Path, json: bool) -> Result<u8, CliError> {
     let control = control(config)?;
-    let errors = control.errors().map_err(|error| error.to_string())?;
+    let errors = control.failures().map_err(|error| error.to_string())?;
     if json {
         let text = serde_json::to_string_pretty(&errors).map_err(|error| error.to_string())?;
         println!("{text}");
@@ -63,7 +63,7 @@ pub fn list(config: &Path, json: bool) -> Result<u8, CliError> {
 }
 
 /// One failure as a few readable lines.
-fn describe(error: &ErrorRecord) -> String {
+fn describe(error: &FailureRecord) -> String {
     let step = match error.step {
         FailedStep::Send => "send",
         FailedStep::Apply => "apply",

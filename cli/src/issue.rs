@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use fieldsync_core::config::{SideSource, SyncConfig, TrackerSpec};
 use fieldsync_core::model::{preview, project_of_key, Issue, NewIssue, ProjectDef};
-use fieldsync_core::store::{create_and_edit, ErrorQuery, ErrorRecord, FailedStep, IssueSyncState};
+use fieldsync_core::store::{
+    create_and_edit, FailedStep, FailureQuery, FailureRecord, IssueSyncState,
+};
 use fieldsync_core::{SideStores, SqliteStore, Tracker};
 use fieldsync_plugin_api::FieldType;
 use serde::Serialize;
@@ -254,7 +256,7 @@ struct SyncStatusJson {
     last_sent_seq: i64,
     last_received: Option<String>,
     /// Failed sends and applies of this issue, retrying or parked.
-    errors: Vec<ErrorRecord>,
+    errors: Vec<FailureRecord>,
 }
 
 /// `fieldsync issue show`: the fields and the sync status.
@@ -311,9 +313,9 @@ pub fn list(choice: &StoreChoice<'_>, query: &ListQuery<'_>, json: bool) -> Resu
             .sync_states(&issue.key)
             .map_err(|error| error.to_string())?;
         let failures = ledger
-            .errors(&ErrorQuery {
+            .failures(&FailureQuery {
                 source_key: Some(&issue.key),
-                ..ErrorQuery::default()
+                ..FailureQuery::default()
             })
             .map_err(|error| error.to_string())?
             .len();
@@ -381,9 +383,9 @@ pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, CliEr
         .ok_or_else(|| format!("{}: no issue `{key}`", tracker.location()))?;
     let mut states = ledger.sync_states(key).map_err(|error| error.to_string())?;
     let errors = ledger
-        .errors(&ErrorQuery {
+        .failures(&FailureQuery {
             source_key: Some(key),
-            ..ErrorQuery::default()
+            ..FailureQuery::default()
         })
         .map_err(|error| error.to_string())?;
     for error in &errors {
@@ -452,7 +454,7 @@ pub fn show(choice: &StoreChoice<'_>, key: &str, json: bool) -> Result<u8, CliEr
     Ok(0)
 }
 
-fn status_json(sync_id: String, state: IssueSyncState, errors: &[ErrorRecord]) -> SyncStatusJson {
+fn status_json(sync_id: String, state: IssueSyncState, errors: &[FailureRecord]) -> SyncStatusJson {
     SyncStatusJson {
         errors: errors
             .iter()

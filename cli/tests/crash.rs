@@ -248,7 +248,7 @@ fn killed_at_random_moments_the_sync_loses_nothing_and_applies_nothing_twice() {
     stop.store(true, Ordering::SeqCst);
     let mut edits = writer.join().expect("the writer never fails");
     let killed_rounds = rounds_done(&control);
-    let failing_after_kills = control.errors().unwrap().len();
+    let failing_after_kills = control.failures().unwrap().len();
 
     // A's users correct the codes that are no number; until then those issues wait.
     let a = SqliteStore::open_existing(&a_file).unwrap();
@@ -376,7 +376,7 @@ fn killed_at_random_moments_the_sync_loses_nothing_and_applies_nothing_twice() {
     }
     let duplicated: Vec<_> = written.iter().filter(|(_, count)| **count > 1).collect();
 
-    let errors = control.errors().unwrap();
+    let errors = control.failures().unwrap();
 
     println!(
         "crash test: {killed_rounds} rounds, {kills} kills, {} edits on {} issue pairs, \

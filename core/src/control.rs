@@ -14,8 +14,8 @@ use crate::message::Side;
 use crate::model::{project_of_key, Timestamp};
 use crate::runner::RunnerInfo;
 use crate::store::{
-    ErrorQuery, ErrorRecord, QueueCounts, RoundRecord, RunningSlowCalls, SkippedError, StoreError,
-    SyncLedger,
+    FailureQuery, FailureRecord, QueueCounts, RoundRecord, RunningSlowCalls, SkippedFailure,
+    StoreError, SyncLedger,
 };
 
 /// Why an operator's request failed.
@@ -180,14 +180,14 @@ impl SyncControl {
     }
 
     /// Every failure waiting for a retry or a person, oldest first per store.
-    pub fn errors(&self) -> Result<Vec<ErrorRecord>, StoreError> {
+    pub fn failures(&self) -> Result<Vec<FailureRecord>, StoreError> {
         let mut records = Vec::new();
         for sync in &self.syncs {
             for side in [Side::A, Side::B] {
-                records.extend(sync.side(side).1.errors(&ErrorQuery {
+                records.extend(sync.side(side).1.failures(&FailureQuery {
                     sync_id: Some(&sync.id),
                     side: Some(side),
-                    ..ErrorQuery::default()
+                    ..FailureQuery::default()
                 })?);
             }
         }
@@ -197,11 +197,11 @@ impl SyncControl {
     /// Makes one failure due at once (parked or not): the next round tries it.
     pub fn retry(&self, id: &str) -> Result<usize, ControlError> {
         for (sync, side) in self.locate(id) {
-            let retried = sync.side(side).1.retry_errors(&ErrorQuery {
+            let retried = sync.side(side).1.retry_failures(&FailureQuery {
                 sync_id: Some(&sync.id),
                 side: Some(side),
                 id: Some(id),
-                ..ErrorQuery::default()
+                ..FailureQuery::default()
             })?;
             if retried > 0 {
                 return Ok(retried);
@@ -215,10 +215,10 @@ impl SyncControl {
         let mut retried = 0;
         for sync in &self.syncs {
             for side in [Side::A, Side::B] {
-                retried += sync.side(side).1.retry_errors(&ErrorQuery {
+                retried += sync.side(side).1.retry_failures(&FailureQuery {
                     sync_id: Some(&sync.id),
                     side: Some(side),
-                    ..ErrorQuery::default()
+                    ..FailureQuery::default()
                 })?;
             }
         }
@@ -227,9 +227,9 @@ impl SyncControl {
 
     /// Gives up on one failure, recording `by` and the time; the messages waiting
     /// behind it go ahead in the next round.
-    pub fn skip(&self, id: &str, by: &str) -> Result<SkippedError, ControlError> {
+    pub fn skip(&self, id: &str, by: &str) -> Result<SkippedFailure, ControlError> {
         for (sync, side) in self.locate(id) {
-            if let Some(skipped) = sync.side(side).1.skip_error(id, by)? {
+            if let Some(skipped) = sync.side(side).1.skip_failure(id, by)? {
                 return Ok(skipped);
             }
         }
@@ -309,7 +309,7 @@ impl SyncControl {
     }
 
     fn unknown(&self, id: &str) -> ControlError {
-        let known = self.errors().map(|errors| errors.len()).unwrap_or(0);
+        let known = self.failures().map(|errors| errors.len()).unwrap_or(0);
         ControlError::UnknownError {
             id: id.to_owned(),
             hint: match known {

@@ -472,7 +472,7 @@ fn a_redmine_change_that_cannot_be_sent_waits_and_goes_once_fixed() {
     let issue = setup.issue(&key);
     assert_eq!(issue.fields["team"], "Beta");
     assert_eq!(issue.fields["summary"], "Team change, later");
-    assert!(setup.engine.control().errors().unwrap().is_empty());
+    assert!(setup.engine.control().failures().unwrap().is_empty());
     setup.round();
     let quiet = setup.round();
     assert_eq!(quiet.messages_sent(), 0, "{quiet}");
@@ -637,7 +637,7 @@ fn a_skipped_redmine_send_stays_skipped() {
     let server = server();
     assert_eq!(setup.round().failures().count(), 1);
     let control = setup.engine.control();
-    let failed = control.errors().unwrap();
+    let failed = control.failures().unwrap();
     assert_eq!(failed.len(), 1);
     control.skip(&failed[0].id, "tester").unwrap();
     let after_skip = setup.round();
@@ -653,5 +653,5 @@ fn a_skipped_redmine_send_stays_skipped() {
         issue.fields["team"], "Alpha",
         "the skipped value stays unsent"
     );
-    assert!(setup.engine.control().errors().unwrap().is_empty());
+    assert!(setup.engine.control().failures().unwrap().is_empty());
 }

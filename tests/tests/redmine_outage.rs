@@ -83,7 +83,7 @@ fn a_redmine_that_goes_down_mid_round_charges_no_issue_and_the_sync_resumes_by_i
     let since = last.unavailable_since.expect("since when");
     assert!(since <= last.started_at.unwrap());
     assert!(
-        control.errors().unwrap().is_empty(),
+        control.failures().unwrap().is_empty(),
         "nothing parked or retrying"
     );
     assert_eq!(status[0].parked(), 0);

@@ -6,7 +6,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use fieldsync_core::engine::NextAttempt;
-use fieldsync_core::store::{ErrorQuery, FailedStep};
+use fieldsync_core::store::{FailedStep, FailureQuery};
 use fieldsync_core::{ControlError, SyncLedger, Tracker};
 use fieldsync_demo::StoreLayout;
 use fieldsync_tests::scenario::{
@@ -105,7 +105,7 @@ fn a_failing_message_backs_off_then_parks_while_the_rest_syncs_and_skip_releases
 
     // Everything an operator needs to decide, in one record.
     let control = setup.engine.control();
-    let errors = control.errors().unwrap();
+    let errors = control.failures().unwrap();
     assert_eq!(errors.len(), 1, "{errors:?}");
     let parked = &errors[0];
     let dev_key = partner(&setup, "SUP-2").key;
@@ -164,7 +164,7 @@ fn a_failing_message_backs_off_then_parks_while_the_rest_syncs_and_skip_releases
         partner(&setup, "SUP-2").value("priority"),
         &json!("Blocker")
     );
-    assert!(control.errors().unwrap().is_empty());
+    assert!(control.failures().unwrap().is_empty());
     let queue = control.status().unwrap()[0].directions[0].queue;
     assert_eq!((queue.pending, queue.parked), (0, 0));
     assert!(matches!(
@@ -215,7 +215,7 @@ fn retry_brings_back_a_parked_message_once_the_cause_is_fixed() {
         partner(&setup, "SUP-2").value("priority"),
         &json!("Blocker")
     );
-    assert!(fixed.control().errors().unwrap().is_empty());
+    assert!(fixed.control().failures().unwrap().is_empty());
 }
 
 #[test]
@@ -241,7 +241,7 @@ fn panicking_plugin_mappings_are_parked_naming_the_plugin_and_the_host_goes_on()
         "DEV-1 plus the partners of the two calm issues"
     );
 
-    let errors = setup.engine.control().errors().unwrap();
+    let errors = setup.engine.control().failures().unwrap();
     let send = errors.iter().find(|e| e.source_key == "SUP-3").unwrap();
     assert_eq!(send.id, "support-dev:SUP-3:send");
     assert_eq!(send.step, FailedStep::Send);
@@ -358,7 +358,7 @@ fn damaged_and_unknown_messages_in_the_queue_are_parked_not_fatal() {
     assert_eq!(report.failures().count(), 2, "{report}");
     assert_eq!(title_of_partner(&setup, "SUP-2"), json!("Still moving"));
 
-    let errors = setup.engine.control().errors().unwrap();
+    let errors = setup.engine.control().failures().unwrap();
     let broken = errors.iter().find(|e| e.source_key == "SUP-3").unwrap();
     assert!(broken.parked, "retrying cannot mend a damaged row");
     assert!(
@@ -433,7 +433,7 @@ fn values_of_several_megabytes_sync_intact_and_failures_about_them_stay_short() 
         .next()
         .expect("the unmapped priority fails");
     assert!(failure.error.len() < 1_000, "{} bytes", failure.error.len());
-    let errors = setup.engine.control().errors().unwrap();
+    let errors = setup.engine.control().failures().unwrap();
     let data = serde_json::to_string(&errors[0].context.data).unwrap();
     assert!(data.len() < 1_000, "the record shows a preview: {data}");
 
@@ -620,7 +620,7 @@ fn skipping_a_failed_send_drops_its_changes_and_sends_the_edits_held_behind_it()
         skipped.error.context.mapping.as_deref(),
         Some("fieldsync.number")
     );
-    assert!(engine.control().errors().unwrap().is_empty());
+    assert!(engine.control().failures().unwrap().is_empty());
     let report = engine.run_round();
     assert_eq!(report.failures().count(), 0, "{report}");
     let dev = partner(&setup, "SUP-1");
@@ -680,7 +680,7 @@ fn a_round_after_a_clean_one_sends_nothing_and_records_the_round() {
     }
     assert!(setup
         .support
-        .errors(&ErrorQuery::default())
+        .failures(&FailureQuery::default())
         .unwrap()
         .is_empty());
 }

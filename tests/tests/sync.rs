@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use fieldsync_core::store::ErrorQuery;
+use fieldsync_core::store::FailureQuery;
 use fieldsync_core::{SyncLedger, Tracker};
 use fieldsync_demo::{self as demo, StoreLayout};
 use fieldsync_tests::plugin_dir;
@@ -380,9 +380,9 @@ fn a_mapping_error_fails_one_issue_and_the_others_keep_syncing() {
     assert_eq!(report.created(), 3, "the other issues went through");
     let failed = setup
         .support
-        .errors(&ErrorQuery {
+        .failures(&FailureQuery {
             source_key: Some("SUP-2"),
-            ..ErrorQuery::default()
+            ..FailureQuery::default()
         })
         .unwrap();
     assert_eq!(failed.len(), 1, "the failure is recorded with the message");
@@ -410,7 +410,7 @@ fn a_mapping_error_fails_one_issue_and_the_others_keep_syncing() {
     );
     assert!(setup
         .support
-        .errors(&ErrorQuery::default())
+        .failures(&FailureQuery::default())
         .unwrap()
         .is_empty());
 }

@@ -21,8 +21,8 @@ use crate::message::{IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
 
 pub use records::{
-    shortened, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureCause, FailureContext,
-    QueueCounts, RoundRecord, RunningSlowCalls, SkippedError, SlowCall,
+    shortened, FailedStep, Failure, FailureCause, FailureContext, FailureQuery, FailureRecord,
+    QueueCounts, RoundRecord, RunningSlowCalls, SkippedFailure, SlowCall,
 };
 pub use sqlite::{SqliteStore, CREATED_FIELD};
 
@@ -561,14 +561,14 @@ pub trait SyncLedger: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Failures of this store's issues: failed sends, then failed applies of the
     /// messages in its outbox, each oldest first.
-    fn errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError>;
+    fn failures(&self, query: &FailureQuery<'_>) -> Result<Vec<FailureRecord>, StoreError>;
     /// Makes the failures matching `query` due at once, parked ones included.
     /// Returns how many.
-    fn retry_errors(&self, query: &ErrorQuery<'_>) -> Result<usize, StoreError>;
+    fn retry_failures(&self, query: &FailureQuery<'_>) -> Result<usize, StoreError>;
     /// Gives up on one failure, recording who and when: a failed apply is never
     /// applied and the later messages of its issue go ahead; a failed send is
     /// forgotten (the changes it carried are not sent, later ones are).
-    fn skip_error(&self, id: &str, by: &str) -> Result<Option<SkippedError>, StoreError>;
+    fn skip_failure(&self, id: &str, by: &str) -> Result<Option<SkippedFailure>, StoreError>;
     /// The queue of messages from `source_side`.
     fn queue_counts(&self, sync_id: &str, source_side: Side) -> Result<QueueCounts, StoreError>;
     /// Records a finished round (the round counter is kept by the store).

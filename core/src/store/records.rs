@@ -124,7 +124,7 @@ pub enum FailedStep {
 
 /// A failure waiting for a retry, or parked until a person acts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ErrorRecord {
+pub struct FailureRecord {
     /// What `fieldsync errors retry|skip` take: the message id
     /// (`sync:KEY:seq`) of a failed apply, `sync:KEY:send` of a failed send.
     pub id: String,
@@ -154,7 +154,7 @@ pub struct ErrorRecord {
     pub waiting_behind: i64,
 }
 
-impl ErrorRecord {
+impl FailureRecord {
     /// Where it stands: `parked after 3 attempts`, `attempt 2, retried at ...`.
     pub fn state(&self) -> String {
         if self.parked {
@@ -170,7 +170,7 @@ impl ErrorRecord {
 
 /// Which failures a query is about.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ErrorQuery<'a> {
+pub struct FailureQuery<'a> {
     /// Only this synchronization.
     pub sync_id: Option<&'a str>,
     /// Only issues of this side.
@@ -183,9 +183,9 @@ pub struct ErrorQuery<'a> {
 
 /// A failure a person skipped, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SkippedError {
+pub struct SkippedFailure {
     /// The failure as it was.
-    pub error: ErrorRecord,
+    pub error: FailureRecord,
     /// Who skipped it.
     pub skipped_by: String,
     /// When.

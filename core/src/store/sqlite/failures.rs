@@ -7,8 +7,8 @@ use super::SqliteStore;
 use crate::message::{IssueSyncMessage, Side};
 use crate::model::Timestamp;
 use crate::store::{
-    shortened, Due, ErrorQuery, ErrorRecord, FailedStep, Failure, FailureContext, QueueCounts,
-    RoundRecord, RunningSlowCalls, SkippedError, SlowCall, StoreError,
+    shortened, Due, FailedStep, Failure, FailureContext, FailureQuery, FailureRecord, QueueCounts,
+    RoundRecord, RunningSlowCalls, SkippedFailure, SlowCall, StoreError,
 };
 
 /// Slow calls kept per round record.
@@ -44,18 +44,18 @@ pub(super) fn context_json(failure: &Failure) -> String {
 const APPLY_COLUMNS: &str = "row, message_id, sync_id, source_side, source_key, last_error, \
      failure, attempts, first_failed_at, last_failed_at, next_attempt_at, parked_at, body";
 
-/// Which outbox rows an [`ErrorQuery`] selects; `?1`..`?4` are [`filter_params`].
+/// Which outbox rows an [`FailureQuery`] selects; `?1`..`?4` are [`filter_params`].
 const OUTBOX_FILTER: &str = "(?1 IS NULL OR sync_id = ?1) AND (?2 IS NULL OR source_side = ?2) \
      AND (?3 IS NULL OR source_key = ?3) AND (?4 IS NULL OR message_id = ?4)";
 
-/// Which failed sends an [`ErrorQuery`] selects; `?1`..`?4` are [`filter_params`].
+/// Which failed sends an [`FailureQuery`] selects; `?1`..`?4` are [`filter_params`].
 /// (A row with no attempts is a skipped send whose later edits are still to be read:
 /// not a failure.)
 const SEND_FILTER: &str =
     "attempts > 0 AND (?1 IS NULL OR sync_id = ?1) AND (?2 IS NULL OR side = ?2) \
      AND (?3 IS NULL OR key = ?3) AND (?4 IS NULL OR sync_id || ':' || key || ':send' = ?4)";
 
-fn filter_params<'q>(query: &'q ErrorQuery<'_>) -> [Option<&'q str>; 4] {
+fn filter_params<'q>(query: &'q FailureQuery<'_>) -> [Option<&'q str>; 4] {
     [
         query.sync_id,
         query.side.map(Side::as_str),
@@ -94,16 +94,16 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn list_errors(
+    pub(super) fn list_failures(
         &self,
-        query: &ErrorQuery<'_>,
-    ) -> Result<Vec<ErrorRecord>, StoreError> {
+        query: &FailureQuery<'_>,
+    ) -> Result<Vec<FailureRecord>, StoreError> {
         let mut records = self.send_errors(query)?;
         records.extend(self.apply_errors(query)?);
         Ok(records)
     }
 
-    fn apply_errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError> {
+    fn apply_errors(&self, query: &FailureQuery<'_>) -> Result<Vec<FailureRecord>, StoreError> {
         let sql = format!(
             "SELECT {APPLY_COLUMNS}, \
                (SELECT count(*) FROM outbox AS later WHERE later.sync_id = outbox.sync_id \
@@ -119,7 +119,7 @@ impl SqliteStore {
         })
     }
 
-    fn send_errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError> {
+    fn send_errors(&self, query: &FailureQuery<'_>) -> Result<Vec<FailureRecord>, StoreError> {
         let sql = format!(
             "SELECT sync_id, side, key, error, context, attempts, first_at, last_at, \
                next_attempt_at, parked_at FROM outgoing_failures \
@@ -130,7 +130,7 @@ impl SqliteStore {
                 .query_map(filter_params(query), |row| {
                     let sync_id: String = row.get(0)?;
                     let key: String = row.get(2)?;
-                    Ok(ErrorRecord {
+                    Ok(FailureRecord {
                         id: send_error_id(&sync_id, &key),
                         sync_id,
                         step: FailedStep::Send,
@@ -150,7 +150,7 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn retry_matching(&self, query: &ErrorQuery<'_>) -> Result<usize, StoreError> {
+    pub(super) fn retry_matching(&self, query: &FailureQuery<'_>) -> Result<usize, StoreError> {
         self.write(|tx| {
             let applies = tx
                 .execute(
@@ -175,12 +175,12 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn skip(&self, id: &str, by: &str) -> Result<Option<SkippedError>, StoreError> {
-        let query = ErrorQuery {
+    pub(super) fn skip(&self, id: &str, by: &str) -> Result<Option<SkippedFailure>, StoreError> {
+        let query = FailureQuery {
             id: Some(id),
-            ..ErrorQuery::default()
+            ..FailureQuery::default()
         };
-        let Some(error) = self.list_errors(&query)?.into_iter().next() else {
+        let Some(error) = self.list_failures(&query)?.into_iter().next() else {
             return Ok(None);
         };
         let now = Timestamp::now();
@@ -220,7 +220,7 @@ impl SqliteStore {
         if changed == 0 {
             return Ok(None);
         }
-        Ok(Some(SkippedError {
+        Ok(Some(SkippedFailure {
             released: error.waiting_behind,
             error,
             skipped_by: by.to_owned(),
@@ -353,7 +353,7 @@ impl SqliteStore {
     }
 }
 
-fn apply_error_row(row: &Row<'_>) -> rusqlite::Result<ErrorRecord> {
+fn apply_error_row(row: &Row<'_>) -> rusqlite::Result<FailureRecord> {
     let mut context = context_of(row.get(6)?);
     if context.data.is_none() {
         // The data is in the message itself; a damaged body simply has none to show.
@@ -368,7 +368,7 @@ fn apply_error_row(row: &Row<'_>) -> rusqlite::Result<ErrorRecord> {
                 .map(|entry| shortened(&entry.data));
         }
     }
-    Ok(ErrorRecord {
+    Ok(FailureRecord {
         id: row.get(1)?,
         sync_id: row.get(2)?,
         step: FailedStep::Apply,

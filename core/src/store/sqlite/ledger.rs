@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::super::{
-    Due, ErrorQuery, ErrorRecord, Failure, IssueSyncState, OutgoingBatch, OutgoingFailure,
-    PendingMessage, QueueCounts, ResyncRequest, RoundRecord, RunningSlowCalls, SkippedError,
+    Due, Failure, FailureQuery, FailureRecord, IssueSyncState, OutgoingBatch, OutgoingFailure,
+    PendingMessage, QueueCounts, ResyncRequest, RoundRecord, RunningSlowCalls, SkippedFailure,
     SlowCall, StoreError, SyncLedger, TrackerCursor, WriteOrigins, Written,
 };
 use super::*;
@@ -595,15 +595,15 @@ impl SyncLedger for SqliteStore {
         self.record_message_failure(row, failure, attempts, due)
     }
 
-    fn errors(&self, query: &ErrorQuery<'_>) -> Result<Vec<ErrorRecord>, StoreError> {
-        self.list_errors(query)
+    fn failures(&self, query: &FailureQuery<'_>) -> Result<Vec<FailureRecord>, StoreError> {
+        self.list_failures(query)
     }
 
-    fn retry_errors(&self, query: &ErrorQuery<'_>) -> Result<usize, StoreError> {
+    fn retry_failures(&self, query: &FailureQuery<'_>) -> Result<usize, StoreError> {
         self.retry_matching(query)
     }
 
-    fn skip_error(&self, id: &str, by: &str) -> Result<Option<SkippedError>, StoreError> {
+    fn skip_failure(&self, id: &str, by: &str) -> Result<Option<SkippedFailure>, StoreError> {
         self.skip(id, by)
     }
 

@@ -181,7 +181,7 @@ pub(super) fn not_a_store(location: &str, error: rusqlite::Error) -> StoreError 
 mod tests {
     use super::*;
     use crate::message::Side;
-    use crate::store::{ErrorQuery, SyncLedger};
+    use crate::store::{FailureQuery, SyncLedger};
 
     /// A store written by the first release (schema 1), with a message that failed
     /// to apply and an issue that failed to send.
@@ -218,7 +218,7 @@ mod tests {
         schema_1_store(&path);
         let store = SqliteStore::open_existing(&path).unwrap();
         assert_eq!(user_version(&path), SCHEMA_VERSION);
-        let errors = store.errors(&ErrorQuery::default()).unwrap();
+        let errors = store.failures(&FailureQuery::default()).unwrap();
         let summary: Vec<(&str, i64, bool, &str)> = errors
             .iter()
             .map(|e| (e.id.as_str(), e.attempts, e.parked, e.error.as_str()))
