@@ -43,7 +43,8 @@ impl StoreChoice<'_> {
     fn open_side(&self, project: &str) -> Result<SideStores, String> {
         match self.place(project)? {
             Place::Store(path) => {
-                let store = SqliteStore::open_existing(&path).map_err(|error| error.to_string())?;
+                let store =
+                    SqliteStore::open_for_reading(&path).map_err(|error| error.to_string())?;
                 Ok(SideStores::of_store(Arc::new(store)))
             }
             Place::Tracker {

@@ -282,7 +282,8 @@ impl LiveHost {
 fn busy(error: ClaimError) -> CliError {
     let exit_code = match error {
         ClaimError::Busy { .. } => crate::EXIT_BUSY,
-        ClaimError::Unusable { .. } => crate::EXIT_USAGE,
+        // A folder that cannot hold the lock file cannot hold the store's writes.
+        ClaimError::Unusable { .. } => crate::EXIT_UNAVAILABLE,
     };
     CliError {
         message: error.to_string(),

@@ -150,3 +150,93 @@ fn a_damaged_store_is_found_when_opened_and_never_written_again_until_restored()
         text(&restored.stderr)
     );
 }
+
+/// A store in a folder this user may not write (as in a backup, or another user's
+/// store): the read-only commands work, and `sync` says what cannot be written, as the
+/// round's failure (exit 3), not as a store it cannot read.
+#[test]
+fn read_only_stores_can_be_looked_at_and_a_sync_says_what_it_cannot_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, plugins, config) = demo();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let cache_dir = cache.path().join("cache");
+    // Root may write anywhere: the commands then run as `nobody`, for whom the demo's
+    // files (root's, mode 644, folder 755) are read-only. Anyone else makes them so.
+    let root = text(
+        &std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+        == "0";
+    let mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    if root {
+        mode(dir.path(), 0o755);
+    } else {
+        for file in ["support.db", "dev.db"] {
+            mode(&dir.path().join(file), 0o444);
+        }
+        mode(dir.path(), 0o555);
+    }
+    let run = |args: &[&str]| {
+        let mut command = if root {
+            let mut command = std::process::Command::new("setpriv");
+            command
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_fieldsync"));
+            command
+        } else {
+            std::process::Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        };
+        let output = command
+            .args(args)
+            .env("FIELDSYNC_PLUGIN_CACHE", &cache_dir)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("fieldsync runs");
+        println!(
+            "$ fieldsync {}\n{}{}",
+            args.join(" "),
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        output
+    };
+    for args in [
+        vec!["status", "--config", &config],
+        vec!["errors", "list", "--config", &config],
+        vec!["issue", "show", "SUP-1", "--config", &config],
+        vec!["issue", "list", "--project", "DEV", "--config", &config],
+    ] {
+        let output = run(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+    let sync = run(&[
+        "sync",
+        "--once",
+        "--config",
+        &config,
+        "--plugins",
+        path(plugins.path()),
+    ]);
+    assert_eq!(sync.status.code(), Some(3), "the round's failure");
+    let said = text(&sync.stderr);
+    assert!(
+        said.contains("the store cannot be written: read-only:"),
+        "{said}"
+    );
+    assert!(said.contains("the folder"), "{said}");
+    if !root {
+        mode(dir.path(), 0o755);
+    }
+}

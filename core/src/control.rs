@@ -9,7 +9,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::{ConfigError, ConfigProblem, SyncConfig};
-use crate::engine::{sqlite_stores, Connectors, SideOpener};
+use crate::engine::{sqlite_stores_for_reading, Connectors, SideOpener};
 use crate::message::Side;
 use crate::model::{project_of_key, Timestamp};
 use crate::runner::RunnerInfo;
@@ -138,7 +138,7 @@ impl SyncControl {
     /// Opens the stores a configuration names (they must exist); every store that
     /// cannot be opened is reported with its place in the configuration.
     pub fn open(config: &SyncConfig) -> Result<Self, ControlError> {
-        let mut stores = sqlite_stores();
+        let mut stores = sqlite_stores_for_reading();
         let connectors = Connectors::none();
         // Only the ledgers: errors and queues are fieldsync's own records, readable
         // while a tracker is down.

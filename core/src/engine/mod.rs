@@ -44,7 +44,7 @@ pub use report::{
     RoundReport,
 };
 
-pub(crate) use sides::{sqlite_stores, SideOpener};
+pub(crate) use sides::{sqlite_stores, sqlite_stores_for_reading, SideOpener};
 pub use sides::{Connector, Connectors, SideStores, StoreOpener};
 
 /// Why the engine could not start or act.

@@ -111,6 +111,22 @@ pub(crate) fn sqlite_stores() -> impl FnMut(&Path) -> Result<Arc<dyn SyncStore>,
     }
 }
 
+/// Opens existing SQLite stores to read them (also where they cannot be written),
+/// each file once.
+pub(crate) fn sqlite_stores_for_reading(
+) -> impl FnMut(&Path) -> Result<Arc<dyn SyncStore>, StoreError> {
+    let mut opened: BTreeMap<PathBuf, Arc<dyn SyncStore>> = BTreeMap::new();
+    move |path: &Path| {
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        if let Some(store) = opened.get(&key) {
+            return Ok(Arc::clone(store));
+        }
+        let store: Arc<dyn SyncStore> = Arc::new(SqliteStore::open_for_reading(path)?);
+        opened.insert(key, Arc::clone(&store));
+        Ok(store)
+    }
+}
+
 /// A problem opening one side: the key of the side's configuration at fault.
 pub(crate) struct OpenProblem {
     pub setting: &'static str,
@@ -204,7 +220,14 @@ impl<'a> SideOpener<'a> {
         }
         // The ledger of a tracker is fieldsync's own file: made on first use (a
         // status command only reads, and finds an empty one).
-        let ledger = Arc::new(SqliteStore::open(path).map_err(|error| {
+        // Read-only commands (no trackers connected) read an existing ledger even
+        // where it cannot be written.
+        let opened = if !self.connect && path.exists() {
+            SqliteStore::open_for_reading(path)
+        } else {
+            SqliteStore::open(path)
+        };
+        let ledger = Arc::new(opened.map_err(|error| {
             if error.is_unavailable() {
                 self.unavailable.get_or_insert_with(|| error.to_string());
             }

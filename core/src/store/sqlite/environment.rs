@@ -100,17 +100,22 @@ fn read_only_files(location: &str) -> String {
         .parent()
         .filter(|folder| !folder.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    // Tried, not read off the mode bits: what counts is whether this process may write.
     let mut read_only: Vec<String> = [
         store.to_path_buf(),
         PathBuf::from(format!("{location}-wal")),
         PathBuf::from(format!("{location}-shm")),
     ]
     .iter()
-    .filter(|file| std::fs::metadata(file).is_ok_and(|metadata| metadata.permissions().readonly()))
+    .filter(|file| file.exists() && std::fs::OpenOptions::new().write(true).open(file).is_err())
     .map(|file| file.display().to_string())
     .collect();
-    if std::fs::metadata(folder).is_ok_and(|metadata| metadata.permissions().readonly()) {
-        read_only.push(format!("the folder {}", folder.display()));
+    let probe = folder.join(format!(".fieldsync-write-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(_) => read_only.push(format!("the folder {}", folder.display())),
     }
     if read_only.is_empty() {
         "the file system refuses writes".to_owned()

@@ -20,6 +20,39 @@ impl SqliteStore {
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with(path.as_ref(), false)
     }
+    /// Opens an existing store to read it, also where it cannot be written (a
+    /// read-only file or folder: `status` and `errors list` must work there): as
+    /// [`SqliteStore::open_existing`] when that works, else read-only. A read-only
+    /// store answers every write with an error naming it.
+    pub fn open_for_reading(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        match Self::open_existing(path) {
+            Ok(store) => Ok(store),
+            Err(error @ StoreError::NotFound { .. }) => Err(error),
+            Err(error) => Self::open_read_only(path).map_err(|_| error),
+        }
+    }
+
+    /// Opens an existing store read-only. SQLite reads a store in WAL mode only with
+    /// its `-shm` file, which a read-only folder cannot get: without a `-wal` file
+    /// (nothing written since the last writer closed it) the file alone is read as
+    /// it is.
+    fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let location = path.display().to_string();
+        environment::refuse_if_marked_damaged(&location)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let wal = Path::new(&format!("{location}-wal")).exists();
+        let connection = if wal {
+            Connection::open_with_flags(path, flags)
+        } else {
+            let uri = format!("file:{}?immutable=1", uri_path(&location));
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+        }
+        .map_err(sqlite(&location))?;
+        Self::prepare_with(location, connection, false)
+    }
+
     /// A store in memory, for tests and experiments.
     pub fn in_memory() -> Result<Self, StoreError> {
         let location = ":memory:".to_owned();
@@ -83,6 +116,16 @@ impl SqliteStore {
     }
 
     pub(super) fn prepare(location: String, connection: Connection) -> Result<Self, StoreError> {
+        Self::prepare_with(location, connection, true)
+    }
+
+    /// Recognises the store; `writable`, it also creates the schema of an empty file
+    /// and brings an older one up to date.
+    fn prepare_with(
+        location: String,
+        connection: Connection,
+        writable: bool,
+    ) -> Result<Self, StoreError> {
         let read_i64 = |pragma: &str| {
             connection
                 .pragma_query_value(None, pragma, |row| row.get::<_, i64>(0))
@@ -93,6 +136,16 @@ impl SqliteStore {
         let tables: i64 = connection
             .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
             .map_err(|error| not_a_store(&location, error))?;
+        if !writable && (application_id != APPLICATION_ID || version < SCHEMA_VERSION) {
+            return Err(StoreError::NotAStore {
+                store: location,
+                message: format!(
+                    "cannot be read without writing to it (store schema {version}, this \
+                     fieldsync reads {SCHEMA_VERSION}: a command with write access brings it \
+                     up to date)"
+                ),
+            });
+        }
         if application_id == 0 && version == 0 && tables == 0 {
             connection
                 .execute_batch(&format!(
@@ -171,6 +224,16 @@ pub(super) fn migrate(
 }
 
 pub(super) fn not_a_store(location: &str, error: rusqlite::Error) -> StoreError {
+    // A file that cannot be written (a read-only folder: no `-shm` file) is no
+    // reason to doubt it is a store.
+    if !environment::is_damage(&error) {
+        if let Some(message) = environment::problem(location, &error) {
+            return StoreError::Unavailable {
+                store: location.to_owned(),
+                message,
+            };
+        }
+    }
     StoreError::NotAStore {
         store: location.to_owned(),
         message: format!("cannot be read as a fieldsync store: {error}"),
@@ -266,4 +329,12 @@ mod tests {
             "the file is untouched"
         );
     }
+}
+
+/// A file path as the path of an SQLite `file:` URI.
+fn uri_path(location: &str) -> String {
+    location
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23")
 }
