@@ -240,6 +240,14 @@ pub(super) fn not_a_store(location: &str, error: rusqlite::Error) -> StoreError 
     }
 }
 
+/// A file path as the path of an SQLite `file:` URI.
+fn uri_path(location: &str) -> String {
+    location
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,12 +337,4 @@ mod tests {
             "the file is untouched"
         );
     }
-}
-
-/// A file path as the path of an SQLite `file:` URI.
-fn uri_path(location: &str) -> String {
-    location
-        .replace('%', "%25")
-        .replace('?', "%3f")
-        .replace('#', "%23")
 }
