@@ -72,7 +72,7 @@ fn describe(error: &FailureRecord) -> String {
         Some(target) => format!("{} → {target}", error.source_key),
         None => error.source_key.clone(),
     };
-    let action = if error.parked {
+    let action = if error.parked() {
         ": retry or skip it"
     } else {
         ""

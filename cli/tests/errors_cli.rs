@@ -83,7 +83,7 @@ fn an_operator_finds_a_parked_message_retries_it_and_skips_it() {
     assert_eq!(json.as_array().unwrap().len(), 1);
     assert_eq!(json[0]["id"], "support-dev:SUP-2:3");
     assert_eq!(json[0]["context"]["plugin"], "fieldsync.builtin");
-    assert_eq!(json[0]["parked"], true);
+    assert_eq!(json[0]["due"], serde_json::json!({"state": "parked"}));
 
     let unknown = fieldsync(&[
         "errors",

@@ -111,7 +111,7 @@ fn a_failing_message_backs_off_then_parks_while_the_rest_syncs_and_skip_releases
     let dev_key = partner(&setup, "SUP-2").key;
     assert_eq!(parked.id, "support-dev:SUP-2:2");
     assert_eq!(parked.step, FailedStep::Apply);
-    assert!(parked.parked);
+    assert!(parked.parked());
     assert_eq!(parked.attempts, 3);
     assert_eq!(parked.context.target_key.as_deref(), Some(dev_key.as_str()));
     assert_eq!(parked.context.relationship.as_deref(), Some("priority"));
@@ -245,7 +245,7 @@ fn panicking_plugin_mappings_are_parked_naming_the_plugin_and_the_host_goes_on()
     let send = errors.iter().find(|e| e.source_key == "SUP-3").unwrap();
     assert_eq!(send.id, "support-dev:SUP-3:send");
     assert_eq!(send.step, FailedStep::Send);
-    assert!(send.parked);
+    assert!(send.parked());
     assert_eq!(send.context.plugin.as_deref(), Some("test.misbehaving"));
     assert_eq!(send.context.mapping.as_deref(), Some("test.panics"));
     assert_eq!(send.context.relationship.as_deref(), Some("summary"));
@@ -360,7 +360,7 @@ fn damaged_and_unknown_messages_in_the_queue_are_parked_not_fatal() {
 
     let errors = setup.engine.control().failures().unwrap();
     let broken = errors.iter().find(|e| e.source_key == "SUP-3").unwrap();
-    assert!(broken.parked, "retrying cannot mend a damaged row");
+    assert!(broken.parked(), "retrying cannot mend a damaged row");
     assert!(
         broken.error.contains("unreadable message"),
         "{}",
@@ -374,7 +374,7 @@ fn damaged_and_unknown_messages_in_the_queue_are_parked_not_fatal() {
         broken.error
     );
     let stray = errors.iter().find(|e| e.source_key == "SUP-1").unwrap();
-    assert!(!stray.parked, "the configuration may be fixed: retried");
+    assert!(!stray.parked(), "the configuration may be fixed: retried");
     assert!(
         stray.error.contains(
             "names relationship `colour`, which synchronization `support-dev` does not have"
@@ -663,6 +663,57 @@ fn skipping_a_failed_send_drops_its_changes_and_sends_the_edits_held_behind_it()
     );
     let failure = engine.run_round().failures().next().cloned().unwrap();
     assert_eq!(failure.next, NextAttempt::Parked { attempts: 1 });
+}
+
+/// The edits held behind a skipped send can fail in their turn: that is a new failure
+/// of the issue (attempt 1, listed, retried or skipped like any), not a lost send.
+#[test]
+fn edits_held_behind_a_skipped_send_that_fail_too_are_a_new_failure() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&setup.files.config).unwrap()).unwrap();
+    config["retry"] = retry(2, 60.0, 60.0);
+    config["synchronizations"][0]["fields"][0]["a"]["outgoing"] =
+        json!({"mapping": "fieldsync.number"});
+    std::fs::write(&setup.files.config, config.to_string()).unwrap();
+    let engine = engine(&setup.files.config, setup.plugins.path()).unwrap();
+    let title_before = title_of_partner(&setup, "SUP-1");
+
+    edit(&setup.support, "SUP-1", json!({"summary": "one"}), "alice");
+    let report = engine.run_round();
+    assert_eq!(report.failures().count(), 1, "{report}");
+    edit(&setup.support, "SUP-1", json!({"summary": "two"}), "alice");
+    engine
+        .control()
+        .skip("support-dev:SUP-1:send", "olivia")
+        .unwrap();
+
+    let report = engine.run_round();
+    let failure = report
+        .failures()
+        .next()
+        .cloned()
+        .expect("the held edit fails");
+    assert!(
+        matches!(failure.next, NextAttempt::Retry { attempts: 1, .. }),
+        "a new count: {failure:?}"
+    );
+    let listed = engine.control().failures().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!((listed[0].attempts, listed[0].parked()), (1, false));
+    // Skipped again, nothing of SUP-1 is left to send.
+    engine
+        .control()
+        .skip("support-dev:SUP-1:send", "olivia")
+        .unwrap();
+    let report = engine.run_round();
+    assert_eq!(
+        (report.messages_sent(), report.failures().count()),
+        (0, 0),
+        "{report}"
+    );
+    assert_eq!(title_of_partner(&setup, "SUP-1"), title_before);
 }
 
 #[test]

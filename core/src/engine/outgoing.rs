@@ -13,8 +13,8 @@ use super::{Pass, SyncRuntime};
 use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, Timestamp};
 use crate::store::{
-    shortened, Due, FailedStep, Failure, FailureCause, FailureContext, IssueSyncState,
-    OutgoingBatch, OutgoingFailure, StoreError, CREATED_FIELD,
+    shortened, Due, FailedStep, Failure, FailureCause, FailureContext, HeldSendState,
+    IssueSyncState, OutgoingBatch, OutgoingFailure, StoreError, CREATED_FIELD,
 };
 
 /// An issue to look at this round.
@@ -30,8 +30,8 @@ struct Candidate {
     resync_at: Option<Timestamp>,
     /// Failed attempts before this one (0: none).
     failed_before: i64,
-    /// The issue has a row in the ledger's failed sends, to clear when it goes through.
-    failure_row: bool,
+    /// The issue has a held send in the ledger, to clear when it goes through.
+    held_row: bool,
 }
 
 enum Outcome {
@@ -95,18 +95,28 @@ fn try_run(
     // An issue whose failure waits for its retry time (or a person) sends nothing:
     // its later changes join the retry, which reads history from the failed one on.
     let mut held = BTreeSet::new();
-    for failure in ledger.outgoing_failures(&sync.id, source)? {
-        match failure.due {
-            Due::Parked => report.parked += 1,
-            Due::At(at) if at > pass.now => report.waiting_for_retry += 1,
-            Due::At(_) | Due::Now => {
-                let entry = candidate(&mut candidates, &failure.key, Some(failure.since_seq));
-                entry.failed_before = failure.attempts;
-                entry.failure_row = true;
+    for held_send in ledger.held_sends(&sync.id, source)? {
+        let failed_before = match held_send.state {
+            HeldSendState::Failing {
+                due: Due::Parked, ..
+            } => {
+                report.parked += 1;
+                held.insert(held_send.key);
                 continue;
             }
-        }
-        held.insert(failure.key);
+            HeldSendState::Failing {
+                due: Due::At(at), ..
+            } if at > pass.now => {
+                report.waiting_for_retry += 1;
+                held.insert(held_send.key);
+                continue;
+            }
+            HeldSendState::Failing { attempts, .. } => attempts,
+            HeldSendState::Skipped => 0,
+        };
+        let entry = candidate(&mut candidates, &held_send.key, Some(held_send.since_seq));
+        entry.failed_before = failed_before;
+        entry.held_row = true;
     }
     let cursor_after = scan.history_after;
     let per_issue_positions = cursor_after.is_none();
@@ -211,7 +221,7 @@ fn try_run(
             }
             Outcome::Nothing | Outcome::Unavailable(_) | Outcome::Skipped => {}
         }
-        if candidate.failure_row {
+        if candidate.held_row {
             batch.recovered.push(candidate.key);
         }
         batch.resyncs_done.extend(candidate.resync_requests);
@@ -241,7 +251,7 @@ fn candidate<'a>(
             resync_requests: Vec::new(),
             resync_at: None,
             failed_before: 0,
-            failure_row: false,
+            held_row: false,
         });
     entry.from_seq = match (entry.from_seq, from_seq) {
         (Some(held), Some(new)) => Some(held.min(new)),
@@ -254,7 +264,7 @@ fn candidate<'a>(
 /// else the scan's, but never before what the issue's last message read.
 fn read_from(candidate: &Candidate, state: &IssueSyncState) -> i64 {
     match candidate.from_seq {
-        Some(from) if candidate.failure_row => from,
+        Some(from) if candidate.held_row => from,
         Some(from) => from.max(state.history_to),
         None => state.history_to,
     }

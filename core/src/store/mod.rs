@@ -209,8 +209,10 @@ pub struct IssueSyncState {
     pub history_to: i64,
 }
 
-/// When a failed message or send is tried again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// When a failed message or send is tried again. In JSON: `{"state": "now"}`,
+/// `{"state": "at", "at": "2026-12-05T10:00:00Z"}` or `{"state": "parked"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", content = "at", rename_all = "snake_case")]
 pub enum Due {
     /// With the next round.
     Now,
@@ -253,13 +255,41 @@ pub struct OutgoingFailure {
     pub since_seq: i64,
     /// The history position the failed attempt read up to.
     pub tried_to: i64,
-    /// Why it failed (empty for a skipped send whose later edits are still to be
-    /// read: `attempts` is 0 then).
+    /// Why it failed.
     pub failure: Failure,
-    /// Failed attempts, this one included (0: a skipped send, see `failure`).
+    /// Failed attempts, this one included.
     pub attempts: i64,
     /// When it is tried again.
     pub due: Due,
+}
+
+/// An issue whose next send does not follow the round's scan: it reads the issue's
+/// history from `since_seq` on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldSend {
+    /// The issue.
+    pub key: String,
+    /// The history position its next attempt reads from.
+    pub since_seq: i64,
+    /// The history position the last failed attempt read up to.
+    pub tried_to: i64,
+    /// Why it is held.
+    pub state: HeldSendState,
+}
+
+/// Why an issue's send is held (see [`HeldSend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldSendState {
+    /// Its sends failed: tried again once due.
+    Failing {
+        /// Failed attempts so far.
+        attempts: i64,
+        /// When it is tried again.
+        due: Due,
+    },
+    /// A person skipped its failed sends: the changes they carried are dropped, the
+    /// edits made after the last attempt are read with the next round.
+    Skipped,
 }
 
 /// A request to send some fields of an issue again.
@@ -510,12 +540,8 @@ pub trait SyncLedger: Send + Sync {
         local_key: &str,
         partner_key: &str,
     ) -> Result<(), StoreError>;
-    /// Issues whose outgoing step failed earlier.
-    fn outgoing_failures(
-        &self,
-        sync_id: &str,
-        side: Side,
-    ) -> Result<Vec<OutgoingFailure>, StoreError>;
+    /// Issues whose outgoing step failed earlier, or whose failure a person skipped.
+    fn held_sends(&self, sync_id: &str, side: Side) -> Result<Vec<HeldSend>, StoreError>;
     /// Asks for some relationships of an issue to be sent again.
     fn request_resync(
         &self,

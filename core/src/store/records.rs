@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Due;
 use crate::message::Side;
 use crate::model::{preview, Timestamp};
 
@@ -146,10 +147,9 @@ pub struct FailureRecord {
     pub first_failed_at: Option<Timestamp>,
     /// When it last failed.
     pub last_failed_at: Option<Timestamp>,
-    /// When it is tried again (`None`: parked, or due now when not parked).
-    pub next_attempt_at: Option<Timestamp>,
-    /// No more automatic retries: waits for `fieldsync errors retry` or `skip`.
-    pub parked: bool,
+    /// When it is tried again: parked means no more automatic retries, it waits
+    /// for `fieldsync errors retry` or `skip`.
+    pub due: Due,
     /// Later messages of the same issue held up behind this one.
     pub waiting_behind: i64,
 }
@@ -157,14 +157,19 @@ pub struct FailureRecord {
 impl FailureRecord {
     /// Where it stands: `parked after 3 attempts`, `attempt 2, retried at ...`.
     pub fn state(&self) -> String {
-        if self.parked {
-            let plural = if self.attempts == 1 { "" } else { "s" };
-            return format!("parked after {} attempt{plural}", self.attempts);
+        match self.due {
+            Due::Parked => {
+                let plural = if self.attempts == 1 { "" } else { "s" };
+                format!("parked after {} attempt{plural}", self.attempts)
+            }
+            Due::At(at) => format!("attempt {}, retried at {at}", self.attempts),
+            Due::Now => format!("attempt {}, retried with the next round", self.attempts),
         }
-        match self.next_attempt_at {
-            Some(at) => format!("attempt {}, retried at {at}", self.attempts),
-            None => format!("attempt {}, retried with the next round", self.attempts),
-        }
+    }
+
+    /// No more automatic retries: it waits for a person.
+    pub fn parked(&self) -> bool {
+        self.due == Due::Parked
     }
 }
 

@@ -2,7 +2,7 @@
 
 /// Stored in `PRAGMA user_version`; a file with a higher number was written by a
 /// newer fieldsync and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The `application_id` that marks a SQLite file as a fieldsync store ("FSYN").
 pub const APPLICATION_ID: i64 = 0x4653_594e;
@@ -202,5 +202,12 @@ CREATE TABLE field_versions (
     origin_at INTEGER NOT NULL,
     PRIMARY KEY (key, field)
 );
+"#,
+    // 7: a send a person skipped says so, instead of `attempts = 0` standing for it:
+    // the row then only holds where the issue's later edits are read from.
+    r#"
+ALTER TABLE outgoing_failures ADD COLUMN state TEXT NOT NULL DEFAULT 'failing'
+    CHECK (state IN ('failing', 'skipped'));
+UPDATE outgoing_failures SET state = 'skipped' WHERE attempts = 0;
 "#,
 ];

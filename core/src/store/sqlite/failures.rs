@@ -52,7 +52,7 @@ const OUTBOX_FILTER: &str = "(?1 IS NULL OR sync_id = ?1) AND (?2 IS NULL OR sou
 /// (A row with no attempts is a skipped send whose later edits are still to be read:
 /// not a failure.)
 const SEND_FILTER: &str =
-    "attempts > 0 AND (?1 IS NULL OR sync_id = ?1) AND (?2 IS NULL OR side = ?2) \
+    "state = 'failing' AND (?1 IS NULL OR sync_id = ?1) AND (?2 IS NULL OR side = ?2) \
      AND (?3 IS NULL OR key = ?3) AND (?4 IS NULL OR sync_id || ':' || key || ':send' = ?4)";
 
 fn filter_params<'q>(query: &'q FailureQuery<'_>) -> [Option<&'q str>; 4] {
@@ -141,8 +141,7 @@ impl SqliteStore {
                         attempts: row.get(5)?,
                         first_failed_at: row.get::<_, Option<i64>>(6)?.map(Timestamp),
                         last_failed_at: row.get::<_, Option<i64>>(7)?.map(Timestamp),
-                        next_attempt_at: row.get::<_, Option<i64>>(8)?.map(Timestamp),
-                        parked: row.get::<_, Option<i64>>(9)?.is_some(),
+                        due: Due::of_row(row.get(8)?, row.get(9)?),
                         waiting_behind: 0,
                     })
                 })?
@@ -200,15 +199,15 @@ impl SqliteStore {
                            attempts, first_at, last_at, skipped_at, skipped_by) \
                          SELECT sync_id, side, key, since_seq, error, context, attempts, first_at, \
                            last_at, ?3, ?4 FROM outgoing_failures \
-                         WHERE sync_id = ?1 AND key = ?2 AND attempts > 0",
+                         WHERE sync_id = ?1 AND key = ?2 AND state = 'failing'",
                         params![error.sync_id, error.source_key, now.0, by],
                     )
                     .and_then(|_| {
                         tx.execute(
-                            "UPDATE outgoing_failures SET since_seq = coalesce(tried_to, since_seq), \
-                               attempts = 0, error = '', context = NULL, next_attempt_at = NULL, \
-                               parked_at = NULL \
-                             WHERE sync_id = ?1 AND key = ?2 AND attempts > 0",
+                            "UPDATE outgoing_failures SET state = 'skipped', \
+                               since_seq = coalesce(tried_to, since_seq), attempts = 0, \
+                               error = '', context = NULL, next_attempt_at = NULL, parked_at = NULL \
+                             WHERE sync_id = ?1 AND key = ?2 AND state = 'failing'",
                             params![error.sync_id, error.source_key],
                         )
                     }),
@@ -250,7 +249,8 @@ impl SqliteStore {
                 .prepare_cached(
                     "SELECT count(*) FILTER (WHERE parked_at IS NULL), \
                        count(*) FILTER (WHERE parked_at IS NOT NULL) \
-                     FROM outgoing_failures WHERE sync_id = ?1 AND side = ?2 AND attempts > 0",
+                     FROM outgoing_failures \
+                     WHERE sync_id = ?1 AND side = ?2 AND state = 'failing'",
                 )?
                 .query_row(params![sync_id, side], |row| Ok((row.get(0)?, row.get(1)?)))?;
             Ok(QueueCounts {
@@ -379,8 +379,7 @@ fn apply_error_row(row: &Row<'_>) -> rusqlite::Result<FailureRecord> {
         attempts: row.get(7)?,
         first_failed_at: row.get::<_, Option<i64>>(8)?.map(Timestamp),
         last_failed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp),
-        next_attempt_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
-        parked: row.get::<_, Option<i64>>(11)?.is_some(),
+        due: Due::of_row(row.get(10)?, row.get(11)?),
         waiting_behind: row.get(13)?,
     })
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::super::{
-    Due, Failure, FailureQuery, FailureRecord, IssueSyncState, OutgoingBatch, OutgoingFailure,
-    PendingMessage, QueueCounts, ResyncRequest, RoundRecord, RunningSlowCalls, SkippedFailure,
-    SlowCall, StoreError, SyncLedger, TrackerCursor, WriteOrigins, Written,
+    Due, Failure, FailureQuery, FailureRecord, HeldSend, HeldSendState, IssueSyncState,
+    OutgoingBatch, PendingMessage, QueueCounts, ResyncRequest, RoundRecord, RunningSlowCalls,
+    SkippedFailure, SlowCall, StoreError, SyncLedger, TrackerCursor, WriteOrigins, Written,
 };
 use super::*;
 use crate::message::{IssueSyncMessage, Side};
@@ -143,29 +143,26 @@ impl SyncLedger for SqliteStore {
         self.write(|tx| self.upsert_state(tx, sync_id, local_key, Some(partner_key), None))
     }
 
-    fn outgoing_failures(
-        &self,
-        sync_id: &str,
-        side: Side,
-    ) -> Result<Vec<OutgoingFailure>, StoreError> {
+    fn held_sends(&self, sync_id: &str, side: Side) -> Result<Vec<HeldSend>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT key, since_seq, error, context, attempts, next_attempt_at, parked_at, \
-                   coalesce(tried_to, since_seq) \
+                "SELECT key, since_seq, coalesce(tried_to, since_seq), state, attempts, \
+                   next_attempt_at, parked_at \
                  FROM outgoing_failures WHERE sync_id = ?1 AND side = ?2 ORDER BY first_at",
             )?
             .query_map(params![sync_id, side.as_str()], |row| {
-                Ok(OutgoingFailure {
+                let state = match row.get::<_, String>(3)?.as_str() {
+                    "skipped" => HeldSendState::Skipped,
+                    _ => HeldSendState::Failing {
+                        attempts: row.get(4)?,
+                        due: Due::of_row(row.get(5)?, row.get(6)?),
+                    },
+                };
+                Ok(HeldSend {
                     key: row.get(0)?,
                     since_seq: row.get(1)?,
-                    failure: Failure {
-                        error: row.get(2)?,
-                        context: Box::new(failures::context_of(row.get(3)?)),
-                        ..Failure::default()
-                    },
-                    attempts: row.get(4)?,
-                    due: Due::of_row(row.get(5)?, row.get(6)?),
-                    tried_to: row.get(7)?,
+                    tried_to: row.get(2)?,
+                    state,
                 })
             })?
             .collect()
@@ -313,10 +310,13 @@ impl SyncLedger for SqliteStore {
                      ON CONFLICT (sync_id, side, key) DO UPDATE SET \
                        since_seq = min(since_seq, excluded.since_seq), error = excluded.error, \
                        context = excluded.context, attempts = excluded.attempts, \
-                       first_at = CASE WHEN attempts = 0 THEN excluded.first_at ELSE first_at END, \
+                       first_at = CASE WHEN state = 'skipped' THEN excluded.first_at \
+                         ELSE first_at END, \
                        last_at = excluded.last_at, next_attempt_at = excluded.next_attempt_at, \
-                       parked_at = excluded.parked_at, tried_to = excluded.tried_to \
-                     WHERE outgoing_failures.attempts = excluded.attempts - 1",
+                       parked_at = excluded.parked_at, tried_to = excluded.tried_to, \
+                       state = 'failing' \
+                     WHERE (state = 'failing' AND attempts = excluded.attempts - 1) \
+                        OR (state = 'skipped' AND excluded.attempts = 1)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![

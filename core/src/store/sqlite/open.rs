@@ -252,10 +252,11 @@ fn uri_path(location: &str) -> String {
 mod tests {
     use super::*;
     use crate::message::Side;
-    use crate::store::{FailureQuery, SyncLedger};
+    use crate::store::{FailureQuery, HeldSendState, SyncLedger};
 
     /// A store written by the first release (schema 1), with a message that failed
-    /// to apply and an issue that failed to send.
+    /// to apply, an issue that failed to send and one whose failed send a person
+    /// skipped (as schemas 2 to 6 wrote it: no attempts).
     fn schema_1_store(path: &Path) {
         let connection = Connection::open(path).unwrap();
         connection
@@ -270,6 +271,8 @@ mod tests {
                  VALUES ('s:A-1:1', 's', 'a', 'A-1', 1, 0, '{}', 5, 2, 'it failed'); \
                  INSERT INTO outgoing_failures (sync_id, side, key, since_seq, error, attempts, \
                    first_at, last_at) VALUES ('s', 'a', 'A-2', 7, 'cannot send', 3, 1, 2); \
+                 INSERT INTO outgoing_failures (sync_id, side, key, since_seq, error, attempts, \
+                   first_at, last_at) VALUES ('s', 'a', 'A-3', 8, '', 0, 3, 3); \
                  INSERT INTO sync_cursors (sync_id, side, cursor) VALUES ('s', 'a', 9);",
             )
             .unwrap();
@@ -292,7 +295,7 @@ mod tests {
         let errors = store.failures(&FailureQuery::default()).unwrap();
         let summary: Vec<(&str, i64, bool, &str)> = errors
             .iter()
-            .map(|e| (e.id.as_str(), e.attempts, e.parked, e.error.as_str()))
+            .map(|e| (e.id.as_str(), e.attempts, e.parked(), e.error.as_str()))
             .collect();
         assert_eq!(
             summary,
@@ -304,11 +307,26 @@ mod tests {
         let pending = store.pending_messages("s", Side::A).unwrap();
         assert_eq!(pending.len(), 1, "still waiting to be applied");
         assert_eq!(pending[0].due, crate::store::Due::Now, "due at once");
-        let sends = store.outgoing_failures("s", Side::A).unwrap();
+        let sends = store.held_sends("s", Side::A).unwrap();
         assert_eq!(
             (sends[0].since_seq, sends[0].tried_to),
             (7, 9),
             "tried up to the cursor"
+        );
+        let states: Vec<(&str, HeldSendState)> =
+            sends.iter().map(|s| (s.key.as_str(), s.state)).collect();
+        assert_eq!(
+            states,
+            [
+                (
+                    "A-2",
+                    HeldSendState::Failing {
+                        attempts: 3,
+                        due: crate::store::Due::Now
+                    }
+                ),
+                ("A-3", HeldSendState::Skipped)
+            ]
         );
         drop(store);
         SqliteStore::open_existing(&path).expect("opening again changes nothing");
