@@ -1,7 +1,7 @@
 //! The incoming queue of one side: messages from the partner → created and updated
 //! issues.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use fieldsync_plugin_api::{
@@ -20,13 +20,17 @@ use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{project_of_key, same_value, HistoryEntry, Issue, NewIssue, Timestamp};
 use crate::store::{
     shortened, AppliedStep, ApplyStep, ApplyTarget, ConflictGuard, Due, FailedStep, Failure,
-    FailureCause, FailureContext, FieldWrite, PendingMessage, StoreError, WriteOrigins, Written,
-    CREATED_FIELD,
+    FailureCause, FailureContext, FieldWrite, PendingMessage, StoreError, SyncLedger, WriteOrigins,
+    Written, CREATED_FIELD,
 };
 
 /// What happened to the messages of one source issue.
 #[derive(Default)]
 struct GroupOutcome {
+    /// The source issue.
+    source_key: String,
+    /// Every message of the group went through (else later ones wait behind it).
+    all_delivered: bool,
     applied: Vec<AppliedIssue>,
     duplicates: usize,
     mappings_called: usize,
@@ -37,28 +41,61 @@ struct GroupOutcome {
     delivered: Vec<i64>,
 }
 
+/// Messages read from the outbox at a time: a queue of any length (the initial sync
+/// of a large project) is applied without holding it in memory.
+const PAGE_MESSAGES: usize = 2_000;
+
 /// Applies the pending messages sent from `source` to the other side.
 pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mut DirectionReport) {
-    let pending = match sync
-        .side(source)
-        .ledger()
-        .pending_messages(&sync.id, source)
-    {
-        Ok(pending) => pending,
-        Err(error) => {
-            report.failures.push(IssueFailure::of_queue(
-                FailedStep::Apply,
-                &sync.side(source).project.key,
-                error.to_string(),
-            ));
+    // Issues whose earlier message did not go through this round: their later
+    // messages, on later pages too, wait behind it.
+    let mut held: HashSet<String> = HashSet::new();
+    let mut after_row = 0;
+    loop {
+        let page = match sync.side(source).ledger().pending_messages(
+            &sync.id,
+            source,
+            after_row,
+            PAGE_MESSAGES,
+        ) {
+            Ok(page) => page,
+            Err(error) => {
+                report.failures.push(IssueFailure::of_queue(
+                    FailedStep::Apply,
+                    &sync.side(source).project.key,
+                    error.to_string(),
+                ));
+                return;
+            }
+        };
+        let Some(last) = page.last() else { return };
+        after_row = last.row;
+        let full_page = page.len() == PAGE_MESSAGES;
+        let finished = apply_page(sync, source, page, &mut held, pass, report);
+        if !finished || !full_page {
             return;
         }
-    };
+    }
+}
+
+/// Applies one page of the queue; false when the round stops here (asked to stop,
+/// or the target does not answer).
+fn apply_page(
+    sync: &SyncRuntime,
+    source: Side,
+    page: Vec<PendingMessage>,
+    held: &mut HashSet<String>,
+    pass: &Pass<'_>,
+    report: &mut DirectionReport,
+) -> bool {
     // One group per source issue, in the order of its first message: groups run in
     // parallel, the messages of a group strictly in order.
     let mut groups: Vec<Vec<PendingMessage>> = Vec::new();
     let mut group_of: BTreeMap<String, usize> = BTreeMap::new();
-    for message in pending {
+    for message in page {
+        if held.contains(&message.source_key) {
+            continue;
+        }
         let index = *group_of
             .entry(message.source_key.clone())
             .or_insert_with(|| {
@@ -71,17 +108,21 @@ pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mu
     // person when it is parked; the messages behind it wait with it.
     groups.retain(|group| {
         let head = &group[0];
-        match head.due {
+        let waits = match head.due {
             Due::Parked => {
                 report.parked += 1;
-                false
+                true
             }
             Due::At(at) if at > pass.now => {
                 report.waiting_for_retry += 1;
-                false
+                true
             }
-            Due::At(_) | Due::Now => true,
+            Due::At(_) | Due::Now => false,
+        };
+        if waits {
+            held.insert(head.source_key.clone());
         }
+        !waits
     });
     // Once the target does not answer, the groups still waiting do not try: each
     // would only wait out its own retries (a round must stay short while a tracker
@@ -91,24 +132,125 @@ pub(super) fn run(sync: &SyncRuntime, source: Side, pass: &Pass<'_>, report: &mu
     pass.progress
         .messages_queued
         .fetch_add(queued, Ordering::Relaxed);
-    let outcomes = map_parallel(groups, pass.workers, |group| {
-        apply_group(sync, source, group, pass, &target_down)
-    });
     let mut delivered = Vec::new();
-    for outcome in outcomes {
-        report.applied.extend(outcome.applied);
-        report.duplicates_skipped += outcome.duplicates;
-        report.mappings_called += outcome.mappings_called;
-        report.failures.extend(outcome.failure);
-        if report.unavailable.is_none() {
-            report.unavailable = outcome.unavailable;
+    for chunk in chunks(groups, write_group_size(sync, source)) {
+        if target_down.load(Ordering::SeqCst) || pass.stop.load(Ordering::SeqCst) {
+            break;
         }
-        delivered.extend(outcome.delivered);
+        let outcomes = match WriteGroups::begin(sync, source, chunk.len() > 1) {
+            Ok(groups) => {
+                let outcomes = map_parallel(chunk, pass.workers, |group| {
+                    apply_group(sync, source, group, pass, &target_down)
+                });
+                match groups.end() {
+                    Ok(()) => outcomes,
+                    Err(error) => {
+                        // Nothing of the chunk was stored: it comes again next round.
+                        target_down.store(true, Ordering::SeqCst);
+                        report.unavailable.get_or_insert(error.to_string());
+                        break;
+                    }
+                }
+            }
+            Err(error) => {
+                target_down.store(true, Ordering::SeqCst);
+                report.unavailable.get_or_insert(error.to_string());
+                break;
+            }
+        };
+        for outcome in outcomes {
+            if !outcome.all_delivered {
+                held.insert(outcome.source_key);
+            }
+            report.applied.extend(outcome.applied);
+            report.duplicates_skipped += outcome.duplicates;
+            report.mappings_called += outcome.mappings_called;
+            report.failures.extend(outcome.failure);
+            if report.unavailable.is_none() {
+                report.unavailable = outcome.unavailable;
+            }
+            delivered.extend(outcome.delivered);
+        }
     }
-    // One write for all the marks; should it be lost, the messages come again and are
-    // skipped by their applied sequence numbers.
+    // One write for the page's marks; should it be lost, the messages come again and
+    // are skipped by their applied sequence numbers.
     if let Err(error) = sync.side(source).ledger().messages_delivered(&delivered) {
         log::warn!("{error} (marking messages delivered; they will be skipped when seen again)");
+    }
+    !target_down.load(Ordering::SeqCst) && !pass.stop.load(Ordering::SeqCst)
+}
+
+/// Messages applied in one write group where the target applies atomically: a
+/// thousand small transactions cost one commit. Bounded so that other writers of the
+/// store (a person's edit, `fieldsync errors retry`) wait briefly at most.
+const WRITE_GROUP_MESSAGES: usize = 500;
+
+/// How many messages go into one write group: where the target is a remote tracker,
+/// its writes cannot be grouped (and a ledger transaction must not wait on its
+/// requests), so every message is written by itself.
+fn write_group_size(sync: &SyncRuntime, source: Side) -> usize {
+    match sync.side(source.other()).stores.atomic {
+        Some(_) => WRITE_GROUP_MESSAGES,
+        None => usize::MAX,
+    }
+}
+
+/// The groups of messages cut into chunks of about `size` messages, a source issue's
+/// messages always in one chunk (they are applied in order by one worker).
+fn chunks(groups: Vec<Vec<PendingMessage>>, size: usize) -> Vec<Vec<Vec<PendingMessage>>> {
+    let mut chunks = Vec::new();
+    let mut chunk: Vec<Vec<PendingMessage>> = Vec::new();
+    let mut messages = 0;
+    for group in groups {
+        messages += group.len();
+        chunk.push(group);
+        if messages >= size {
+            chunks.push(std::mem::take(&mut chunk));
+            messages = 0;
+        }
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    chunks
+}
+
+/// The write groups of a chunk on the target (its issues, applied steps) and the
+/// source (links, failures). Ended target first: a crash between the two commits
+/// leaves applied messages whose links the source lacks, which the next round's
+/// duplicate check writes again (see `heal_link`); never a link to nothing.
+struct WriteGroups<'a> {
+    target: Option<&'a dyn SyncLedger>,
+    source: Option<&'a dyn SyncLedger>,
+}
+
+impl<'a> WriteGroups<'a> {
+    fn begin(sync: &'a SyncRuntime, source: Side, wanted: bool) -> Result<Self, StoreError> {
+        let mut groups = WriteGroups {
+            target: None,
+            source: None,
+        };
+        if !wanted || sync.side(source.other()).stores.atomic.is_none() {
+            return Ok(groups);
+        }
+        let target = sync.side(source.other()).ledger();
+        target.begin_group()?;
+        groups.target = Some(target);
+        let source = sync.side(source).ledger();
+        if let Err(error) = source.begin_group() {
+            let _ = target.end_group(false);
+            return Err(error);
+        }
+        groups.source = Some(source);
+        Ok(groups)
+    }
+
+    fn end(self) -> Result<(), StoreError> {
+        let target = self.target.map_or(Ok(()), |target| target.end_group(true));
+        let source = self
+            .source
+            .map_or(Ok(()), |source| source.end_group(target.is_ok()));
+        target.and(source)
     }
 }
 
@@ -121,7 +263,11 @@ fn apply_group(
 ) -> GroupOutcome {
     let source_ledger = sync.side(source).ledger();
     let target_ledger = sync.side(source.other()).ledger();
-    let mut outcome = GroupOutcome::default();
+    let messages = group.len();
+    let mut outcome = GroupOutcome {
+        source_key: group[0].source_key.clone(),
+        ..GroupOutcome::default()
+    };
     for pending in group {
         if pass.stop.load(Ordering::SeqCst) || target_down.load(Ordering::SeqCst) {
             break;
@@ -140,6 +286,7 @@ fn apply_group(
                 .applied_seq(&sync.id, &message.source_key)
                 .map_err(|error| Failure::of_store(&error, ""))?;
             if message.seq <= applied_seq {
+                heal_link(sync, source, &message).map_err(|error| Failure::of_store(&error, ""))?;
                 return Ok(None);
             }
             apply_message(sync, source, &message, pass, &mut outcome.mappings_called)
@@ -183,7 +330,33 @@ fn apply_group(
             }
         }
     }
+    outcome.all_delivered = outcome.delivered.len() == messages;
     outcome
+}
+
+/// A message applied before whose source may lack the link to its partner: the
+/// source's write can be lost after the target's was stored (a crash between the two
+/// commits of a write group). Without the link the source would take the partner's
+/// next message for a new issue and create a duplicate.
+fn heal_link(
+    sync: &SyncRuntime,
+    source: Side,
+    message: &IssueSyncMessage,
+) -> Result<(), StoreError> {
+    if message.source_has_partner {
+        return Ok(());
+    }
+    let partner = sync
+        .side(source.other())
+        .ledger()
+        .local_partner(&sync.id, &message.source_key)?;
+    match partner {
+        Some(key) => sync
+            .side(source)
+            .ledger()
+            .record_link(&sync.id, &message.source_key, &key),
+        None => Ok(()),
+    }
 }
 
 /// One message being applied: what its steps share.

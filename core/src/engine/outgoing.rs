@@ -14,7 +14,7 @@ use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, Timestamp};
 use crate::store::{
     shortened, Due, FailedStep, Failure, FailureCause, FailureContext, HeldSendState,
-    IssueSyncState, OutgoingBatch, OutgoingFailure, StoreError, CREATED_FIELD,
+    IssueSyncState, OutgoingBatch, OutgoingFailure, StoreError, TrackerCursor, CREATED_FIELD,
 };
 
 /// An issue to look at this round.
@@ -135,7 +135,72 @@ fn try_run(
         entry.resync_at = entry.resync_at.max(Some(request.requested_at));
     }
 
-    let candidates: Vec<Candidate> = candidates.into_values().collect();
+    // Built and stored a chunk at a time, so that a project of any size is sent
+    // without holding all its messages in memory. The cursor moves with the last
+    // chunk: should the round stop before, the issues already sent are scanned again
+    // and find nothing new after what their messages covered.
+    let mut candidates: Vec<Candidate> = candidates.into_values().collect();
+    let mut chunks = Vec::new();
+    while candidates.len() > SEND_CHUNK {
+        let rest = candidates.split_off(SEND_CHUNK);
+        chunks.push(std::mem::replace(&mut candidates, rest));
+    }
+    chunks.push(candidates);
+    let last = chunks.len() - 1;
+    for (index, chunk) in chunks.into_iter().enumerate() {
+        let chunk_cursor = if index == last {
+            scan.next.clone()
+        } else {
+            cursor.clone()
+        };
+        let sending = Sending {
+            sync,
+            source,
+            pass,
+            upper,
+            per_issue_positions,
+            cursor: &cursor,
+        };
+        send_chunk(&sending, chunk, chunk_cursor, report)?;
+        if pass.stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Issues read, mapped and stored as one outgoing batch.
+const SEND_CHUNK: usize = 1_000;
+
+/// What every chunk of a side's outgoing step shares.
+struct Sending<'a> {
+    sync: &'a SyncRuntime,
+    source: Side,
+    pass: &'a Pass<'a>,
+    /// The newest history position the round handles.
+    upper: i64,
+    /// The tracker keeps history positions per issue, not one cursor.
+    per_issue_positions: bool,
+    /// The cursor the round started from.
+    cursor: &'a TrackerCursor,
+}
+
+/// Builds the messages of `candidates` and stores them with `next_cursor`.
+fn send_chunk(
+    sending: &Sending<'_>,
+    candidates: Vec<Candidate>,
+    next_cursor: TrackerCursor,
+    report: &mut DirectionReport,
+) -> Result<(), StoreError> {
+    let Sending {
+        sync,
+        source,
+        pass,
+        upper,
+        per_issue_positions,
+        cursor,
+    } = *sending;
+    let ledger = sync.side(source).ledger();
     // Once the tracker does not answer, the candidates still waiting are not read:
     // the whole batch is dropped anyway, and each read would wait out its retries.
     let tracker_down = AtomicBool::new(false);
@@ -171,7 +236,7 @@ fn try_run(
     let mut batch = OutgoingBatch {
         sync_id: sync.id.clone(),
         side: source,
-        cursor: scan.next,
+        cursor: next_cursor,
         read_to: Vec::new(),
         messages: Vec::new(),
         failures: Vec::new(),
@@ -228,7 +293,7 @@ fn try_run(
     }
     // An idle round writes nothing: a sync running for months must not grow its
     // store's write-ahead log while nothing changes.
-    if !batch.is_empty() || batch.cursor != cursor {
+    if !batch.is_empty() || batch.cursor != *cursor {
         ledger.record_outgoing(&batch)?;
     }
     // Counted once stored: a round whose batch could not be written sent nothing.

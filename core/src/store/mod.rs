@@ -524,6 +524,20 @@ pub trait SyncLedger: Send + Sync {
     fn runner_lock(&self) -> Option<std::path::PathBuf> {
         None
     }
+    /// Groups this ledger's writes (and the tracker's, where both are one database)
+    /// into one transaction until [`SyncLedger::end_group`]: many small steps then
+    /// cost one commit, each still kept whole or undone whole. A ledger that cannot
+    /// group writes each step at once.
+    fn begin_group(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Ends a group begun by [`SyncLedger::begin_group`]: commits it, or (`commit`
+    /// false) drops everything written since. An error says nothing of the group was
+    /// stored.
+    fn end_group(&self, commit: bool) -> Result<(), StoreError> {
+        let _ = commit;
+        Ok(())
+    }
     /// The change-detection cursor of one side (empty at first).
     fn cursor(&self, sync_id: &str, side: Side) -> Result<TrackerCursor, StoreError>;
     /// The state of an issue in a synchronization.
@@ -554,11 +568,15 @@ pub trait SyncLedger: Send + Sync {
     fn resync_requests(&self, sync_id: &str, side: Side) -> Result<Vec<ResyncRequest>, StoreError>;
     /// Writes an outgoing round: messages, issue states, failures and cursor, at once.
     fn record_outgoing(&self, batch: &OutgoingBatch) -> Result<(), StoreError>;
-    /// Undelivered messages from `source_side`, in the order they were written.
+    /// Undelivered messages from `source_side` written after outbox row `after_row`,
+    /// in the order they were written, at most `limit` (a queue of any length is read
+    /// a page at a time).
     fn pending_messages(
         &self,
         sync_id: &str,
         source_side: Side,
+        after_row: i64,
+        limit: usize,
     ) -> Result<Vec<PendingMessage>, StoreError>;
     /// Up to which history position of this store the message `seq` about `key`
     /// reported changes (`None` when there is no such message).

@@ -1,8 +1,8 @@
 //! The tracker half of [`SqliteStore`]: projects, users, issues and their history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::super::{ApplyStep, ChangeScan, ChangedIssue, StoreError, Tracker, TrackerCursor};
@@ -90,7 +90,7 @@ impl SqliteStore {
     /// Inserts an issue with its creation history; checks type and values.
     pub(super) fn create_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         issue: &NewIssue,
         author: &str,
     ) -> Result<(Issue, Vec<HistoryEntry>), StoreError> {
@@ -176,7 +176,7 @@ impl SqliteStore {
     /// Writes the values that differ, each recorded in the history.
     pub(super) fn update_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         key: &str,
         changes: &BTreeMap<String, Value>,
         author: &str,
@@ -217,7 +217,7 @@ impl SqliteStore {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         key: &str,
         time: Timestamp,
         author: &str,
@@ -256,7 +256,7 @@ impl SqliteStore {
     /// synchronization's writes never compete.
     pub(super) fn last_change_by_others(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         key: &str,
         field: &str,
         step: &ApplyStep<'_>,
@@ -335,17 +335,31 @@ impl Tracker for SqliteStore {
                 c.query_row("SELECT coalesce(max(seq), 0) FROM history", [], |row| {
                     row.get(0)
                 })?;
-            let issues = c
-                .prepare_cached(
-                    "SELECT h.issue_key, max(h.seq) AS last FROM history h \
-                     JOIN issues i ON i.key = h.issue_key \
-                     WHERE h.seq > ?2 AND i.project = ?1 AND h.author <> ?3 \
-                     GROUP BY h.issue_key ORDER BY last",
-                )?
-                .query_map(params![project, after, except_author], |row| {
-                    Ok(ChangedIssue { key: row.get(0)? })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // History first (CROSS JOIN keeps SQLite from walking the project's issues
+            // instead): an idle scan costs one index probe however large the project.
+            let mut last_change: HashMap<String, i64> = HashMap::new();
+            let mut stmt = c.prepare_cached(
+                "SELECT h.issue_key, h.seq FROM history h \
+                 CROSS JOIN issues i ON i.key = h.issue_key \
+                 WHERE h.seq > ?2 AND i.project = ?1 AND h.author <> ?3 ORDER BY h.seq",
+            )?;
+            let mut rows = stmt.query(params![project, after, except_author])?;
+            while let Some(row) = rows.next()? {
+                let seq: i64 = row.get(1)?;
+                let key = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+                match last_change.get_mut(key) {
+                    Some(last) => *last = seq,
+                    None => {
+                        last_change.insert(key.to_owned(), seq);
+                    }
+                }
+            }
+            let mut changed: Vec<(String, i64)> = last_change.into_iter().collect();
+            changed.sort_by_key(|(_, last)| *last);
+            let issues = changed
+                .into_iter()
+                .map(|(key, _)| ChangedIssue { key })
+                .collect();
             Ok(ChangeScan {
                 issues,
                 history_after: Some(after),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{
     Due, Failure, FailureQuery, FailureRecord, HeldSend, HeldSendState, IssueSyncState,
@@ -51,7 +51,7 @@ impl SqliteStore {
     }
     pub(super) fn upsert_state(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         sync_id: &str,
         key: &str,
         partner: Option<&str>,
@@ -70,6 +70,14 @@ impl SqliteStore {
 }
 
 impl SyncLedger for SqliteStore {
+    fn begin_group(&self) -> Result<(), StoreError> {
+        SqliteStore::begin_group(self)
+    }
+
+    fn end_group(&self, commit: bool) -> Result<(), StoreError> {
+        SqliteStore::end_group(self, commit)
+    }
+
     fn runner_lock(&self) -> Option<std::path::PathBuf> {
         if self.location == ":memory:" {
             return None;
@@ -360,6 +368,8 @@ impl SyncLedger for SqliteStore {
         &self,
         sync_id: &str,
         source_side: Side,
+        after_row: i64,
+        limit: usize,
     ) -> Result<Vec<PendingMessage>, StoreError> {
         type Row = (
             i64,
@@ -375,9 +385,17 @@ impl SyncLedger for SqliteStore {
             c.prepare_cached(
                 "SELECT row, source_key, seq, body, attempts, last_error, next_attempt_at, parked_at \
                  FROM outbox WHERE sync_id = ?1 AND source_side = ?2 \
-                   AND delivered_at IS NULL AND skipped_at IS NULL ORDER BY row",
+                   AND delivered_at IS NULL AND skipped_at IS NULL AND row > ?3 \
+                 ORDER BY row LIMIT ?4",
             )?
-            .query_map(params![sync_id, source_side.as_str()], |row| {
+            .query_map(
+                params![
+                    sync_id,
+                    source_side.as_str(),
+                    after_row,
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |row| {
                 Ok((
                     row.get(0)?,
                     row.get(1)?,
@@ -388,7 +406,8 @@ impl SyncLedger for SqliteStore {
                     row.get(6)?,
                     row.get(7)?,
                 ))
-            })?
+                },
+            )?
             .collect()
         })?;
         Ok(rows

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
 
@@ -14,6 +14,7 @@ pub const CREATED_FIELD: &str = "=created";
 mod apply;
 mod environment;
 mod failures;
+mod group;
 mod issues;
 mod ledger;
 mod open;
@@ -27,6 +28,8 @@ pub struct SqliteStore {
     connection: Mutex<Connection>,
     /// Set once SQLite reported the file damaged: nothing is written to it again.
     damaged: AtomicBool,
+    /// Writes grouped into one transaction (see [`group`]).
+    group: group::WriteGroup,
 }
 
 impl SqliteStore {
@@ -39,15 +42,19 @@ impl SqliteStore {
     }
 
     /// Runs `work` in an immediate transaction: committed when it returns `Ok`, rolled
-    /// back otherwise, so nothing half-written ever stays.
+    /// back otherwise, so nothing half-written ever stays. Inside a write group the
+    /// transaction is a savepoint of the group's, with the same all-or-nothing rule.
     fn write<T>(
         &self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if self.damaged.load(Ordering::SeqCst) {
             return Err(environment::damaged_error(&self.location));
         }
         let mut connection = self.connection.lock();
+        if self.group.is_open() {
+            return self.write_in_group(&connection, work);
+        }
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.failed(error))?;

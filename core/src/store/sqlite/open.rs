@@ -174,6 +174,7 @@ impl SqliteStore {
             location,
             connection: Mutex::new(connection),
             damaged: Default::default(),
+            group: Default::default(),
         })
     }
 }
@@ -304,7 +305,7 @@ mod tests {
                 ("s:A-1:1", 2, false, "it failed")
             ]
         );
-        let pending = store.pending_messages("s", Side::A).unwrap();
+        let pending = store.pending_messages("s", Side::A, 0, 100).unwrap();
         assert_eq!(pending.len(), 1, "still waiting to be applied");
         assert_eq!(pending[0].due, crate::store::Due::Now, "due at once");
         let sends = store.held_sends("s", Side::A).unwrap();
