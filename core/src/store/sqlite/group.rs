@@ -90,12 +90,14 @@ impl SqliteStore {
             return Err(self.spoilt_error());
         }
         connection
-            .execute_batch("SAVEPOINT fieldsync_write")
+            .prepare_cached("SAVEPOINT fieldsync_write")
+            .and_then(|mut stmt| stmt.execute([]))
             .map_err(|error| self.spoil(error))?;
         match work(connection) {
             Ok(result) => {
                 connection
-                    .execute_batch("RELEASE fieldsync_write")
+                    .prepare_cached("RELEASE fieldsync_write")
+                    .and_then(|mut stmt| stmt.execute([]))
                     .map_err(|error| self.spoil(error))?;
                 Ok(result)
             }

@@ -119,12 +119,11 @@ impl SqliteStore {
             }
         }
         let number: i64 = tx
-            .query_row(
+            .prepare_cached(
                 "UPDATE projects SET next_number = next_number + 1 WHERE key = ?1 \
                  RETURNING next_number - 1",
-                [&issue.project],
-                |row| row.get(0),
             )
+            .and_then(|mut stmt| stmt.query_row([&issue.project], |row| row.get(0)))
             .map_err(self.err())?;
         let key = format!("{}-{number}", issue.project);
         let now = Timestamp::now();

@@ -88,6 +88,11 @@ impl SqliteStore {
             connection
                 .pragma_update(None, "synchronous", "NORMAL")
                 .map_err(sqlite(&store.location))?;
+            // Each step of a write group is a savepoint, whose undo pages SQLite keeps
+            // in a temporary file by default: in memory they cost no writes.
+            connection
+                .pragma_update(None, "temp_store", "MEMORY")
+                .map_err(sqlite(&store.location))?;
             if crate::failpoint::armed("store-full") {
                 // The file may not grow: SQLite answers SQLITE_FULL as on a full disk.
                 connection
