@@ -1,11 +1,11 @@
 //! One mapping call through a loaded plugin library against the same mapping linked
 //! into the binary, measured in the same run. Prints the loaded/linked ratios at the
-//! end (the figures in BENCHMARKS.md).
+//! end (the figures in BENCHMARKS.md), from the times the bench took itself.
 //!
 //! Run: `cargo bench -p fieldsync-tests --bench plugin_call`
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::time::Duration;
 
 use criterion::Criterion;
 use fieldsync_loader::PluginLoader;
@@ -16,6 +16,7 @@ use fieldsync_plugin_api::{
     OutgoingFieldMapping, TargetIssue, Trigger,
 };
 use fieldsync_story_points::{POINTS_TO_SIZE, SIZE_TO_POINTS};
+use fieldsync_tests::timing::Samples;
 
 const OUTGOING_GROUP: &str = "outgoing points-to-size";
 const INCOMING_GROUP: &str = "incoming size-to-points";
@@ -50,7 +51,49 @@ fn mappings() -> (
     (outgoing, incoming, dir)
 }
 
-fn bench(c: &mut Criterion) {
+/// Every variant's per-call times, kept by the bench itself (criterion's files on
+/// disk are its own business).
+struct Times(Vec<(&'static str, &'static str, Samples)>);
+
+impl Times {
+    fn new() -> Self {
+        let mut times = Vec::new();
+        for (group, variants) in [
+            (OUTGOING_GROUP, &["linked", "linked+json", "loaded"][..]),
+            (INCOMING_GROUP, &["linked", "loaded"][..]),
+        ] {
+            for variant in variants {
+                times.push((group, *variant, Samples::default()));
+            }
+        }
+        Times(times)
+    }
+
+    fn sample(&self, group: &str, variant: &str) -> &Samples {
+        self.0
+            .iter()
+            .find(|(g, v, _)| *g == group && *v == variant)
+            .map(|(_, _, samples)| samples)
+            .expect("a known variant")
+    }
+
+    /// Nanoseconds per call, the median of the samples (`None` when filtered out).
+    fn per_call_ns(&self, group: &str, variant: &str) -> Option<f64> {
+        let samples = self.sample(group, variant);
+        (!samples.is_empty()).then(|| samples.median().as_secs_f64() * 1e9)
+    }
+}
+
+/// Times `calls` calls of `call` as one sample, kept as the time per call.
+fn timed_calls(samples: &Samples, calls: u64, mut call: impl FnMut()) -> Duration {
+    samples.time_each(calls, || {
+        for _ in 0..calls {
+            call();
+        }
+    })
+}
+
+fn bench(c: &mut Criterion, times: &Times) {
     let (outgoing, incoming, _dir) = mappings();
     let issue = IssueInfo {
         key: "A-123".into(),
@@ -71,35 +114,41 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group(OUTGOING_GROUP);
     for (name, mapping) in [("linked", &outgoing.linked), ("loaded", &outgoing.loaded)] {
+        let samples = times.sample(OUTGOING_GROUP, name);
         group.bench_function(name, |b| {
-            b.iter(|| {
-                let ctx = OutgoingContext::new(&issue, "points", &value, &trigger, &fields);
-                black_box(mapping.export(black_box(&ctx)).unwrap())
+            b.iter_custom(|calls| {
+                timed_calls(samples, calls, || {
+                    let ctx = OutgoingContext::new(&issue, "points", &value, &trigger, &fields);
+                    black_box(mapping.export(black_box(&ctx)).unwrap());
+                })
             })
         });
     }
     // The linked mapping plus exactly the JSON work a loaded call does, without the
     // library boundary: what is left between this and `loaded` is the FFI hop.
+    let samples = times.sample(OUTGOING_GROUP, "linked+json");
     group.bench_function("linked+json", |b| {
-        b.iter(|| {
-            let call = serde_json::to_string(&OutgoingCallRef {
-                issue: &issue,
-                field: "points",
-                value: &value,
-                trigger: &trigger,
+        b.iter_custom(|calls| {
+            timed_calls(samples, calls, || {
+                let call = serde_json::to_string(&OutgoingCallRef {
+                    issue: &issue,
+                    field: "points",
+                    value: &value,
+                    trigger: &trigger,
+                })
+                .unwrap();
+                let call: OutgoingCall = serde_json::from_str(black_box(&call)).unwrap();
+                let ctx = OutgoingContext::new(
+                    &call.issue,
+                    &call.field,
+                    &call.value,
+                    &call.trigger,
+                    &fields,
+                );
+                let data = outgoing.linked.export(&ctx).unwrap();
+                let reply = serde_json::to_string(&OutgoingResult { data }).unwrap();
+                black_box(serde_json::from_str::<OutgoingResult>(&reply).unwrap());
             })
-            .unwrap();
-            let call: OutgoingCall = serde_json::from_str(black_box(&call)).unwrap();
-            let ctx = OutgoingContext::new(
-                &call.issue,
-                &call.field,
-                &call.value,
-                &call.trigger,
-                &fields,
-            );
-            let data = outgoing.linked.export(&ctx).unwrap();
-            let reply = serde_json::to_string(&OutgoingResult { data }).unwrap();
-            black_box(serde_json::from_str::<OutgoingResult>(&reply).unwrap())
         })
     });
     group.finish();
@@ -109,54 +158,39 @@ fn bench(c: &mut Criterion) {
     let data = json!("M");
     let mut group = c.benchmark_group(INCOMING_GROUP);
     for (name, mapping) in [("linked", &incoming.linked), ("loaded", &incoming.loaded)] {
+        let samples = times.sample(INCOMING_GROUP, name);
         group.bench_function(name, |b| {
-            b.iter(|| {
-                let target = TargetIssue {
-                    info: &issue,
-                    fields: &fields,
-                };
-                let ctx = IncomingContext::new(Some(target), "points", &data);
-                black_box(mapping.import(black_box(&ctx)).unwrap())
+            b.iter_custom(|calls| {
+                timed_calls(samples, calls, || {
+                    let target = TargetIssue {
+                        info: &issue,
+                        fields: &fields,
+                    };
+                    let ctx = IncomingContext::new(Some(target), "points", &data);
+                    black_box(mapping.import(black_box(&ctx)).unwrap());
+                })
             })
         });
     }
     group.finish();
 }
 
-/// criterion writes its estimates under `<target dir>/criterion`; the bench binary
-/// lives in `<target dir>/<profile>/deps`.
-fn criterion_dir() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return Some(PathBuf::from(home));
-    }
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
-}
-
-fn mean_ns(group: &str, function: &str) -> Option<f64> {
-    let path = criterion_dir()?
-        .join(group)
-        .join(function)
-        .join("new")
-        .join("estimates.json");
-    let estimates: Value =
-        fieldsync_plugin_api::serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    estimates["mean"]["point_estimate"].as_f64()
-}
-
-fn print_ratios() {
-    println!("\nmean times of this run, and ratios against the statically linked mapping:");
-    for group in [OUTGOING_GROUP, INCOMING_GROUP] {
-        let Some(linked) = mean_ns(group, "linked") else {
-            println!("  {group}: no estimates found (run without a filter)");
+fn print_ratios(times: &Times) {
+    println!("\nmedian time per call in this run, and the ratio against the linked mapping:");
+    for (group, variants) in [
+        (OUTGOING_GROUP, &["linked+json", "loaded"][..]),
+        (INCOMING_GROUP, &["loaded"][..]),
+    ] {
+        let Some(linked) = times.per_call_ns(group, "linked") else {
             continue;
         };
         println!("  {group}: linked {linked:.1} ns");
-        for function in ["linked+json", "loaded"] {
-            if let Some(mean) = mean_ns(group, function) {
+        for variant in variants {
+            if let Some(ns) = times.per_call_ns(group, variant) {
                 println!(
-                    "    {function:<12} {mean:>8.1} ns  {:>6.2}x linked",
-                    mean / linked
+                    "    {variant:<12} {ns:>8.1} ns  {:>6.2}x linked, {:+.0} ns",
+                    ns / linked,
+                    ns - linked
                 );
             }
         }
@@ -165,9 +199,8 @@ fn print_ratios() {
 
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
-    bench(&mut criterion);
+    let times = Times::new();
+    bench(&mut criterion, &times);
     criterion.final_summary();
-    if !std::env::args().any(|arg| arg == "--list" || arg == "--test") {
-        print_ratios();
-    }
+    print_ratios(&times);
 }

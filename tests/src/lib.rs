@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod redmine;
 pub mod redmine_scenario;
 pub mod scenario;
+pub mod throughput;
 pub mod timing;
 
 use std::path::{Path, PathBuf};

@@ -23,16 +23,21 @@ impl Samples {
         self.0.lock().expect("samples").is_empty()
     }
 
+    /// Times `work`, which did `count` things, and keeps the time per thing.
+    pub fn time_each(&self, count: u64, work: impl FnOnce()) -> Duration {
+        let started = Instant::now();
+        work();
+        let took = started.elapsed();
+        let each = took.div_f64(count.max(1) as f64);
+        self.0.lock().expect("samples").push(each);
+        took
+    }
+
     /// The median of the times kept (zero before any).
     pub fn median(&self) -> Duration {
         let mut samples = self.0.lock().expect("samples").clone();
         samples.sort();
         samples.get(samples.len() / 2).copied().unwrap_or_default()
-    }
-
-    /// The median per `per` items (a batch of calls timed together).
-    pub fn median_per(&self, per: u64) -> Duration {
-        self.median() / u32::try_from(per.max(1)).unwrap_or(u32::MAX)
     }
 }
 

@@ -80,7 +80,7 @@ fn thousands_of_issues_sync_in_pieces_and_a_later_message_waits_behind_its_faile
     assert_eq!(report.failures().count(), 0, "{report}");
     assert_eq!(report.directions[0].parked, 1, "{report}");
     assert_eq!(
-        report.applied().count(),
+        report.applied_count(),
         BULK - 1,
         "every other issue went through: {report}"
     );

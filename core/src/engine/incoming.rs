@@ -162,7 +162,9 @@ fn apply_page(
             if !outcome.all_delivered {
                 held.insert(outcome.source_key);
             }
-            report.applied.extend(outcome.applied);
+            for applied in outcome.applied {
+                report.record_applied(applied);
+            }
             report.duplicates_skipped += outcome.duplicates;
             report.mappings_called += outcome.mappings_called;
             report.failures.extend(outcome.failure);
@@ -425,8 +427,8 @@ fn apply_message(
             None => None,
         },
     };
-    let (key, created) = match partner {
-        Some(key) => (key, false),
+    let (key, created, created_issue) = match partner {
+        Some(key) => (key, false, None),
         None => {
             let issue_type = target_side
                 .issue_type_map
@@ -449,7 +451,7 @@ fn apply_message(
                 .record_link(&sync.id, &message.source_key, &step.key)
                 .map_err(store_error)?;
             collect(&mut changes, &step);
-            (step.key, step.created)
+            (step.key, step.created, step.issue)
         }
     };
 
@@ -470,16 +472,17 @@ fn apply_message(
         }));
     }
 
-    let issue = target_side
-        .tracker()
-        .get(&key)
-        .map_err(store_error)?
-        .ok_or_else(|| {
-            Failure::new(format!(
-                "{}: partner issue `{key}` no longer exists",
-                target_side.tracker().location()
-            ))
-        })?;
+    // An issue the store handed back as it created it is not read again.
+    let issue = match created_issue {
+        Some(issue) => Some(issue),
+        None => target_side.tracker().get(&key).map_err(store_error)?,
+    };
+    let issue = issue.ok_or_else(|| {
+        Failure::new(format!(
+            "{}: partner issue `{key}` no longer exists",
+            target_side.tracker().location()
+        ))
+    })?;
     let unseen = Unseen {
         history_after: unseen_after(&applying, &key).map_err(store_error)?,
         // What the target sent that the source had not seen: a resync of the target
@@ -784,6 +787,7 @@ fn create_partner(
         changes,
         kept_newer: Vec::new(),
         already_applied: false,
+        issue: None,
     })
 }
 
@@ -1053,6 +1057,7 @@ fn update_partner(
         changes,
         kept_newer,
         already_applied: false,
+        issue: None,
     })
 }
 

@@ -401,7 +401,7 @@ impl Engine {
                 duration_ms: u64::try_from(sync_started.0.elapsed().as_millis())
                     .unwrap_or(u64::MAX),
                 messages_sent: directions.iter().map(|d| d.messages_sent).sum(),
-                applied: directions.iter().map(|d| d.applied.len()).sum(),
+                applied: directions.iter().map(|d| d.applied_count).sum(),
                 failures: directions.iter().map(|d| d.failures.len()).sum(),
                 interrupted,
                 slow_calls: directions

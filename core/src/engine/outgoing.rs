@@ -139,16 +139,10 @@ fn try_run(
     // without holding all its messages in memory. The cursor moves with the last
     // chunk: should the round stop before, the issues already sent are scanned again
     // and find nothing new after what their messages covered.
-    let mut candidates: Vec<Candidate> = candidates.into_values().collect();
-    let mut chunks = Vec::new();
-    while candidates.len() > SEND_CHUNK {
-        let rest = candidates.split_off(SEND_CHUNK);
-        chunks.push(std::mem::replace(&mut candidates, rest));
-    }
-    chunks.push(candidates);
-    let last = chunks.len() - 1;
-    for (index, chunk) in chunks.into_iter().enumerate() {
-        let chunk_cursor = if index == last {
+    let mut candidates = candidates.into_values().peekable();
+    loop {
+        let chunk: Vec<Candidate> = candidates.by_ref().take(SEND_CHUNK).collect();
+        let chunk_cursor = if candidates.peek().is_none() {
             scan.next.clone()
         } else {
             cursor.clone()
@@ -162,7 +156,7 @@ fn try_run(
             cursor: &cursor,
         };
         send_chunk(&sending, chunk, chunk_cursor, report)?;
-        if pass.stop.load(Ordering::SeqCst) {
+        if candidates.peek().is_none() || pass.stop.load(Ordering::SeqCst) {
             break;
         }
     }

@@ -34,10 +34,16 @@ impl RoundReport {
 
     /// Issues created on either side.
     pub fn created(&self) -> usize {
-        self.applied().filter(|issue| issue.created).count()
+        self.directions.iter().map(|d| d.created_count).sum()
     }
 
-    /// Every issue a message was applied to.
+    /// Messages applied on either side.
+    pub fn applied_count(&self) -> usize {
+        self.directions.iter().map(|d| d.applied_count).sum()
+    }
+
+    /// The issues messages were applied to, in detail: up to [`APPLIED_DETAIL`] per
+    /// direction (see [`RoundReport::applied_count`] for all).
     pub fn applied(&self) -> impl Iterator<Item = &AppliedIssue> {
         self.directions.iter().flat_map(|d| d.applied.iter())
     }
@@ -70,8 +76,15 @@ pub struct DirectionReport {
     pub messages_sent: usize,
     /// Field mappings called (outgoing and incoming).
     pub mappings_called: usize,
-    /// Messages applied to target issues.
+    /// The first [`APPLIED_DETAIL`] messages applied to target issues, in detail
+    /// (a round of any size keeps its report small).
     pub applied: Vec<AppliedIssue>,
+    /// Messages applied to target issues.
+    pub applied_count: usize,
+    /// Issues created.
+    pub created_count: usize,
+    /// Issues updated with at least one change.
+    pub updated_count: usize,
     /// Messages delivered again and skipped because they were applied before.
     pub duplicates_skipped: usize,
     /// Issues that failed this round.
@@ -99,12 +112,33 @@ impl DirectionReport {
             messages_sent: 0,
             mappings_called: 0,
             applied: Vec::new(),
+            applied_count: 0,
+            created_count: 0,
+            updated_count: 0,
             duplicates_skipped: 0,
             failures: Vec::new(),
             waiting_for_retry: 0,
             parked: 0,
             slow_calls: Vec::new(),
             unavailable: None,
+        }
+    }
+}
+
+/// Applied issues a direction's report lists in detail; beyond, it counts them.
+pub const APPLIED_DETAIL: usize = 1_000;
+
+impl DirectionReport {
+    /// Counts an applied message, and keeps its detail while there is room.
+    pub(super) fn record_applied(&mut self, issue: AppliedIssue) {
+        self.applied_count += 1;
+        if issue.created {
+            self.created_count += 1;
+        } else if !issue.changes.is_empty() {
+            self.updated_count += 1;
+        }
+        if self.applied.len() < APPLIED_DETAIL {
+            self.applied.push(issue);
         }
     }
 }
@@ -246,9 +280,10 @@ impl RoundReport {
             "round: {}, {} created, {} updated, {} failed in {} ms{}",
             count(self.messages_sent(), "message"),
             count(self.created(), "issue"),
-            self.applied()
-                .filter(|issue| !issue.created && !issue.changes.is_empty())
-                .count(),
+            self.directions
+                .iter()
+                .map(|d| d.updated_count)
+                .sum::<usize>(),
             self.failures().count(),
             self.duration.as_millis(),
             if self.interrupted {
@@ -272,7 +307,7 @@ impl fmt::Display for RoundReport {
 impl fmt::Display for DirectionReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.messages_sent == 0
-            && self.applied.is_empty()
+            && self.applied_count == 0
             && self.failures.is_empty()
             && self.slow_calls.is_empty()
             && self.waiting_for_retry + self.parked == 0
@@ -310,6 +345,16 @@ impl fmt::Display for DirectionReport {
                     issue.target_key
                 )?;
             }
+        }
+        if self.applied_count > self.applied.len() {
+            writeln!(
+                f,
+                "  ... {} more applied ({} created, {} updated in all; the first {} are listed)",
+                self.applied_count - self.applied.len(),
+                self.created_count,
+                self.updated_count,
+                self.applied.len()
+            )?;
         }
         for failure in &self.failures {
             let next = match failure.next {

@@ -472,6 +472,9 @@ pub struct AppliedStep {
     pub kept_newer: Vec<String>,
     /// The message had been applied already (by another run): nothing was written.
     pub already_applied: bool,
+    /// The issue as the step left it, when the store hands it back (a creation in
+    /// the SQLite model): the engine need not read it again.
+    pub issue: Option<Issue>,
 }
 
 /// Creates an issue the way a person does: the fields on the create screen with the

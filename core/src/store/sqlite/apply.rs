@@ -39,8 +39,10 @@ impl AtomicApply for SqliteStore {
                     changes: Vec::new(),
                     kept_newer,
                     already_applied: true,
+                    issue: None,
                 });
             }
+            let mut issue = None;
             let (key, created, changes) = match &step.target {
                 ApplyTarget::Create { .. } if partner.is_some() => {
                     (partner.unwrap_or_default(), false, Vec::new())
@@ -49,7 +51,7 @@ impl AtomicApply for SqliteStore {
                     project,
                     issue_type,
                 } => {
-                    let issue = NewIssue {
+                    let new_issue = NewIssue {
                         project: project.clone(),
                         issue_type: issue_type.clone(),
                         fields: step
@@ -58,8 +60,10 @@ impl AtomicApply for SqliteStore {
                             .map(|write| (write.field.clone(), write.value.clone()))
                             .collect(),
                     };
-                    let (issue, changes) = self.create_in(tx, &issue, step.author)?;
-                    (issue.key, true, changes)
+                    let (created, changes) = self.create_in(tx, &new_issue, step.author)?;
+                    let key = created.key.clone();
+                    issue = Some(created);
+                    (key, true, changes)
                 }
                 ApplyTarget::Update(key) => {
                     let mut values = BTreeMap::new();
@@ -98,6 +102,7 @@ impl AtomicApply for SqliteStore {
                 changes,
                 kept_newer,
                 already_applied: false,
+                issue,
             })
         })
     }

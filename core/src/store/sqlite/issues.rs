@@ -1,6 +1,7 @@
 //! The tracker half of [`SqliteStore`]: projects, users, issues and their history.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -54,7 +55,12 @@ impl SqliteStore {
             Ok(())
         })
     }
-    pub(super) fn project_in(&self, tx: &Connection, key: &str) -> Result<ProjectDef, StoreError> {
+    /// The project's definition, parsed once per text (every issue written reads it).
+    pub(super) fn project_in(
+        &self,
+        tx: &Connection,
+        key: &str,
+    ) -> Result<Arc<ProjectDef>, StoreError> {
         let text: Option<String> = tx
             .prepare_cached("SELECT definition FROM projects WHERE key = ?1")
             .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
@@ -63,8 +69,18 @@ impl SqliteStore {
             store: self.location.clone(),
             what: format!("project `{key}`"),
         })?;
-        serde_json::from_str(&text)
-            .map_err(|error| self.corrupt(format!("project `{key}`: {error}")))
+        let mut parsed = self.projects.lock();
+        if let Some((known, project)) = parsed.get(key) {
+            if *known == text {
+                return Ok(Arc::clone(project));
+            }
+        }
+        let project: Arc<ProjectDef> = Arc::new(
+            serde_json::from_str(&text)
+                .map_err(|error| self.corrupt(format!("project `{key}`: {error}")))?,
+        );
+        parsed.insert(key.to_owned(), (text, Arc::clone(&project)));
+        Ok(project)
     }
     pub(super) fn issue_in(&self, tx: &Connection, key: &str) -> Result<Option<Issue>, StoreError> {
         let row = tx
@@ -289,6 +305,7 @@ impl Tracker for SqliteStore {
     fn project(&self, key: &str) -> Result<ProjectDef, StoreError> {
         let connection = self.connection.lock();
         self.project_in(&connection, key)
+            .map(|project| ProjectDef::clone(&project))
     }
 
     fn projects(&self) -> Result<Vec<ProjectDef>, StoreError> {

@@ -1,11 +1,14 @@
 //! [`SqliteStore`]: issues and sync state in one SQLite file.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
+use crate::model::ProjectDef;
 
 /// The pseudo-field whose history entry records an issue's creation (with its type).
 /// (`=` cannot appear in a field id, so it never mixes with a real field's history.)
@@ -30,6 +33,8 @@ pub struct SqliteStore {
     damaged: AtomicBool,
     /// Writes grouped into one transaction (see [`group`]).
     group: group::WriteGroup,
+    /// Project definitions as parsed, with the text they were parsed from.
+    projects: Mutex<HashMap<String, (String, Arc<ProjectDef>)>>,
 }
 
 impl SqliteStore {

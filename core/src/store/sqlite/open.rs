@@ -180,6 +180,7 @@ impl SqliteStore {
             connection: Mutex::new(connection),
             damaged: Default::default(),
             group: Default::default(),
+            projects: Default::default(),
         })
     }
 }
