@@ -240,3 +240,109 @@ fn read_only_stores_can_be_looked_at_and_a_sync_says_what_it_cannot_write() {
         mode(dir.path(), 0o755);
     }
 }
+
+/// A crash between the two commits of a write group (the target's issues and applied
+/// messages stored, the source's links not): the next run finds the messages applied,
+/// writes the missing links instead of creating anything twice, and an edit of a new
+/// partner then flows back to its own issue.
+#[test]
+fn a_crash_between_the_commits_of_a_write_group_loses_no_link_and_makes_no_duplicate() {
+    let (_dir, plugins, config) = demo();
+    let count = |project: &str| -> usize {
+        let listed = fieldsync(&[
+            "issue",
+            "list",
+            "--project",
+            project,
+            "--config",
+            &config,
+            "--json",
+        ]);
+        let issues: Value = serde_json::from_slice(&listed.stdout).unwrap();
+        issues.as_array().unwrap().len()
+    };
+    let (sup_before, dev_before) = (count("SUP"), count("DEV"));
+    let mut created = Vec::new();
+    for n in 0..3 {
+        let output = fieldsync(&[
+            "issue",
+            "create",
+            "--project",
+            "SUP",
+            "--type",
+            "Task",
+            "--set",
+            &format!("summary=New {n}"),
+            "--as",
+            "alice",
+            "--config",
+            &config,
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        created.push(text(&output.stdout));
+    }
+
+    let crashed = sync_once(
+        &config,
+        plugins.path(),
+        &[("FIELDSYNC_FAILPOINT", "between-group-commits")],
+    );
+    assert!(
+        text(&crashed.stderr).contains("fail point `between-group-commits` reached"),
+        "{}",
+        text(&crashed.stderr)
+    );
+    assert_eq!(
+        count("DEV"),
+        dev_before + 3,
+        "the target's group was stored"
+    );
+
+    let resumed = sync_once(&config, plugins.path(), &[]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert_eq!(count("DEV"), dev_before + 3, "nothing created twice");
+    assert_eq!(count("SUP"), sup_before + 3);
+
+    // Each new partner is linked back: its edit reaches its own SUP issue.
+    let dev_key = format!("DEV-{}", dev_before + 3);
+    let edit = fieldsync(&[
+        "issue",
+        "edit",
+        &dev_key,
+        "--set",
+        "title=Edited on DEV",
+        "--as",
+        "amoreau",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(edit.status.code(), Some(0), "{}", text(&edit.stderr));
+    let back = sync_once(&config, plugins.path(), &[]);
+    assert_eq!(back.status.code(), Some(0), "{}", text(&back.stdout));
+    assert_eq!(
+        count("SUP"),
+        sup_before + 3,
+        "no issue made for a known partner"
+    );
+    let listed = fieldsync(&[
+        "issue",
+        "list",
+        "--project",
+        "SUP",
+        "--config",
+        &config,
+        "--json",
+    ]);
+    let issues: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let partner_of_edited = format!("support-dev: {dev_key}");
+    let sup_key = issues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|issue| issue["partners"][0] == partner_of_edited.as_str())
+        .map(|issue| issue["key"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("{dev_key} is linked back: {issues}"));
+    let shown = fieldsync(&["issue", "show", &sup_key, "--config", &config, "--json"]);
+    let issue: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(issue["fields"]["summary"], "Edited on DEV", "{issue}");
+}

@@ -5,7 +5,9 @@
 //!
 //! Points: `after-tracker-create` (a tracker issue is created, the ledger does not
 //! know it yet), `after-tracker-update` (values are written, the message is not
-//! recorded as applied yet). One point does not abort but stands for a condition of
+//! recorded as applied yet), `between-group-commits` (a write group of applied
+//! messages is committed on the target, the source's links and failures are not).
+//! One point does not abort but stands for a condition of
 //! the machine: `store-full` makes every SQLite store opened act as if its disk were
 //! full (SQLite's own `SQLITE_FULL`, by capping the file at its current size).
 

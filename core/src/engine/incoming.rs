@@ -249,6 +249,9 @@ impl<'a> WriteGroups<'a> {
 
     fn end(self) -> Result<(), StoreError> {
         let target = self.target.map_or(Ok(()), |target| target.end_group(true));
+        if self.source.is_some() {
+            crate::failpoint::hit("between-group-commits");
+        }
         let source = self
             .source
             .map_or(Ok(()), |source| source.end_group(target.is_ok()));
