@@ -49,18 +49,25 @@ fn main() {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
 
+    // Benches (the release profiles) measure plugin calls, so their plugins are
+    // optimised like the host; tests load debug builds, which build faster.
+    let profile = match env::var("PROFILE").as_deref() {
+        Ok("release") => Profile::Release,
+        _ => Profile::Debug,
+    };
     let mut packages = Vec::new();
     for name in WORKSPACE_LIBRARIES {
         packages.extend(["-p", name]);
     }
-    cargo_build(&root.join("Cargo.toml"), &packages, &target_dir);
+    cargo_build(&root.join("Cargo.toml"), &packages, &target_dir, profile);
     cargo_build(
         &tests.join("frozen/abi-0.1/Cargo.toml"),
         &["-p", FROZEN_LIBRARY],
         &target_dir,
+        profile,
     );
 
-    let built = target_dir.join("debug");
+    let built = target_dir.join(profile.folder());
     let mut entries = String::new();
     for name in WORKSPACE_LIBRARIES.iter().chain([&FROZEN_LIBRARY]) {
         let file = built.join(library_file(name));
@@ -99,7 +106,23 @@ fn library_file(package: &str) -> String {
     )
 }
 
-fn cargo_build(manifest: &Path, packages: &[&str], target_dir: &Path) {
+#[derive(Clone, Copy)]
+enum Profile {
+    Debug,
+    Release,
+}
+
+impl Profile {
+    /// The folder under the target folder cargo builds this profile into.
+    fn folder(self) -> &'static str {
+        match self {
+            Profile::Debug => "debug",
+            Profile::Release => "release",
+        }
+    }
+}
+
+fn cargo_build(manifest: &Path, packages: &[&str], target_dir: &Path, profile: Profile) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -109,6 +132,9 @@ fn cargo_build(manifest: &Path, packages: &[&str], target_dir: &Path) {
         .args(packages)
         .arg("--target-dir")
         .arg(target_dir);
+    if let Profile::Release = profile {
+        command.arg("--release");
+    }
     // Flags cargo hands this build script are meant for it, not for a nested build.
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy();

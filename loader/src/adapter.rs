@@ -3,31 +3,16 @@
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::ROption;
-use fieldsync_plugin_api::abi::wire::{
-    IncomingCallRef, IncomingResult, OutgoingCallRef, OutgoingResult,
-};
+use fieldsync_plugin_api::abi::wire::{IncomingCallRef, OutgoingCallRef};
 use fieldsync_plugin_api::abi::{FfiIncomingBox, FfiIssueView_TO, FfiOutgoingBox};
 use fieldsync_plugin_api::{
-    ErrorKind, FieldUpdate, IncomingContext, IncomingFieldMapping, MappingError, OutgoingContext,
+    FieldUpdate, IncomingContext, IncomingFieldMapping, MappingError, OutgoingContext,
     OutgoingFieldMapping,
 };
 use serde_json::Value;
 
+use crate::documents;
 use crate::host::IssueView;
-
-fn unreadable_reply(error: serde_json::Error) -> MappingError {
-    MappingError::with_kind(
-        ErrorKind::InvalidInput,
-        format!("the plugin returned unreadable JSON: {error}"),
-    )
-}
-
-fn unwritable_call(error: serde_json::Error) -> MappingError {
-    MappingError::with_kind(
-        ErrorKind::InvalidInput,
-        format!("cannot encode the call: {error}"),
-    )
-}
 
 /// An outgoing mapping living in a plugin library.
 pub(crate) struct LoadedOutgoing {
@@ -45,13 +30,12 @@ impl LoadedOutgoing {
 impl OutgoingFieldMapping for LoadedOutgoing {
     fn export(&self, ctx: &OutgoingContext<'_>) -> Result<Value, MappingError> {
         let outcome = (|| {
-            let call = serde_json::to_string(&OutgoingCallRef {
+            let call = documents::outgoing_call(&OutgoingCallRef {
                 issue: ctx.issue(),
                 field: ctx.field_id(),
                 value: ctx.value(),
                 trigger: ctx.trigger(),
-            })
-            .map_err(unwritable_call)?;
+            })?;
             let view = IssueView::new(ctx.fields());
             let reply = self.inner.export(
                 call.as_str().into(),
@@ -60,10 +44,7 @@ impl OutgoingFieldMapping for LoadedOutgoing {
             if let Some(failure) = view.take_failure() {
                 return Err(failure);
             }
-            let reply = reply.into_result()?;
-            let reply: OutgoingResult =
-                serde_json::from_str(reply.as_str()).map_err(unreadable_reply)?;
-            Ok(reply.data)
+            documents::outgoing_reply(reply.into_result()?.as_str())
         })();
         outcome.map_err(|error: MappingError| error.context(&self.context))
     }
@@ -84,12 +65,11 @@ impl LoadedIncoming {
 impl IncomingFieldMapping for LoadedIncoming {
     fn import(&self, ctx: &IncomingContext<'_>) -> Result<FieldUpdate, MappingError> {
         let outcome = (|| {
-            let call = serde_json::to_string(&IncomingCallRef {
+            let call = documents::incoming_call(&IncomingCallRef {
                 target: ctx.target(),
                 field: ctx.field_id(),
                 data: ctx.data(),
-            })
-            .map_err(unwritable_call)?;
+            })?;
             let view = ctx.target_fields().map(IssueView::new);
             let target = match &view {
                 Some(view) => ROption::RSome(FfiIssueView_TO::from_ptr(view, TD_Opaque)),
@@ -99,10 +79,7 @@ impl IncomingFieldMapping for LoadedIncoming {
             if let Some(failure) = view.as_ref().and_then(IssueView::take_failure) {
                 return Err(failure);
             }
-            let reply = reply.into_result()?;
-            let reply: IncomingResult =
-                serde_json::from_str(reply.as_str()).map_err(unreadable_reply)?;
-            Ok(reply.update)
+            documents::incoming_reply(reply.into_result()?.as_str())
         })();
         outcome.map_err(|error: MappingError| error.context(&self.context))
     }

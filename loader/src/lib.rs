@@ -29,6 +29,7 @@
 
 mod adapter;
 mod cache;
+mod documents;
 mod error;
 mod host;
 mod in_process;

@@ -12,15 +12,14 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{ROption, RResult, RStr, RString};
 use serde_json::Value;
 
-use crate::abi::wire::{
-    ConstructRequest, HostInfo, IncomingCall, IncomingResult, OutgoingCall, OutgoingResult,
-    ViewRequest,
-};
+use crate::abi::wire::{ConstructRequest, HostInfo, IncomingResult, OutgoingResult, ViewRequest};
 use crate::abi::{
     FfiError, FfiHostBox, FfiIncomingBox, FfiIncomingMapping, FfiIncomingMapping_TO,
     FfiIssueViewRef, FfiOutgoingBox, FfiOutgoingMapping, FfiOutgoingMapping_TO, PluginModule,
     PluginModuleRef,
 };
+use crate::call_reading::{IncomingCallIn, OutgoingCallIn};
+use crate::canonical;
 use crate::error::{record_panic_location, ErrorKind, MappingError};
 use crate::mapping::{
     IncomingContext, IncomingFieldMapping, IssueFields, MappingOptions, OutgoingContext,
@@ -100,12 +99,16 @@ fn plugin<E: PluginEntry>() -> Result<&'static Plugin, MappingError> {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, MappingError> {
-    serde_json::from_str(text).map_err(|error| {
+    serde_json::from_str(text).map_err(unreadable(what))
+}
+
+fn unreadable(what: &str) -> impl FnOnce(serde_json::Error) -> MappingError + '_ {
+    move |error| {
         MappingError::with_kind(
             ErrorKind::InvalidInput,
             format!("cannot read {what}: {error}"),
         )
-    })
+    }
 }
 
 fn write_json(value: &impl serde::Serialize) -> Result<RString, MappingError> {
@@ -208,15 +211,11 @@ impl Drop for OutgoingExport {
 impl FfiOutgoingMapping for OutgoingExport {
     fn export(&self, call: RStr<'_>, issue: FfiIssueViewRef<'_>) -> RResult<RString, FfiError> {
         ffi_guard(|| {
-            let call: OutgoingCall = read_json("outgoing call", call.as_str())?;
+            let call = OutgoingCallIn::read(call.as_str()).map_err(unreadable("outgoing call"))?;
             let fields = HostIssueFields { view: &issue };
-            let ctx = OutgoingContext::new(
-                &call.issue,
-                &call.field,
-                &call.value,
-                &call.trigger,
-                &fields,
-            );
+            let source = call.issue();
+            let ctx =
+                OutgoingContext::new(&source, &call.field, &call.value, &call.trigger, &fields);
             let data = self.mapping()?.export(&ctx)?;
             write_json(&OutgoingResult { data })
         })
@@ -252,10 +251,11 @@ impl FfiIncomingMapping for IncomingExport {
         target: ROption<FfiIssueViewRef<'_>>,
     ) -> RResult<RString, FfiError> {
         ffi_guard(|| {
-            let call: IncomingCall = read_json("incoming call", call.as_str())?;
+            let call = IncomingCallIn::read(call.as_str()).map_err(unreadable("incoming call"))?;
             let view = target.into_option();
             let fields = view.as_ref().map(|view| HostIssueFields { view });
-            let target = match (&call.target, &fields) {
+            let info = call.target();
+            let target = match (&info, &fields) {
                 (Some(info), Some(fields)) => Some(TargetIssue { info, fields }),
                 _ => None,
             };
@@ -279,7 +279,9 @@ impl IssueFields for HostIssueFields<'_, '_> {
     fn field(&self, field_id: &str) -> Result<Option<Value>, MappingError> {
         let answer = self.view.field(field_id.into()).into_result()?;
         match answer.into_option() {
-            Some(json) => read_json("field value from host", json.as_str()).map(Some),
+            Some(json) => canonical::read_value(json.as_str())
+                .map(Some)
+                .map_err(unreadable("field value from host")),
             None => Ok(None),
         }
     }

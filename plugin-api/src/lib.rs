@@ -124,6 +124,9 @@
 /// compatible. Plugin authors never use it directly.
 #[doc(inline)]
 pub use fieldsync_plugin_abi as abi;
+mod call_reading;
+#[doc(hidden)]
+pub mod canonical;
 mod error;
 #[doc(hidden)]
 pub mod export;

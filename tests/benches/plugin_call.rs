@@ -124,8 +124,11 @@ fn bench(c: &mut Criterion, times: &Times) {
             })
         });
     }
-    // The linked mapping plus exactly the JSON work a loaded call does, without the
-    // library boundary: what is left between this and `loaded` is the FFI hop.
+    // The linked mapping plus a generic serde round trip of the same call and reply
+    // documents (derived serializers, owned reading), without the library boundary:
+    // what JSON costs when nothing is done about it, and what every loaded call cost
+    // before the host wrote calls with constant keys and the SDK read them in one
+    // pass (`loaded` below does that).
     let samples = times.sample(OUTGOING_GROUP, "linked+json");
     group.bench_function("linked+json", |b| {
         b.iter_custom(|calls| {

@@ -3,7 +3,9 @@
 //!
 //! This is where the interface grows: add fields with `#[serde(default)]`, never
 //! remove or rename one while [`ABI_VERSION`](crate::ABI_VERSION) stays the same.
-//! Hosts serialize the borrowed `*Ref` forms, plugins read the owned forms.
+//! Hosts serialize the borrowed `*Ref` forms, plugins read the owned forms. (The SDK
+//! and the loader read and write the same bytes faster when a document has the
+//! layout these types give it, and are tested to agree with them.)
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
