@@ -139,7 +139,8 @@ fn apply_page(
         }
         let outcomes = match WriteGroups::begin(sync, source, chunk.len() > 1) {
             Ok(groups) => {
-                let outcomes = map_parallel(chunk, pass.workers, |group| {
+                let workers = pass.workers.for_side(&sync.side(source.other()).stores);
+                let outcomes = map_parallel(chunk, workers, |group| {
                     apply_group(sync, source, group, pass, &target_down)
                 });
                 match groups.end() {

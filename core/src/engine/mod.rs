@@ -37,6 +37,7 @@ use crate::message::Side;
 use crate::model::{project_of_key, ProjectDef, Timestamp};
 use crate::registry::MappingRegistry;
 use crate::store::{FailureCause, RoundRecord, SlowCall, StoreError};
+use pool::Workers;
 use watch::CallWatch;
 
 pub use report::{
@@ -68,7 +69,7 @@ pub enum EngineError {
 /// A configured, ready-to-run sync.
 pub struct Engine {
     syncs: Vec<SyncRuntime>,
-    workers: usize,
+    workers: Workers,
     retry: RetryPolicy,
     slow_call_limit: Duration,
     retention: Duration,
@@ -79,7 +80,7 @@ pub struct Engine {
 
 /// What the queues of one round share.
 struct Pass<'a> {
-    pub workers: usize,
+    pub workers: Workers,
     pub retry: &'a RetryPolicy,
     pub watch: &'a CallWatch,
     pub stop: &'a AtomicBool,
@@ -299,9 +300,10 @@ impl Engine {
             }
             Err(error) => return Err(error.into()),
         };
-        let workers = config.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, |threads| threads.get())
-        });
+        let workers = Workers {
+            configured: config.workers,
+            cpus: std::thread::available_parallelism().map_or(2, |threads| threads.get()),
+        };
         Ok(Engine {
             syncs,
             workers,

@@ -198,7 +198,8 @@ fn send_chunk(
     // Once the tracker does not answer, the candidates still waiting are not read:
     // the whole batch is dropped anyway, and each read would wait out its retries.
     let tracker_down = AtomicBool::new(false);
-    let outcomes = map_parallel(candidates, pass.workers, |candidate| {
+    let workers = pass.workers.for_side(&sync.side(source).stores);
+    let outcomes = map_parallel(candidates, workers, |candidate| {
         if tracker_down.load(Ordering::SeqCst) {
             return (candidate, Outcome::Skipped);
         }

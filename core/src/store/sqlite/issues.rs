@@ -240,18 +240,24 @@ impl SqliteStore {
         old: &Value,
         new: &Value,
     ) -> Result<HistoryEntry, StoreError> {
-        let seq = tx
-            .prepare_cached(
-                "INSERT INTO history (issue_key, time, author, field, old, new) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(
-                    params![key, time.0, author, field, old.to_string(), new.to_string()],
-                    |row| row.get(0),
-                )
-            })
-            .map_err(self.err())?;
+        // `seq` is the rowid. (RETURNING would cost more than the insert itself: SQLite
+        // runs such a statement with a statement journal.)
+        tx.prepare_cached(
+            "INSERT INTO history (issue_key, time, author, field, old, new) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                key,
+                time.0,
+                author,
+                field,
+                old.to_string(),
+                new.to_string()
+            ])
+        })
+        .map_err(self.err())?;
+        let seq = tx.last_insert_rowid();
         Ok(HistoryEntry {
             seq,
             issue_key: key.to_owned(),
