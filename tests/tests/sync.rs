@@ -597,6 +597,73 @@ fn a_value_the_target_field_refuses_fails_that_issue_with_the_field_named() {
 }
 
 #[test]
+fn a_write_the_target_store_refuses_mid_group_fails_only_its_issue_once() {
+    let setup = setup(StoreLayout::TwoFiles);
+    round(&setup);
+    // The target store itself refuses one value, while the step is being written
+    // (the engine's checks let it through): its write group, applied without a
+    // savepoint per step, is dropped whole and applied again step by step.
+    rusqlite::Connection::open(&setup.files.dev_store)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON history \
+             WHEN NEW.field = 'title' AND NEW.new = '\"poison\"' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned title'); END;",
+        )
+        .unwrap();
+    for (key, summary) in [
+        ("SUP-1", "first fine"),
+        ("SUP-2", "poison"),
+        ("SUP-3", "second fine"),
+    ] {
+        edit(&setup.support, key, json!({ "summary": summary }), "alice");
+    }
+    let title_before = partner(&setup, "SUP-2").value("title").clone();
+
+    let report = round(&setup);
+    let failures: Vec<_> = report.failures().collect();
+    assert_eq!(failures.len(), 1, "{report}");
+    assert_eq!(failures[0].issue_key(), Some("SUP-2"));
+    assert!(
+        failures[0].error.contains("poisoned title"),
+        "{}",
+        failures[0].error
+    );
+    assert_eq!(report.applied_count(), 2, "{report}");
+    assert_eq!(
+        partner(&setup, "SUP-1").value("title"),
+        &json!("first fine")
+    );
+    assert_eq!(
+        partner(&setup, "SUP-3").value("title"),
+        &json!("second fine")
+    );
+    assert_eq!(partner(&setup, "SUP-2").value("title"), &title_before);
+    let failed = setup
+        .support
+        .failures(&FailureQuery {
+            source_key: Some("SUP-2"),
+            ..FailureQuery::default()
+        })
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].attempts, 1,
+        "the dropped first try is not counted"
+    );
+    let titles: i64 = rusqlite::Connection::open(&setup.files.dev_store)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM history WHERE field = 'title' AND new IN \
+             ('\"first fine\"', '\"second fine\"')",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(titles, 2, "each written once");
+}
+
+#[test]
 fn an_issue_created_before_its_update_step_failed_is_never_created_twice() {
     let setup = setup(StoreLayout::TwoFiles);
     // `XXL` is no size of the default scale: size-to-points fails after SUP created

@@ -137,23 +137,10 @@ fn apply_page(
         if target_down.load(Ordering::SeqCst) || pass.stop.load(Ordering::SeqCst) {
             break;
         }
-        let outcomes = match WriteGroups::begin(sync, source, chunk.len() > 1) {
-            Ok(groups) => {
-                let workers = pass.workers.for_side(&sync.side(source.other()).stores);
-                let outcomes = map_parallel(chunk, workers, |group| {
-                    apply_group(sync, source, group, pass, &target_down)
-                });
-                match groups.end() {
-                    Ok(()) => outcomes,
-                    Err(error) => {
-                        // Nothing of the chunk was stored: it comes again next round.
-                        target_down.store(true, Ordering::SeqCst);
-                        report.unavailable.get_or_insert(error.to_string());
-                        break;
-                    }
-                }
-            }
+        let outcomes = match apply_chunk(sync, source, &chunk, pass, &target_down) {
+            Ok(outcomes) => outcomes,
             Err(error) => {
+                // Nothing of the chunk was stored: it comes again next round.
                 target_down.store(true, Ordering::SeqCst);
                 report.unavailable.get_or_insert(error.to_string());
                 break;
@@ -218,6 +205,48 @@ fn chunks(groups: Vec<Vec<PendingMessage>>, size: usize) -> Vec<Vec<Vec<PendingM
     chunks
 }
 
+/// Applies a chunk of messages in one write group per store. The target's group is
+/// fast first (no savepoint per step); should a step fail in it, nothing of the chunk
+/// was stored, and the chunk is applied again in a careful group, where the failing
+/// step is undone alone and recorded as that message's failure. Mappings are called
+/// again then: they are pure functions of their input.
+fn apply_chunk(
+    sync: &SyncRuntime,
+    source: Side,
+    chunk: &[Vec<PendingMessage>],
+    pass: &Pass<'_>,
+    target_down: &AtomicBool,
+) -> Result<Vec<GroupOutcome>, StoreError> {
+    let workers = pass.workers.for_side(&sync.side(source.other()).stores);
+    let handled_before = pass.progress.messages_handled.load(Ordering::Relaxed);
+    let mut mode = GroupMode::Fast;
+    loop {
+        let groups = WriteGroups::begin(sync, source, chunk.len() > 1, mode)?;
+        let outcomes = map_parallel(chunk.iter().collect(), workers, |group| {
+            apply_group(sync, source, group, pass, target_down)
+        });
+        match groups.end() {
+            Err(StoreError::GroupUndone { store }) if mode == GroupMode::Fast => {
+                log::debug!("{store}: a step failed in a fast write group; applying its messages again step by step");
+                // The first try's failures (and the stop they caused) were dropped with it.
+                target_down.store(false, Ordering::SeqCst);
+                pass.progress
+                    .messages_handled
+                    .store(handled_before, Ordering::Relaxed);
+                mode = GroupMode::Careful;
+            }
+            ended => return ended.map(|()| outcomes),
+        }
+    }
+}
+
+/// Whether a chunk's write group on the target has a savepoint per step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupMode {
+    Fast,
+    Careful,
+}
+
 /// The write groups of a chunk on the target (its issues, applied steps) and the
 /// source (links, failures). Ended target first: a crash between the two commits
 /// leaves applied messages whose links the source lacks, which the next round's
@@ -228,7 +257,12 @@ struct WriteGroups<'a> {
 }
 
 impl<'a> WriteGroups<'a> {
-    fn begin(sync: &'a SyncRuntime, source: Side, wanted: bool) -> Result<Self, StoreError> {
+    fn begin(
+        sync: &'a SyncRuntime,
+        source: Side,
+        wanted: bool,
+        mode: GroupMode,
+    ) -> Result<Self, StoreError> {
         let mut groups = WriteGroups {
             target: None,
             source: None,
@@ -237,7 +271,10 @@ impl<'a> WriteGroups<'a> {
             return Ok(groups);
         }
         let target = sync.side(source.other()).ledger();
-        target.begin_group()?;
+        match mode {
+            GroupMode::Fast => target.begin_fast_group()?,
+            GroupMode::Careful => target.begin_group()?,
+        }
         groups.target = Some(target);
         let source = sync.side(source).ledger();
         if let Err(error) = source.begin_group() {
@@ -263,7 +300,7 @@ impl<'a> WriteGroups<'a> {
 fn apply_group(
     sync: &SyncRuntime,
     source: Side,
-    group: Vec<PendingMessage>,
+    group: &[PendingMessage],
     pass: &Pass<'_>,
     target_down: &AtomicBool,
 ) -> GroupOutcome {
@@ -326,7 +363,7 @@ fn apply_group(
                 outcome.failure = Some(IssueFailure {
                     step: FailedStep::Apply,
                     subject: FailedSubject::Issue {
-                        key: pending.source_key,
+                        key: pending.source_key.clone(),
                     },
                     error: failure.error,
                     next: NextAttempt::after(attempts, next_attempt_at),

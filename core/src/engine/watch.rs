@@ -2,8 +2,9 @@
 //! while it still runs (a hung plugin shows up in the log at once, not when it
 //! returns) and reported when it ends.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -20,27 +21,41 @@ pub(super) struct CallSite<'a> {
 
 impl CallSite<'_> {
     fn slow_call(&self, took: Duration) -> SlowCall {
-        SlowCall {
-            issue_key: self.issue_key.to_owned(),
-            relationship: self.relationship.id.clone(),
-            mapping: self.mapping.id.clone(),
-            plugin: self.mapping.plugin.clone(),
-            millis: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
-        }
+        let mut call = SlowCall {
+            issue_key: String::new(),
+            relationship: String::new(),
+            mapping: String::new(),
+            plugin: String::new(),
+            millis: 0,
+        };
+        self.write_into(&mut call, took);
+        call
+    }
+
+    /// Fills `call` in place: the strings keep their room from the thread's earlier
+    /// calls, so a call under watch allocates nothing.
+    fn write_into(&self, call: &mut SlowCall, took: Duration) {
+        call.issue_key.clear();
+        call.issue_key.push_str(self.issue_key);
+        call.relationship.clone_from(&self.relationship.id);
+        call.mapping.clone_from(&self.mapping.id);
+        call.plugin.clone_from(&self.mapping.plugin);
+        call.millis = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
     }
 }
 
+/// The call a worker thread is running, if any. One slot per thread, reused.
 struct Running {
     call: SlowCall,
     started: Instant,
+    active: bool,
     logged: bool,
 }
 
 /// The mapping calls of one round of one synchronization.
 pub(super) struct CallWatch {
     limit: Duration,
-    next_id: AtomicU64,
-    running: Mutex<BTreeMap<u64, Running>>,
+    running: Mutex<HashMap<ThreadId, Running>>,
     slow: Mutex<Vec<SlowCall>>,
 }
 
@@ -48,26 +63,33 @@ impl CallWatch {
     pub fn new(limit: Duration) -> Self {
         CallWatch {
             limit,
-            next_id: AtomicU64::new(0),
-            running: Mutex::new(BTreeMap::new()),
+            running: Mutex::new(HashMap::new()),
             slow: Mutex::new(Vec::new()),
         }
     }
 
     /// Runs one mapping call under watch.
     pub fn call<T>(&self, site: CallSite<'_>, work: impl FnOnce() -> T) -> T {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let thread = std::thread::current().id();
         let started = Instant::now();
-        self.running.lock().insert(
-            id,
-            Running {
+        {
+            let mut running = self.running.lock();
+            let slot = running.entry(thread).or_insert_with(|| Running {
                 call: site.slow_call(Duration::ZERO),
                 started,
+                active: false,
                 logged: false,
-            },
-        );
-        // Removed however the call ends, a panic included.
-        let entry = RunningEntry { watch: self, id };
+            });
+            site.write_into(&mut slot.call, Duration::ZERO);
+            slot.started = started;
+            slot.active = true;
+            slot.logged = false;
+        }
+        // Marked ended however the call ends, a panic included.
+        let entry = RunningEntry {
+            watch: self,
+            thread,
+        };
         let result = work();
         let took = started.elapsed();
         let logged = entry.finish();
@@ -89,7 +111,7 @@ impl CallWatch {
     fn log_overdue(&self) -> Vec<SlowCall> {
         let mut running = self.running.lock();
         let mut overdue = Vec::new();
-        for entry in running.values_mut() {
+        for entry in running.values_mut().filter(|entry| entry.active) {
             let ran = entry.started.elapsed();
             if ran <= self.limit {
                 continue;
@@ -159,10 +181,10 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
-/// A call's entry in the running table, removed when the call ends.
+/// A call's slot in the running table, marked ended when the call ends.
 struct RunningEntry<'a> {
     watch: &'a CallWatch,
-    id: u64,
+    thread: ThreadId,
 }
 
 impl RunningEntry<'_> {
@@ -172,14 +194,16 @@ impl RunningEntry<'_> {
             .watch
             .running
             .lock()
-            .get(&self.id)
+            .get(&self.thread)
             .is_some_and(|running| running.logged);
-        logged // dropping `self` removes the entry
+        logged // dropping `self` marks the slot ended
     }
 }
 
 impl Drop for RunningEntry<'_> {
     fn drop(&mut self) {
-        self.watch.running.lock().remove(&self.id);
+        if let Some(running) = self.watch.running.lock().get_mut(&self.thread) {
+            running.active = false;
+        }
     }
 }

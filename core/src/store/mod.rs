@@ -81,6 +81,14 @@ pub enum StoreError {
         /// What happened.
         message: String,
     },
+    /// A write of a group begun with [`SyncLedger::begin_fast_group`] failed, so the
+    /// group was dropped whole: nothing of it was stored. Its work is to be done
+    /// again in an ordinary group, where the failing write is undone alone.
+    #[error("{store}: a write of a fast write group failed; nothing of the group was stored")]
+    GroupUndone {
+        /// The store file.
+        store: String,
+    },
 }
 
 impl StoreError {
@@ -533,6 +541,14 @@ pub trait SyncLedger: Send + Sync {
     /// group writes each step at once.
     fn begin_group(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// Like [`SyncLedger::begin_group`], but the group's writes are not kept or
+    /// undone one by one (a savepoint each costs SQLite a copy of every page a write
+    /// touches): the first write that fails spoils the whole group, which then ends
+    /// with [`StoreError::GroupUndone`]. For work that rarely fails and can be done
+    /// again. A ledger without the distinction begins an ordinary group.
+    fn begin_fast_group(&self) -> Result<(), StoreError> {
+        self.begin_group()
     }
     /// Ends a group begun by [`SyncLedger::begin_group`]: commits it, or (`commit`
     /// false) drops everything written since. An error says nothing of the group was

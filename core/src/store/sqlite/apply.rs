@@ -24,6 +24,7 @@ impl AtomicApply for SqliteStore {
                         .optional()
                 })
                 .map_err(self.err())?;
+            let linked = partner.clone();
             let applied: i64 = tx
                 .prepare_cached("SELECT seq FROM applied WHERE sync_id = ?1 AND source_key = ?2")
                 .and_then(|mut stmt| {
@@ -91,7 +92,17 @@ impl AtomicApply for SqliteStore {
                 record_written_in(tx, step.sync_id, &key, &changes, origins, created)
                     .map_err(self.err())?;
             }
-            self.upsert_state(tx, step.sync_id, &key, Some(step.source_key), Some(now))?;
+            if linked.as_deref() == Some(key.as_str()) {
+                // The link is there (the message's create step or an earlier message
+                // wrote it): only the time changes, which no index holds.
+                tx.prepare_cached(
+                    "UPDATE sync_issues SET last_received_at = ?3 WHERE sync_id = ?1 AND key = ?2",
+                )
+                .and_then(|mut stmt| stmt.execute(params![step.sync_id, key, now.0]))
+                .map_err(self.err())?;
+            } else {
+                self.upsert_state(tx, step.sync_id, &key, Some(step.source_key), Some(now))?;
+            }
             if step.completes_message {
                 record_applied_seq(tx, step.sync_id, step.source_key, step.seq)
                     .map_err(self.err())?;

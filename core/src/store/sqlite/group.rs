@@ -1,10 +1,13 @@
 //! Write groups: many small writes of a round (one message step each) in one SQLite
 //! transaction, so that they cost one commit instead of one each.
 //!
-//! Each write inside a group is a savepoint: it is kept whole or undone whole, as
-//! outside a group. Should SQLite roll the group's transaction back by itself (a full
-//! disk, an I/O error), the group is spoilt: every later write fails, and ending it
-//! says nothing was stored.
+//! In a careful group each write is a savepoint: it is kept whole or undone whole, as
+//! outside a group. A fast group has no savepoints (SQLite copies every page a write
+//! touches into a savepoint's journal first: a sixth of a first sync): the first write
+//! that fails spoils it, and ending it says so ([`StoreError::GroupUndone`]) so that the
+//! caller does the work again in a careful group. Should SQLite roll the group's
+//! transaction back by itself (a full disk, an I/O error), the group is spoilt too:
+//! every later write fails, and ending it says nothing was stored.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -19,8 +22,22 @@ pub(super) struct WriteGroup {
     /// Groups begun and not ended (a store serving both sides of a synchronization is
     /// asked for a group by each).
     depth: AtomicUsize,
-    /// A write failed after SQLite had dropped the group's transaction.
+    /// A write failed after SQLite had dropped the group's transaction, or a write
+    /// of a fast group failed.
     spoilt: AtomicBool,
+    /// The group is fast (set by its first begin).
+    fast: AtomicBool,
+    /// A write of the fast group failed.
+    undone: AtomicBool,
+}
+
+/// Whether each write of a group is a savepoint of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupMode {
+    /// Each write is kept or undone alone.
+    Careful,
+    /// No savepoints: a failing write spoils the group.
+    Fast,
 }
 
 impl WriteGroup {
@@ -30,8 +47,8 @@ impl WriteGroup {
 }
 
 impl SqliteStore {
-    /// Starts a write group (or joins the one begun already).
-    pub(crate) fn begin_group(&self) -> Result<(), StoreError> {
+    /// Starts a write group (or joins the one begun already, in its mode).
+    pub(crate) fn open_group(&self, mode: GroupMode) -> Result<(), StoreError> {
         if self.damaged.load(Ordering::SeqCst) {
             return Err(super::environment::damaged_error(&self.location));
         }
@@ -41,6 +58,10 @@ impl SqliteStore {
                 .execute_batch("BEGIN IMMEDIATE")
                 .map_err(|error| self.failed(error))?;
             self.group.spoilt.store(false, Ordering::SeqCst);
+            self.group.undone.store(false, Ordering::SeqCst);
+            self.group
+                .fast
+                .store(mode == GroupMode::Fast, Ordering::SeqCst);
         }
         self.group.depth.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -60,15 +81,18 @@ impl SqliteStore {
             return Ok(());
         }
         if self.group.spoilt.swap(false, Ordering::SeqCst) {
+            let undone = self.group.undone.swap(false, Ordering::SeqCst);
             if !connection.is_autocommit() {
                 connection
                     .execute_batch("ROLLBACK")
                     .map_err(|error| self.failed(error))?;
             }
-            return if commit {
-                Err(self.spoilt_error())
-            } else {
-                Ok(())
+            return match (commit, undone) {
+                (false, _) => Ok(()),
+                (true, true) => Err(StoreError::GroupUndone {
+                    store: self.location.clone(),
+                }),
+                (true, false) => Err(self.spoilt_error()),
             };
         }
         connection.execute_batch("COMMIT").map_err(|error| {
@@ -88,6 +112,13 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         if self.group.spoilt.load(Ordering::SeqCst) {
             return Err(self.spoilt_error());
+        }
+        if self.group.fast.load(Ordering::SeqCst) {
+            return work(connection).inspect_err(|_| {
+                // What the write did before it failed cannot be undone alone.
+                self.group.undone.store(true, Ordering::SeqCst);
+                self.group.spoilt.store(true, Ordering::SeqCst);
+            });
         }
         connection
             .prepare_cached("SAVEPOINT fieldsync_write")
@@ -169,7 +200,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let store = SqliteStore::open(&path).unwrap();
-        store.begin_group().unwrap();
+        store.open_group(GroupMode::Careful).unwrap();
         store.put_user(&user("ada")).unwrap();
         assert!(refused(&store).is_err());
         store.put_user(&user("bo")).unwrap();
@@ -182,20 +213,52 @@ mod tests {
     }
 
     #[test]
+    fn a_fast_group_stores_nothing_once_a_write_failed_and_ends_saying_to_do_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.open_group(GroupMode::Fast).unwrap();
+        store.put_user(&user("ada")).unwrap();
+        let failed = refused(&store).unwrap_err();
+        assert_eq!(failed.to_string(), format!("{}: refused", path.display()));
+        assert!(store.put_user(&user("bo")).is_err(), "the group is spoilt");
+        let end = store.end_group(true).unwrap_err();
+        assert!(matches!(end, StoreError::GroupUndone { .. }), "{end}");
+        assert!(
+            users(&path).is_empty(),
+            "not even the write before the failure"
+        );
+
+        // Done again in a careful group, only the failing write is left out.
+        store.open_group(GroupMode::Careful).unwrap();
+        store.put_user(&user("ada")).unwrap();
+        assert!(refused(&store).is_err());
+        store.put_user(&user("bo")).unwrap();
+        store.end_group(true).unwrap();
+        assert_eq!(users(&path), ["ada", "bo"]);
+
+        // A fast group without failures commits like any other.
+        store.open_group(GroupMode::Fast).unwrap();
+        store.put_user(&user("cy")).unwrap();
+        store.end_group(true).unwrap();
+        assert_eq!(users(&path), ["ada", "bo", "cy"]);
+    }
+
+    #[test]
     fn a_group_begun_twice_commits_at_the_last_end_and_a_drop_by_either_drops_all() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let store = SqliteStore::open(&path).unwrap();
-        store.begin_group().unwrap();
-        store.begin_group().unwrap();
+        store.open_group(GroupMode::Careful).unwrap();
+        store.open_group(GroupMode::Careful).unwrap();
         store.put_user(&user("ada")).unwrap();
         store.end_group(true).unwrap();
         assert!(users(&path).is_empty(), "the outer group still runs");
         store.end_group(true).unwrap();
         assert_eq!(users(&path), ["ada"]);
 
-        store.begin_group().unwrap();
-        store.begin_group().unwrap();
+        store.open_group(GroupMode::Careful).unwrap();
+        store.open_group(GroupMode::Careful).unwrap();
         store.put_user(&user("bo")).unwrap();
         store.end_group(false).unwrap();
         store
@@ -209,7 +272,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let store = SqliteStore::open(&path).unwrap();
-        store.begin_group().unwrap();
+        store.open_group(GroupMode::Careful).unwrap();
         store.put_user(&user("ada")).unwrap();
         // As SQLite does on some I/O errors: the whole transaction is rolled back.
         let lost = store.write(|c| {

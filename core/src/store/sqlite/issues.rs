@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use fieldsync_plugin_api::canonical;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -240,8 +241,8 @@ impl SqliteStore {
         old: &Value,
         new: &Value,
     ) -> Result<HistoryEntry, StoreError> {
-        // `seq` is the rowid. (RETURNING would cost more than the insert itself: SQLite
-        // runs such a statement with a statement journal.)
+        // `seq` is the rowid, which the connection reports after a plain insert (a
+        // RETURNING clause makes SQLite run the insert as a query with a result row).
         tx.prepare_cached(
             "INSERT INTO history (issue_key, time, author, field, old, new) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -402,8 +403,9 @@ impl Tracker for SqliteStore {
         })?;
         rows.into_iter()
             .map(|row| {
+                // Most values are plain strings, numbers or null: read without serde.
                 let parse = |text: &str| {
-                    serde_json::from_str(text).map_err(|error| {
+                    canonical::read_value(text).map_err(|error| {
                         self.corrupt(format!("history entry {} of `{key}`: {error}", row.seq))
                     })
                 };

@@ -10,6 +10,7 @@ use super::super::{
     OutgoingBatch, PendingMessage, QueueCounts, ResyncRequest, RoundRecord, RunningSlowCalls,
     SkippedFailure, SlowCall, StoreError, SyncLedger, TrackerCursor, WriteOrigins, Written,
 };
+use super::group::GroupMode;
 use super::*;
 use crate::message::{IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Timestamp};
@@ -71,7 +72,11 @@ impl SqliteStore {
 
 impl SyncLedger for SqliteStore {
     fn begin_group(&self) -> Result<(), StoreError> {
-        SqliteStore::begin_group(self)
+        self.open_group(GroupMode::Careful)
+    }
+
+    fn begin_fast_group(&self) -> Result<(), StoreError> {
+        self.open_group(GroupMode::Fast)
     }
 
     fn end_group(&self, commit: bool) -> Result<(), StoreError> {
