@@ -23,7 +23,9 @@ impl std::fmt::Debug for dyn IncomingFieldMapping + '_ {
 /// Exports one field of a source issue into the sync message.
 ///
 /// Built once per field relationship (with that relationship's options) and then
-/// called for every issue whose source field changed, possibly from several threads.
+/// called for every issue whose source field changed, possibly from several threads,
+/// and possibly more than once for the same change (a retry): answer the same for the
+/// same input, and change nothing elsewhere.
 pub trait OutgoingFieldMapping: Send + Sync {
     /// Returns the JSON data to put into the message for this field.
     fn export(&self, ctx: &OutgoingContext<'_>) -> Result<Value, MappingError>;
@@ -32,7 +34,9 @@ pub trait OutgoingFieldMapping: Send + Sync {
 /// Imports message data into one field of a target issue.
 ///
 /// Built once per field relationship and called for every message that carries data
-/// for it, possibly from several threads.
+/// for it, possibly from several threads, and possibly more than once for the same
+/// message (a retry, or a group of messages applied again after one of them failed
+/// to store): answer the same for the same input, and change nothing elsewhere.
 pub trait IncomingFieldMapping: Send + Sync {
     /// Returns the value to set on the target field, or [`FieldUpdate::Unchanged`].
     fn import(&self, ctx: &IncomingContext<'_>) -> Result<FieldUpdate, MappingError>;

@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 pub const FIELDS: usize = 10;
 
 /// Both projects alike, except that A's create screen has every field: the template
-/// issues are created whole, B's are created with five fields and then updated with
-/// the other five, by the sync and by the baseline alike.
+/// issues are created whole; the sync creates B's with the five fields of its create
+/// screen and then sets the other five (the floor writes each partner whole, as the
+/// issue that set it defines it).
 pub fn project(key: &str) -> ProjectDef {
     let mut project = project_with_screen(key);
     if key == "A" {
