@@ -209,7 +209,7 @@ fn chunks(groups: Vec<Vec<PendingMessage>>, size: usize) -> Vec<Vec<Vec<PendingM
 /// fast first (no savepoint per step); should a step fail in it, nothing of the chunk
 /// was stored, and the chunk is applied again in a careful group, where the failing
 /// step is undone alone and recorded as that message's failure. Mappings are called
-/// again then: they are pure functions of their input.
+/// again then, as for any retry (they answer the same for the same input).
 fn apply_chunk(
     sync: &SyncRuntime,
     source: Side,
