@@ -527,11 +527,16 @@ fn apply_message(
     let unseen = Unseen {
         history_after: unseen_after(&applying, &key).map_err(store_error)?,
         // What the target sent that the source had not seen: a resync of the target
-        // is a change with no history of its own.
-        sent: target_side
-            .ledger()
-            .sent_after(&sync.id, &key, message.partner_messages_applied)
-            .map_err(store_error)?,
+        // is a change with no history of its own. (A partner this message just
+        // created has sent nothing.)
+        sent: if created {
+            Default::default()
+        } else {
+            target_side
+                .ledger()
+                .sent_after(&sync.id, &key, message.partner_messages_applied)
+                .map_err(store_error)?
+        },
     };
     let writes = update_writes(&applying, &issue, &on_create, &unseen, mappings_called)?;
     let step = update_partner(sync, source, message, &issue, writes, origins.as_ref()).map_err(
