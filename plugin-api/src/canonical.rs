@@ -5,7 +5,8 @@
 //! cursor give up, and the caller reads the document with serde instead, so the
 //! cursor is only ever a shortcut to the same answer.
 //!
-//! Public only for the loader (the host reads plugin replies the same way).
+//! Public only for the host side: the loader reads plugin replies, and the SQLite
+//! store its stored values, the same way.
 
 use serde_json::Value;
 
