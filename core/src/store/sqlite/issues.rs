@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use fieldsync_plugin_api::canonical;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Statement};
 use serde_json::Value;
 
 use super::super::{ApplyStep, ChangeScan, ChangedIssue, StoreError, Tracker, TrackerCursor};
@@ -152,7 +152,9 @@ impl SqliteStore {
             .collect();
         // Creation itself is history, so an issue created without any field value
         // is still seen as changed.
+        let mut history = history_insert(tx).map_err(self.err())?;
         let mut changes = vec![self.record(
+            &mut history,
             tx,
             &key,
             now,
@@ -162,7 +164,16 @@ impl SqliteStore {
             &Value::String(issue.issue_type.clone()),
         )?];
         for (field, value) in &fields {
-            changes.push(self.record(tx, &key, now, author, field, &Value::Null, value)?);
+            changes.push(self.record(
+                &mut history,
+                tx,
+                &key,
+                now,
+                author,
+                field,
+                &Value::Null,
+                value,
+            )?);
         }
         tx.prepare_cached(
             "INSERT INTO issues (key, project, number, issue_type, fields, created, updated) \
@@ -211,12 +222,13 @@ impl SqliteStore {
         }
         let now = Timestamp::now();
         let mut recorded = Vec::new();
+        let mut history = history_insert(tx).map_err(self.err())?;
         for (field, value) in changes {
             let old = issue.value(field).clone();
             if crate::model::same_value(&old, value) {
                 continue;
             }
-            recorded.push(self.record(tx, key, now, author, field, &old, value)?);
+            recorded.push(self.record(&mut history, tx, key, now, author, field, &old, value)?);
             if value.is_null() {
                 issue.fields.remove(field);
             } else {
@@ -233,6 +245,7 @@ impl SqliteStore {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
+        insert: &mut Statement<'_>,
         tx: &Connection,
         key: &str,
         time: Timestamp,
@@ -241,23 +254,18 @@ impl SqliteStore {
         old: &Value,
         new: &Value,
     ) -> Result<HistoryEntry, StoreError> {
-        // `seq` is the rowid, which the connection reports after a plain insert (a
-        // RETURNING clause makes SQLite run the insert as a query with a result row).
-        tx.prepare_cached(
-            "INSERT INTO history (issue_key, time, author, field, old, new) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
+        insert
+            .execute(params![
                 key,
                 time.0,
                 author,
                 field,
-                old.to_string(),
-                new.to_string()
+                serde_json::to_string(old).map_err(|error| self.invalid(error.to_string()))?,
+                serde_json::to_string(new).map_err(|error| self.invalid(error.to_string()))?
             ])
-        })
-        .map_err(self.err())?;
+            .map_err(self.err())?;
+        // `seq` is the rowid, which the connection reports after a plain insert (a
+        // RETURNING clause makes SQLite run the insert as a query with a result row).
         let seq = tx.last_insert_rowid();
         Ok(HistoryEntry {
             seq,
@@ -471,6 +479,15 @@ pub(super) fn raw_issue(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawIssue> {
         created: row.get(4)?,
         updated: row.get(5)?,
     })
+}
+
+/// The history insert, prepared once for all the rows of one write (one statement
+/// cache lookup instead of one per row).
+fn history_insert(tx: &Connection) -> rusqlite::Result<CachedStatement<'_>> {
+    tx.prepare_cached(
+        "INSERT INTO history (issue_key, time, author, field, old, new) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
 }
 
 pub(super) fn to_json(fields: &BTreeMap<String, Value>) -> String {
