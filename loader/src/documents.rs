@@ -8,7 +8,7 @@
 use fieldsync_plugin_api::abi::wire::{
     IncomingCallRef, IncomingResult, OutgoingCallRef, OutgoingResult,
 };
-use fieldsync_plugin_api::canonical::Cursor;
+use fieldsync_plugin_api::canonical;
 use fieldsync_plugin_api::{ErrorKind, FieldUpdate, IssueInfo, MappingError, Trigger};
 use serde_json::Value;
 
@@ -48,41 +48,34 @@ pub(crate) fn incoming_call(call: &IncomingCallRef<'_>) -> Result<String, Mappin
 
 /// The data of an outgoing mapping's reply, `{"data":…}`.
 pub(crate) fn outgoing_reply(text: &str) -> Result<Value, MappingError> {
-    let mut cursor = Cursor::new(text);
-    let canonical = (|| {
+    canonical::read_with(text, |cursor| {
         cursor.literal(r#"{"data":"#)?;
         let data = cursor.value()?;
         cursor.last("}")?;
-        Some(data)
-    })();
-    match canonical {
-        Some(data) => Ok(data),
-        None => serde_json::from_str::<OutgoingResult>(text)
-            .map(|reply| reply.data)
-            .map_err(unreadable_reply),
-    }
+        Some(OutgoingResult { data })
+    })
+    .map(|reply| reply.data)
+    .map_err(unreadable_reply)
 }
 
 /// The update of an incoming mapping's reply, `{"update":"unchanged"}` or
 /// `{"update":{"set":…}}`.
 pub(crate) fn incoming_reply(text: &str) -> Result<FieldUpdate, MappingError> {
-    let mut cursor = Cursor::new(text);
-    let canonical = (|| {
+    canonical::read_with(text, |cursor| {
         cursor.literal(r#"{"update":"#)?;
-        if cursor.last(r#""unchanged"}"#).is_some() {
-            return Some(FieldUpdate::Unchanged);
-        }
-        cursor.literal(r#"{"set":"#)?;
-        let value = cursor.value()?;
-        cursor.last("}}")?;
-        Some(FieldUpdate::Set(value))
-    })();
-    match canonical {
-        Some(update) => Ok(update),
-        None => serde_json::from_str::<IncomingResult>(text)
-            .map(|reply| reply.update)
-            .map_err(unreadable_reply),
-    }
+        let update = if cursor.literal(r#""unchanged""#).is_some() {
+            FieldUpdate::Unchanged
+        } else {
+            cursor.literal(r#"{"set":"#)?;
+            let value = cursor.value()?;
+            cursor.literal("}")?;
+            FieldUpdate::Set(value)
+        };
+        cursor.last("}")?;
+        Some(IncomingResult { update })
+    })
+    .map(|reply| reply.update)
+    .map_err(unreadable_reply)
 }
 
 fn unreadable_reply(error: serde_json::Error) -> MappingError {

@@ -20,7 +20,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::canonical::Cursor;
+use crate::canonical::{self, Cursor};
 use crate::model::{IssueInfo, Trigger};
 
 /// One outgoing call as the plugin reads it.
@@ -39,17 +39,13 @@ pub(crate) struct OutgoingCallIn<'a> {
 impl<'a> OutgoingCallIn<'a> {
     /// Reads a call, in one pass over the host's usual layout when it has it.
     pub(crate) fn read(text: &'a str) -> serde_json::Result<Self> {
-        match Self::read_canonical(text) {
-            Some(call) => Ok(call),
-            None => serde_json::from_str(text),
-        }
+        canonical::read_with(text, Self::read_canonical)
     }
 
     /// `{"issue":…,"field":…,"value":…,"trigger":{"kind":…}}` as hosts write it.
-    fn read_canonical(text: &'a str) -> Option<Self> {
-        let mut cursor = Cursor::new(text);
+    fn read_canonical(cursor: &mut Cursor<'a>) -> Option<Self> {
         cursor.literal(r#"{"issue":"#)?;
-        let issue = IssueInfoIn::read_canonical(&mut cursor)?;
+        let issue = IssueInfoIn::read_canonical(cursor)?;
         cursor.literal(r#","field":"#)?;
         let field = cursor.plain_string()?.into();
         cursor.literal(r#","value":"#)?;
@@ -97,19 +93,15 @@ pub(crate) struct IncomingCallIn<'a> {
 impl<'a> IncomingCallIn<'a> {
     /// Reads a call, in one pass over the host's usual layout when it has it.
     pub(crate) fn read(text: &'a str) -> serde_json::Result<Self> {
-        match Self::read_canonical(text) {
-            Some(call) => Ok(call),
-            None => serde_json::from_str(text),
-        }
+        canonical::read_with(text, Self::read_canonical)
     }
 
     /// `{"target":…,"field":…,"data":…}` as hosts write it.
-    fn read_canonical(text: &'a str) -> Option<Self> {
-        let mut cursor = Cursor::new(text);
+    fn read_canonical(cursor: &mut Cursor<'a>) -> Option<Self> {
         cursor.literal(r#"{"target":"#)?;
         let target = match cursor.literal("null") {
             Some(()) => None,
-            None => Some(IssueInfoIn::read_canonical(&mut cursor)?),
+            None => Some(IssueInfoIn::read_canonical(cursor)?),
         };
         cursor.literal(r#","field":"#)?;
         let field = cursor.plain_string()?.into();
@@ -338,7 +330,7 @@ mod tests {
         for (text, plain) in host_documents() {
             if text.starts_with(r#"{"issue""#) {
                 assert_eq!(
-                    OutgoingCallIn::read_canonical(&text).is_some(),
+                    OutgoingCallIn::read_canonical(&mut Cursor::new(&text)).is_some(),
                     plain,
                     "{text}"
                 );
@@ -350,7 +342,7 @@ mod tests {
                 assert_eq!(read.trigger, reference.trigger, "{text}");
             } else {
                 assert_eq!(
-                    IncomingCallIn::read_canonical(&text).is_some(),
+                    IncomingCallIn::read_canonical(&mut Cursor::new(&text)).is_some(),
                     plain,
                     "{text}"
                 );

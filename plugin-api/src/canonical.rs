@@ -8,6 +8,7 @@
 //! Public only for the host side: the loader reads plugin replies, and the SQLite
 //! store its stored values, the same way.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 /// A position in a document; every step returns `None` when the document is not
@@ -121,13 +122,25 @@ fn integer_length(rest: &[u8]) -> Option<usize> {
     (plain && !continues).then_some(sign + digits)
 }
 
+/// Reads `text` with `canonical` when the document has the layout it expects, with
+/// serde otherwise: the shortcut and the reference reader of one document kind.
+pub fn read_with<'a, T: Deserialize<'a>>(
+    text: &'a str,
+    canonical: impl FnOnce(&mut Cursor<'a>) -> Option<T>,
+) -> serde_json::Result<T> {
+    match canonical(&mut Cursor::new(text)) {
+        Some(read) => Ok(read),
+        None => serde_json::from_str(text),
+    }
+}
+
 /// A document that is one JSON value (a field value the host hands a plugin).
 pub fn read_value(text: &str) -> serde_json::Result<Value> {
-    let mut cursor = Cursor::new(text);
-    match cursor.scalar() {
-        Some(value) if cursor.at == text.len() => Ok(value),
-        _ => serde_json::from_str(text),
-    }
+    read_with(text, |cursor| {
+        let value = cursor.scalar()?;
+        cursor.last("")?;
+        Some(value)
+    })
 }
 
 #[cfg(test)]
