@@ -325,12 +325,15 @@ fn apply_group(
             .messages_handled
             .fetch_add(1, Ordering::Relaxed);
         let result = message.and_then(|message| {
-            let applied_seq = target_ledger
-                .applied_seq(&sync.id, &message.source_key)
-                .map_err(|error| Failure::of_store(&error, ""))?;
-            if message.seq <= applied_seq {
-                heal_link(sync, source, &message).map_err(|error| Failure::of_store(&error, ""))?;
-                return Ok(None);
+            if !checked_by_apply(sync, source, &message) {
+                let applied_seq = target_ledger
+                    .applied_seq(&sync.id, &message.source_key)
+                    .map_err(|error| Failure::of_store(&error, ""))?;
+                if message.seq <= applied_seq {
+                    heal_link(sync, source, &message)
+                        .map_err(|error| Failure::of_store(&error, ""))?;
+                    return Ok(None);
+                }
             }
             apply_message(sync, source, &message, pass, &mut outcome.mappings_called)
         });
@@ -375,6 +378,16 @@ fn apply_group(
     }
     outcome.all_delivered = outcome.delivered.len() == messages;
     outcome
+}
+
+/// Whether the message's partner and applied sequence number are left to the atomic
+/// apply, which checks both inside its transaction anyway: for a new issue's message
+/// (its partner almost never exists yet) to a store no other synchronization writes
+/// to (where an issue standing for the same one is looked for first). An existing
+/// partner is then found by the create step, a message applied before by either step.
+fn checked_by_apply(sync: &SyncRuntime, source: Side, message: &IssueSyncMessage) -> bool {
+    let target_side = sync.side(source.other());
+    message.is_new && target_side.stores.atomic.is_some() && !target_side.shared
 }
 
 /// A message applied before whose source may lack the link to its partner: the
@@ -457,16 +470,20 @@ fn apply_message(
     let origins = target_side
         .shared
         .then(|| write_origins(&applying, message));
-    let partner = match target_side
-        .ledger()
-        .local_partner(&sync.id, &message.source_key)
-        .map_err(store_error)?
-    {
-        Some(key) => Some(key),
-        None => match &origins {
-            Some(origins) => adopt_partner(&applying, &origins.issue).map_err(store_error)?,
-            None => None,
-        },
+    let partner = if checked_by_apply(sync, source, message) {
+        None
+    } else {
+        match target_side
+            .ledger()
+            .local_partner(&sync.id, &message.source_key)
+            .map_err(store_error)?
+        {
+            Some(key) => Some(key),
+            None => match &origins {
+                Some(origins) => adopt_partner(&applying, &origins.issue).map_err(store_error)?,
+                None => None,
+            },
+        }
     };
     let (key, created, created_issue) = match partner {
         Some(key) => (key, false, None),
@@ -479,6 +496,9 @@ fn apply_message(
             let writes = creation_writes(&applying, &issue_type, &mut on_create, mappings_called)?;
             let step = create_partner(sync, source, message, issue_type, writes, origins.as_ref())?;
             if step.already_applied {
+                // Applied by another run meanwhile (or, when not read first, before):
+                // its link may be missing on the source.
+                heal_link(sync, source, message).map_err(store_error)?;
                 return Ok(None);
             }
             if !step.created {

@@ -14,7 +14,8 @@ use crate::message::{Entry, IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Issue, Timestamp};
 use crate::store::{
     shortened, Due, FailedStep, Failure, FailureCause, FailureContext, HeldSendState,
-    IssueSyncState, OutgoingBatch, OutgoingFailure, StoreError, TrackerCursor, CREATED_FIELD,
+    IssueSyncState, OutgoingBatch, OutgoingFailure, StoreError, SyncLedger, TrackerCursor,
+    CREATED_FIELD,
 };
 
 /// An issue to look at this round.
@@ -198,7 +199,8 @@ fn send_chunk(
     // Once the tracker does not answer, the candidates still waiting are not read:
     // the whole batch is dropped anyway, and each read would wait out its retries.
     let tracker_down = AtomicBool::new(false);
-    let workers = pass.workers.for_side(&sync.side(source).stores);
+    let workers = pass.workers.for_reads(&sync.side(source).stores);
+    let reads = ReadSession::begin(ledger);
     let outcomes = map_parallel(candidates, workers, |candidate| {
         if tracker_down.load(Ordering::SeqCst) {
             return (candidate, Outcome::Skipped);
@@ -210,6 +212,7 @@ fn send_chunk(
         }
         (candidate, outcome)
     });
+    drop(reads);
     // The tracker stopped answering while messages were built: nothing of this round
     // is stored, so the next round scans from the same cursor and no issue is charged
     // an attempt for it.
@@ -294,6 +297,23 @@ fn send_chunk(
     // Counted once stored: a round whose batch could not be written sent nothing.
     report.messages_sent += batch.messages.len();
     Ok(())
+}
+
+/// The ledger's read session while a chunk's messages are built (they only read),
+/// ended however the building ends.
+struct ReadSession<'a>(&'a dyn SyncLedger);
+
+impl<'a> ReadSession<'a> {
+    fn begin(ledger: &'a dyn SyncLedger) -> Self {
+        ledger.begin_reads();
+        ReadSession(ledger)
+    }
+}
+
+impl Drop for ReadSession<'_> {
+    fn drop(&mut self) {
+        self.0.end_reads();
+    }
 }
 
 /// The candidate for `key`, reading history from the earliest position asked for.

@@ -29,7 +29,22 @@ impl Workers {
             (None, None) => self.cpus,
         }
     }
+
+    /// For the outgoing queue of `side`, which only reads the side while it builds
+    /// messages (they are stored afterwards): a local database gives each thread a
+    /// read connection of its own, so unless configured a thread per CPU (up to
+    /// four) reads side by side.
+    pub fn for_reads(self, side: &SideStores) -> usize {
+        match (self.configured, &side.atomic) {
+            (Some(workers), _) => workers,
+            (None, Some(_)) => self.cpus.min(LOCAL_READERS),
+            (None, None) => self.cpus,
+        }
+    }
 }
+
+/// Threads reading a local database at once by default.
+const LOCAL_READERS: usize = 4;
 
 /// Calls `work` on every item using up to `workers` threads and returns the results
 /// in the items' order. Items are handed out one at a time, so a slow item (a slow

@@ -2,9 +2,9 @@
 //! while it still runs (a hung plugin shows up in the log at once, not when it
 //! returns) and reported when it ends.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::ThreadId;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -52,44 +52,71 @@ struct Running {
     logged: bool,
 }
 
+type Slot = Arc<Mutex<Running>>;
+
+thread_local! {
+    /// This thread's slot in the watch it last ran a call under (by the watch's
+    /// number): a call finds it without a shared table.
+    static SLOT: RefCell<Option<(u64, Slot)>> = const { RefCell::new(None) };
+}
+
+/// Numbers the watches, so that a thread's slot of an earlier round is not taken for
+/// one of this round's.
+static WATCHES: AtomicU64 = AtomicU64::new(0);
+
 /// The mapping calls of one round of one synchronization.
 pub(super) struct CallWatch {
+    id: u64,
     limit: Duration,
-    running: Mutex<HashMap<ThreadId, Running>>,
+    /// Every thread's slot, for the watchdog.
+    slots: Mutex<Vec<Slot>>,
     slow: Mutex<Vec<SlowCall>>,
 }
 
 impl CallWatch {
     pub fn new(limit: Duration) -> Self {
         CallWatch {
+            id: WATCHES.fetch_add(1, Ordering::Relaxed),
             limit,
-            running: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Vec::new()),
             slow: Mutex::new(Vec::new()),
         }
     }
 
+    /// The calling thread's slot, made on its first call under this watch.
+    fn slot(&self, site: &CallSite<'_>) -> Slot {
+        SLOT.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            match &*cell {
+                Some((id, slot)) if *id == self.id => Arc::clone(slot),
+                _ => {
+                    let slot = Arc::new(Mutex::new(Running {
+                        call: site.slow_call(Duration::ZERO),
+                        started: Instant::now(),
+                        active: false,
+                        logged: false,
+                    }));
+                    self.slots.lock().push(Arc::clone(&slot));
+                    *cell = Some((self.id, Arc::clone(&slot)));
+                    slot
+                }
+            }
+        })
+    }
+
     /// Runs one mapping call under watch.
     pub fn call<T>(&self, site: CallSite<'_>, work: impl FnOnce() -> T) -> T {
-        let thread = std::thread::current().id();
+        let slot = self.slot(&site);
         let started = Instant::now();
         {
-            let mut running = self.running.lock();
-            let slot = running.entry(thread).or_insert_with(|| Running {
-                call: site.slow_call(Duration::ZERO),
-                started,
-                active: false,
-                logged: false,
-            });
-            site.write_into(&mut slot.call, Duration::ZERO);
-            slot.started = started;
-            slot.active = true;
-            slot.logged = false;
+            let mut running = slot.lock();
+            site.write_into(&mut running.call, Duration::ZERO);
+            running.started = started;
+            running.active = true;
+            running.logged = false;
         }
         // Marked ended however the call ends, a panic included.
-        let entry = RunningEntry {
-            watch: self,
-            thread,
-        };
+        let entry = RunningEntry { slot: &slot };
         let result = work();
         let took = started.elapsed();
         let logged = entry.finish();
@@ -109,9 +136,13 @@ impl CallWatch {
     /// Logs, once each, the calls running longer than the limit right now, and
     /// returns every call over the limit that is still running (with its time so far).
     fn log_overdue(&self) -> Vec<SlowCall> {
-        let mut running = self.running.lock();
+        let slots = self.slots.lock();
         let mut overdue = Vec::new();
-        for entry in running.values_mut().filter(|entry| entry.active) {
+        for slot in slots.iter() {
+            let mut entry = slot.lock();
+            if !entry.active {
+                continue;
+            }
             let ran = entry.started.elapsed();
             if ran <= self.limit {
                 continue;
@@ -181,29 +212,25 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
-/// A call's slot in the running table, marked ended when the call ends.
+/// A call's slot, marked ended when the call ends.
 struct RunningEntry<'a> {
-    watch: &'a CallWatch,
-    thread: ThreadId,
+    slot: &'a Slot,
 }
 
 impl RunningEntry<'_> {
-    /// Whether the watchdog logged the call while it ran.
+    /// Whether the watchdog logged the call while it ran; marks the slot ended.
     fn finish(self) -> bool {
-        let logged = self
-            .watch
-            .running
-            .lock()
-            .get(&self.thread)
-            .is_some_and(|running| running.logged);
-        logged // dropping `self` marks the slot ended
+        let mut running = self.slot.lock();
+        running.active = false;
+        let logged = running.logged;
+        drop(running);
+        std::mem::forget(self); // ended already
+        logged
     }
 }
 
 impl Drop for RunningEntry<'_> {
     fn drop(&mut self) {
-        if let Some(running) = self.watch.running.lock().get_mut(&self.thread) {
-            running.active = false;
-        }
+        self.slot.lock().active = false;
     }
 }

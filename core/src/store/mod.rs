@@ -530,6 +530,15 @@ pub fn create_and_edit(
 
 /// What the engine keeps beside the issues.
 pub trait SyncLedger: Send + Sync {
+    /// Until the matching [`end_reads`](Self::end_reads), the store's reads (its
+    /// tracker's too, where the store is both) may see it as it was when each
+    /// reading thread first read: the engine asks for this while it only reads (it
+    /// builds a chunk's messages), and a store that keeps one read transaction open
+    /// for them saves starting one per read. Calls nest. By default, nothing changes.
+    fn begin_reads(&self) {}
+    /// Ends what [`begin_reads`](Self::begin_reads) began: later reads see every
+    /// commit made before them.
+    fn end_reads(&self) {}
     /// The file a process running rounds on this ledger locks (see
     /// [`crate::runner`]); `None` for a ledger no other process can reach (in memory).
     fn runner_lock(&self) -> Option<std::path::PathBuf> {

@@ -54,6 +54,7 @@ impl SqliteStore {
         }
         let connection = self.connection.lock();
         if !self.group.is_open() {
+            self.created_in_group.lock().take();
             connection
                 .execute_batch("BEGIN IMMEDIATE")
                 .map_err(|error| self.failed(error))?;
@@ -80,6 +81,7 @@ impl SqliteStore {
         if self.group.depth.fetch_sub(1, Ordering::SeqCst) > 1 {
             return Ok(());
         }
+        self.created_in_group.lock().take();
         if self.group.spoilt.swap(false, Ordering::SeqCst) {
             let undone = self.group.undone.swap(false, Ordering::SeqCst);
             if !connection.is_autocommit() {

@@ -4,10 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use fieldsync_plugin_api::canonical;
-use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Statement};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::super::{ApplyStep, ChangeScan, ChangedIssue, StoreError, Tracker, TrackerCursor};
+use super::history::Change;
 use super::*;
 use crate::model::{HistoryEntry, Issue, NewIssue, ProjectDef, Timestamp, User};
 
@@ -56,12 +57,17 @@ impl SqliteStore {
             Ok(())
         })
     }
-    /// The project's definition, parsed once per text (every issue written reads it).
+    /// The project's definition, parsed once (every issue written reads it). A
+    /// definition never changes once added (`add_project` refuses a taken key, and
+    /// nothing updates one), so the first read holds for the store's life.
     pub(super) fn project_in(
         &self,
         tx: &Connection,
         key: &str,
     ) -> Result<Arc<ProjectDef>, StoreError> {
+        if let Some(project) = self.projects.lock().get(key) {
+            return Ok(Arc::clone(project));
+        }
         let text: Option<String> = tx
             .prepare_cached("SELECT definition FROM projects WHERE key = ?1")
             .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
@@ -70,17 +76,13 @@ impl SqliteStore {
             store: self.location.clone(),
             what: format!("project `{key}`"),
         })?;
-        let mut parsed = self.projects.lock();
-        if let Some((known, project)) = parsed.get(key) {
-            if *known == text {
-                return Ok(Arc::clone(project));
-            }
-        }
         let project: Arc<ProjectDef> = Arc::new(
             serde_json::from_str(&text)
                 .map_err(|error| self.corrupt(format!("project `{key}`: {error}")))?,
         );
-        parsed.insert(key.to_owned(), (text, Arc::clone(&project)));
+        self.projects
+            .lock()
+            .insert(key.to_owned(), Arc::clone(&project));
         Ok(project)
     }
     pub(super) fn issue_in(&self, tx: &Connection, key: &str) -> Result<Option<Issue>, StoreError> {
@@ -104,13 +106,14 @@ impl SqliteStore {
             updated: Timestamp(raw.updated),
         })
     }
-    /// Inserts an issue with its creation history; checks type and values.
+    /// Inserts an issue with its creation history; checks type and values. Hands back
+    /// the project's definition too, for an edit that follows in the same transaction.
     pub(super) fn create_in(
         &self,
         tx: &Connection,
         issue: &NewIssue,
         author: &str,
-    ) -> Result<(Issue, Vec<HistoryEntry>), StoreError> {
+    ) -> Result<(Issue, Vec<HistoryEntry>, Arc<ProjectDef>), StoreError> {
         let project = self.project_in(tx, &issue.project)?;
         if !project.issue_types.contains(&issue.issue_type) {
             return Err(self.invalid(format!(
@@ -152,29 +155,18 @@ impl SqliteStore {
             .collect();
         // Creation itself is history, so an issue created without any field value
         // is still seen as changed.
-        let mut history = history_insert(tx).map_err(self.err())?;
-        let mut changes = vec![self.record(
-            &mut history,
-            tx,
-            &key,
-            now,
-            author,
-            CREATED_FIELD,
-            &Value::Null,
-            &Value::String(issue.issue_type.clone()),
-        )?];
-        for (field, value) in &fields {
-            changes.push(self.record(
-                &mut history,
-                tx,
-                &key,
-                now,
-                author,
-                field,
-                &Value::Null,
-                value,
-            )?);
-        }
+        let issue_type = Value::String(issue.issue_type.clone());
+        let mut created = vec![Change {
+            field: CREATED_FIELD,
+            old: &Value::Null,
+            new: &issue_type,
+        }];
+        created.extend(fields.iter().map(|(field, value)| Change {
+            field,
+            old: &Value::Null,
+            new: value,
+        }));
+        let changes = self.record_changes(tx, &key, now, author, &created)?;
         tx.prepare_cached(
             "INSERT INTO issues (key, project, number, issue_type, fields, created, updated) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -198,7 +190,7 @@ impl SqliteStore {
             created: now,
             updated: now,
         };
-        Ok((issue, changes))
+        Ok((issue, changes, project))
     }
     /// Writes the values that differ, each recorded in the history.
     pub(super) fn update_in(
@@ -215,67 +207,50 @@ impl SqliteStore {
                 what: format!("issue `{key}`"),
             })?;
         let project = self.project_in(tx, &issue.project)?;
+        self.update_read_in(tx, &mut issue, &project, changes, author)
+    }
+    /// [`update_in`](Self::update_in) on the issue as this transaction has it, read
+    /// already (or just written by it).
+    pub(super) fn update_read_in(
+        &self,
+        tx: &Connection,
+        issue: &mut Issue,
+        project: &ProjectDef,
+        changes: &BTreeMap<String, Value>,
+        author: &str,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let key = issue.key.clone();
+        let key = key.as_str();
         for (field, value) in changes {
             project
                 .check_value(field, value)
                 .map_err(|message| self.invalid(format!("{key}: {message}")))?;
         }
         let now = Timestamp::now();
-        let mut recorded = Vec::new();
-        let mut history = history_insert(tx).map_err(self.err())?;
-        for (field, value) in changes {
-            let old = issue.value(field).clone();
-            if crate::model::same_value(&old, value) {
-                continue;
-            }
-            recorded.push(self.record(&mut history, tx, key, now, author, field, &old, value)?);
-            if value.is_null() {
-                issue.fields.remove(field);
+        let differing: Vec<Change<'_>> = changes
+            .iter()
+            .map(|(field, value)| Change {
+                field,
+                old: issue.value(field),
+                new: value,
+            })
+            .filter(|change| !crate::model::same_value(change.old, change.new))
+            .collect();
+        let recorded = self.record_changes(tx, key, now, author, &differing)?;
+        for entry in &recorded {
+            if entry.new.is_null() {
+                issue.fields.remove(&entry.field);
             } else {
-                issue.fields.insert(field.clone(), value.clone());
+                issue.fields.insert(entry.field.clone(), entry.new.clone());
             }
         }
         if !recorded.is_empty() {
             tx.prepare_cached("UPDATE issues SET fields = ?2, updated = ?3 WHERE key = ?1")
                 .and_then(|mut stmt| stmt.execute(params![key, to_json(&issue.fields), now.0]))
                 .map_err(self.err())?;
+            issue.updated = now;
         }
         Ok(recorded)
-    }
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn record(
-        &self,
-        insert: &mut Statement<'_>,
-        tx: &Connection,
-        key: &str,
-        time: Timestamp,
-        author: &str,
-        field: &str,
-        old: &Value,
-        new: &Value,
-    ) -> Result<HistoryEntry, StoreError> {
-        insert
-            .execute(params![
-                key,
-                time.0,
-                author,
-                field,
-                serde_json::to_string(old).map_err(|error| self.invalid(error.to_string()))?,
-                serde_json::to_string(new).map_err(|error| self.invalid(error.to_string()))?
-            ])
-            .map_err(self.err())?;
-        // `seq` is the rowid, which the connection reports after a plain insert (a
-        // RETURNING clause makes SQLite run the insert as a query with a result row).
-        let seq = tx.last_insert_rowid();
-        Ok(HistoryEntry {
-            seq,
-            issue_key: key.to_owned(),
-            time,
-            author: author.to_owned(),
-            field: field.to_owned(),
-            old: old.clone(),
-            new: new.clone(),
-        })
     }
     /// When someone other than `author` last changed `field` of `key` after
     /// history position `after`.
@@ -431,8 +406,7 @@ impl Tracker for SqliteStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Issue>, StoreError> {
-        let connection = self.connection.lock();
-        self.issue_in(&connection, key)
+        self.read_with(|connection| self.issue_in(connection, key))
     }
 
     fn issues(&self, project: &str) -> Result<Vec<Issue>, StoreError> {
@@ -479,15 +453,6 @@ pub(super) fn raw_issue(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawIssue> {
         created: row.get(4)?,
         updated: row.get(5)?,
     })
-}
-
-/// The history insert, prepared once for all the rows of one write (one statement
-/// cache lookup instead of one per row).
-fn history_insert(tx: &Connection) -> rusqlite::Result<CachedStatement<'_>> {
-    tx.prepare_cached(
-        "INSERT INTO history (issue_key, time, author, field, old, new) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
 }
 
 pub(super) fn to_json(fields: &BTreeMap<String, Value>) -> String {

@@ -1,6 +1,7 @@
 //! The ledger half of [`SqliteStore`]: cursors, links, the outbox, applied sequence
 //! numbers (failures and rounds are in `failures`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -16,20 +17,19 @@ use crate::message::{IssueSyncMessage, Side};
 use crate::model::{HistoryEntry, Timestamp};
 
 impl SqliteStore {
-    /// A message whose id is taken already (its issue's sync state was lost or
-    /// restored from an older copy) gets the next free sequence number of its issue:
-    /// refusing it would stop the whole outgoing queue of the side.
-    pub(super) fn renumber_if_taken(
+    /// Adds `message` to the outbox. A message whose id is taken already (its issue's
+    /// sync state was lost or restored from an older copy) gets the next free sequence
+    /// number of its issue: refusing it would stop the whole outgoing queue of the
+    /// side. Returns the message as stored.
+    pub(super) fn insert_outgoing<'m>(
         &self,
         tx: &Connection,
-        message: &IssueSyncMessage,
-    ) -> Result<Option<IssueSyncMessage>, StoreError> {
-        let taken = tx
-            .prepare_cached("SELECT 1 FROM outbox WHERE message_id = ?1")
-            .and_then(|mut stmt| stmt.exists([&message.id]))
-            .map_err(self.err())?;
-        if !taken {
-            return Ok(None);
+        message: &'m IssueSyncMessage,
+        side: &str,
+        now: i64,
+    ) -> Result<Cow<'m, IssueSyncMessage>, StoreError> {
+        if self.insert_into_outbox(tx, message, side, now)? {
+            return Ok(Cow::Borrowed(message));
         }
         let highest: i64 = tx
             .query_row(
@@ -48,8 +48,47 @@ impl SqliteStore {
             message.id,
             renumbered.id
         );
-        Ok(Some(renumbered))
+        if !self.insert_into_outbox(tx, &renumbered, side, now)? {
+            return Err(self.corrupt(format!(
+                "message id {} is taken, and so is {}, the next after the highest of {}",
+                message.id, renumbered.id, message.source_key
+            )));
+        }
+        Ok(Cow::Owned(renumbered))
     }
+
+    /// Inserts the outbox row of `message`; false when its id is taken. (Inserting
+    /// first costs one statement per message; the taken id is the rare case.)
+    fn insert_into_outbox(
+        &self,
+        tx: &Connection,
+        message: &IssueSyncMessage,
+        side: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let body = serde_json::to_string(message)
+            .map_err(|error| self.invalid(format!("message {}: {error}", message.id)))?;
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO outbox (message_id, sync_id, source_side, source_key, seq, covers, body, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (message_id) DO NOTHING",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    message.id,
+                    message.sync_id,
+                    side,
+                    message.source_key,
+                    message.seq,
+                    message.covers_history_to,
+                    body,
+                    now
+                ])
+            })
+            .map_err(self.err())?;
+        Ok(inserted == 1)
+    }
+
     pub(super) fn upsert_state(
         &self,
         tx: &Connection,
@@ -71,6 +110,14 @@ impl SqliteStore {
 }
 
 impl SyncLedger for SqliteStore {
+    fn begin_reads(&self) {
+        self.readers.begin_session();
+    }
+
+    fn end_reads(&self) {
+        self.readers.end_session();
+    }
+
     fn begin_group(&self) -> Result<(), StoreError> {
         self.open_group(GroupMode::Careful)
     }
@@ -153,7 +200,20 @@ impl SyncLedger for SqliteStore {
         local_key: &str,
         partner_key: &str,
     ) -> Result<(), StoreError> {
-        self.write(|tx| self.upsert_state(tx, sync_id, local_key, Some(partner_key), None))
+        self.write(|tx| {
+            // The issue has its state row already when it sent the message the partner
+            // was made for: updating it is cheaper than an upsert.
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE sync_issues SET partner = ?3 WHERE sync_id = ?1 AND key = ?2",
+                )
+                .and_then(|mut stmt| stmt.execute(params![sync_id, local_key, partner_key]))
+                .map_err(self.err())?;
+            if updated == 0 {
+                self.upsert_state(tx, sync_id, local_key, Some(partner_key), None)?;
+            }
+            Ok(())
+        })
     }
 
     fn held_sends(&self, sync_id: &str, side: Side) -> Result<Vec<HeldSend>, StoreError> {
@@ -258,27 +318,7 @@ impl SyncLedger for SqliteStore {
         let now = Timestamp::now().0;
         self.write(|tx| {
             for message in &batch.messages {
-                let renumbered = self.renumber_if_taken(tx, message)?;
-                let message = renumbered.as_ref().unwrap_or(message);
-                let body = serde_json::to_string(message)
-                    .map_err(|error| self.invalid(format!("message {}: {error}", message.id)))?;
-                tx.prepare_cached(
-                    "INSERT INTO outbox (message_id, sync_id, source_side, source_key, seq, covers, body, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        message.id,
-                        message.sync_id,
-                        side,
-                        message.source_key,
-                        message.seq,
-                        message.covers_history_to,
-                        body,
-                        now
-                    ])
-                })
-                .map_err(self.err())?;
+                let message = self.insert_outgoing(tx, message, side, now)?;
                 tx.prepare_cached(
                     "INSERT INTO sync_issues (sync_id, key, last_sent_seq, last_sent_at, history_to) \
                      VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -598,11 +638,14 @@ impl SyncLedger for SqliteStore {
         }
         let now = Timestamp::now().0;
         self.write(|tx| {
-            for row in rows {
+            // A queue applied in order is marked a range at a time (an initial sync:
+            // one statement for thousands of rows).
+            for (first, last) in runs(rows) {
                 tx.prepare_cached(
-                    "UPDATE outbox SET delivered_at = ?2, last_error = NULL WHERE row = ?1",
+                    "UPDATE outbox SET delivered_at = ?3, last_error = NULL \
+                     WHERE row BETWEEN ?1 AND ?2",
                 )
-                .and_then(|mut stmt| stmt.execute(params![row, now]))
+                .and_then(|mut stmt| stmt.execute(params![first, last, now]))
                 .map_err(self.err())?;
             }
             Ok(())
@@ -795,4 +838,120 @@ struct ResyncRow {
     key: String,
     relationships: String,
     requested_at: i64,
+}
+
+/// `rows` as runs of consecutive numbers (first, last), in ascending order.
+fn runs(rows: &[i64]) -> Vec<(i64, i64)> {
+    let mut sorted = rows.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for row in sorted {
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == row => *last = row,
+            _ => runs.push((row, row)),
+        }
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timestamp;
+    use crate::store::TrackerCursor;
+
+    fn message(key: &str, seq: i64) -> IssueSyncMessage {
+        IssueSyncMessage {
+            id: IssueSyncMessage::make_id("s", key, seq),
+            sync_id: "s".into(),
+            source_side: Side::A,
+            source_key: key.into(),
+            issue_type: "Task".into(),
+            seq,
+            is_new: seq == 1,
+            entries: BTreeMap::new(),
+            covers_history_to: 0,
+            source_has_partner: false,
+            partner_messages_applied: 0,
+            sent_at: Timestamp(1),
+            origin: None,
+        }
+    }
+
+    fn batch(messages: Vec<IssueSyncMessage>) -> OutgoingBatch {
+        OutgoingBatch {
+            sync_id: "s".into(),
+            side: Side::A,
+            cursor: TrackerCursor(String::new()),
+            read_to: Vec::new(),
+            messages,
+            failures: Vec::new(),
+            recovered: Vec::new(),
+            resyncs_done: Vec::new(),
+        }
+    }
+
+    fn pending(store: &SqliteStore) -> Vec<(String, i64, i64)> {
+        store
+            .pending_messages("s", Side::A, 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|pending| {
+                let body_seq = pending.message.as_ref().map(|m| m.seq).unwrap();
+                (pending.source_key, pending.seq, body_seq)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_message_whose_id_is_taken_is_stored_with_the_next_free_number() {
+        let store = SqliteStore::in_memory().unwrap();
+        store
+            .record_outgoing(&batch(vec![message("A-1", 1), message("A-1", 2)]))
+            .unwrap();
+        // The issue's sync state was lost: it numbers its next message 1 again.
+        store
+            .record_outgoing(&batch(vec![message("A-1", 1), message("A-2", 1)]))
+            .unwrap();
+        assert_eq!(
+            pending(&store),
+            vec![
+                ("A-1".into(), 1, 1),
+                ("A-1".into(), 2, 2),
+                ("A-1".into(), 3, 3),
+                ("A-2".into(), 1, 1)
+            ]
+        );
+        let state = store.sync_state("s", "A-1").unwrap().unwrap();
+        assert_eq!(state.last_sent_seq, 3);
+    }
+
+    #[test]
+    fn marking_rows_delivered_marks_those_rows_only() {
+        let store = SqliteStore::in_memory().unwrap();
+        let messages = (1..=6).map(|n| message(&format!("A-{n}"), 1)).collect();
+        store.record_outgoing(&batch(messages)).unwrap();
+        let rows: Vec<i64> = store
+            .pending_messages("s", Side::A, 0, 100)
+            .unwrap()
+            .iter()
+            .map(|pending| pending.row)
+            .collect();
+        store
+            .messages_delivered(&[rows[4], rows[0], rows[1], rows[3]])
+            .unwrap();
+        let left: Vec<String> = pending(&store).into_iter().map(|(key, ..)| key).collect();
+        assert_eq!(left, vec!["A-3", "A-6"]);
+    }
+
+    #[test]
+    fn rows_are_cut_into_runs_of_consecutive_numbers() {
+        assert_eq!(runs(&[]), vec![]);
+        assert_eq!(runs(&[7]), vec![(7, 7)]);
+        assert_eq!(
+            runs(&[5, 3, 4, 9, 10, 12, 4]),
+            vec![(3, 5), (9, 10), (12, 12)]
+        );
+    }
 }

@@ -18,9 +18,11 @@ mod apply;
 mod environment;
 mod failures;
 mod group;
+mod history;
 mod issues;
 mod ledger;
 mod open;
+mod readers;
 
 /// A store in one SQLite file (WAL mode, so readers and a writer work side by side).
 ///
@@ -28,13 +30,21 @@ mod open;
 /// runs mapping calls — the slow part — outside the lock.
 pub struct SqliteStore {
     location: String,
+    /// Connections for reads outside write groups (see [`readers`]). Declared before
+    /// the writing connection so that they close first: the last connection to close
+    /// folds the write-ahead log into the file and removes it, which a read-only one
+    /// cannot do.
+    readers: readers::Readers,
     connection: Mutex<Connection>,
     /// Set once SQLite reported the file damaged: nothing is written to it again.
     damaged: AtomicBool,
     /// Writes grouped into one transaction (see [`group`]).
     group: group::WriteGroup,
-    /// Project definitions as parsed, with the text they were parsed from.
-    projects: Mutex<HashMap<String, (String, Arc<ProjectDef>)>>,
+    /// Project definitions as parsed.
+    projects: Mutex<HashMap<String, Arc<ProjectDef>>>,
+    /// The issue the last write of the open write group created (see
+    /// [`apply::CreatedInGroup`]).
+    created_in_group: Mutex<Option<apply::CreatedInGroup>>,
 }
 
 impl SqliteStore {
@@ -42,8 +52,28 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
     ) -> Result<T, StoreError> {
+        self.read_with(|connection| work(connection).map_err(|error| self.failed(error)))
+    }
+
+    /// Runs `work` on a read connection, or on the writing one inside a write group
+    /// (whose writes only it sees) and where the store has no other.
+    fn read_with<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if !self.group.is_open() {
+            if let Some(reader) = self.readers.take() {
+                let result = self
+                    .readers
+                    .hold_snapshot(&reader)
+                    .map_err(|error| self.failed(error))
+                    .and_then(|()| work(&reader));
+                self.readers.give_back(reader);
+                return result;
+            }
+        }
         let connection = self.connection.lock();
-        work(&connection).map_err(|error| self.failed(error))
+        work(&connection)
     }
 
     /// Runs `work` in an immediate transaction: committed when it returns `Ok`, rolled
@@ -53,17 +83,34 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.write_after_creation(|tx, _| Ok((work(tx)?, None)))
+    }
+
+    /// [`write`](Self::write) handed the issue the group's previous write created, if
+    /// that write kept it (taken: this write may change it), and keeping what this one
+    /// creates for the next, under the same lock.
+    fn write_after_creation<T>(
+        &self,
+        work: impl FnOnce(
+            &Connection,
+            Option<apply::CreatedInGroup>,
+        ) -> Result<(T, Option<apply::CreatedInGroup>), StoreError>,
+    ) -> Result<T, StoreError> {
         if self.damaged.load(Ordering::SeqCst) {
             return Err(environment::damaged_error(&self.location));
         }
         let mut connection = self.connection.lock();
+        let created_before = self.created_in_group.lock().take();
         if self.group.is_open() {
-            return self.write_in_group(&connection, work);
+            let (result, created) =
+                self.write_in_group(&connection, |tx| work(tx, created_before))?;
+            *self.created_in_group.lock() = created;
+            return Ok(result);
         }
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| self.failed(error))?;
-        let result = work(&transaction)?;
+        let (result, _) = work(&transaction, None)?;
         transaction.commit().map_err(|error| self.failed(error))?;
         Ok(result)
     }

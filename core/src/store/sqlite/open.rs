@@ -74,10 +74,11 @@ impl SqliteStore {
         connection
             .busy_timeout(Duration::from_secs(10))
             .map_err(sqlite(&location))?;
-        let store = Self::prepare(location, connection)?;
+        let mut store = Self::prepare(location, connection)?;
         if !create {
             store.check_integrity()?;
         }
+        store.readers = readers::Readers::of_file(path);
         // Only now that the file is known to be a store: WAL lets users edit issues
         // while a sync round reads; NORMAL sync is durable at every checkpoint and only
         // risks the last commits on power loss.
@@ -93,6 +94,12 @@ impl SqliteStore {
             // in a temporary file by default: in memory they cost no writes.
             connection
                 .pragma_update(None, "temp_store", "MEMORY")
+                .map_err(sqlite(&store.location))?;
+            // A round walks the issues, their history and the sync state of a whole
+            // project: with SQLite's default 2 MiB of page cache, it reads the same
+            // index pages from the file again and again.
+            connection
+                .pragma_update(None, "cache_size", PAGE_CACHE_KIB)
                 .map_err(sqlite(&store.location))?;
             if crate::failpoint::armed("store-full") {
                 // The file may not grow: SQLite answers SQLITE_FULL as on a full disk.
@@ -139,6 +146,10 @@ impl SqliteStore {
         connection
             .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
             .map_err(sqlite(&location))?;
+        // Room for every statement a round runs: rusqlite keeps sixteen by default,
+        // and a round cycling through more (a hub's records of origins, say) would
+        // prepare them again and again.
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let read_i64 = |pragma: &str| {
             connection
                 .pragma_query_value(None, pragma, |row| row.get::<_, i64>(0))
@@ -189,9 +200,17 @@ impl SqliteStore {
             damaged: Default::default(),
             group: Default::default(),
             projects: Default::default(),
+            readers: Default::default(),
+            created_in_group: Default::default(),
         })
     }
 }
+
+/// Page cache per connection, in KiB (SQLite takes a negative size as KiB).
+const PAGE_CACHE_KIB: i64 = -16_384;
+
+/// Prepared statements kept per connection.
+pub(super) const STATEMENT_CACHE: usize = 64;
 
 /// Brings a store of schema `from` up to [`SCHEMA_VERSION`], one version per
 /// transaction: a crash between two leaves a consistent older version behind, and a
