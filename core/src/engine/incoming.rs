@@ -315,8 +315,8 @@ fn apply_group(
         if pass.stop.load(Ordering::SeqCst) || target_down.load(Ordering::SeqCst) {
             break;
         }
-        let message = pending.message.clone().map_err(|error| Failure {
-            error,
+        let message = pending.message.as_ref().map_err(|error| Failure {
+            error: error.clone(),
             // Retrying cannot mend a damaged row; a person can skip it.
             cause: FailureCause::DamagedMessage,
             ..Failure::default()
@@ -511,7 +511,7 @@ fn apply_message(
                 .ledger()
                 .record_link(&sync.id, &message.source_key, &step.key)
                 .map_err(store_error)?;
-            collect(&mut changes, &step);
+            collect(&mut changes, step.changes);
             (step.key, step.created, step.issue)
         }
     };
@@ -572,7 +572,7 @@ fn apply_message(
     if step.already_applied {
         return Ok(None);
     }
-    collect(&mut changes, &step);
+    collect(&mut changes, step.changes);
 
     if !created && !message.source_has_partner {
         // The link written after creation may have been lost (a crash, a busy store):
@@ -1251,14 +1251,13 @@ impl MappingCall<'_> {
     }
 }
 
-fn collect(changes: &mut Vec<FieldChange>, step: &AppliedStep) {
-    let fields = step
-        .changes
-        .iter()
+fn collect(changes: &mut Vec<FieldChange>, step_changes: Vec<HistoryEntry>) {
+    let fields = step_changes
+        .into_iter()
         .filter(|entry| entry.field != CREATED_FIELD);
     changes.extend(fields.map(|entry| FieldChange {
-        field: entry.field.clone(),
-        old: entry.old.clone(),
-        new: entry.new.clone(),
+        field: entry.field,
+        old: entry.old,
+        new: entry.new,
     }));
 }

@@ -2,7 +2,7 @@
 
 /// Stored in `PRAGMA user_version`; a file with a higher number was written by a
 /// newer fieldsync and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The `application_id` that marks a SQLite file as a fieldsync store ("FSYN").
 pub const APPLICATION_ID: i64 = 0x4653_594e;
@@ -209,5 +209,12 @@ CREATE TABLE field_versions (
 ALTER TABLE outgoing_failures ADD COLUMN state TEXT NOT NULL DEFAULT 'failing'
     CHECK (state IN ('failing', 'skipped'));
 UPDATE outgoing_failures SET state = 'skipped' WHERE attempts = 0;
+"#,
+    // 8: the partner index holds linked issues only: an issue's state row is written
+    // when it first sends, before it has a partner, and the index entry of the empty
+    // partner was written and moved again for every issue of a first sync.
+    r#"
+DROP INDEX sync_issues_by_partner;
+CREATE INDEX sync_issues_by_partner ON sync_issues(sync_id, partner) WHERE partner IS NOT NULL;
 "#,
 ];

@@ -103,7 +103,7 @@ impl SqliteStore {
                         .map(|write| (write.field.clone(), write.value.clone()))
                         .collect(),
                 };
-                let (created, changes, project) = self.create_in(tx, &new_issue, step.author)?;
+                let (created, changes, project) = self.create_in(tx, new_issue, step.author)?;
                 let key = created.key.clone();
                 *created_now = Some(CreatedInGroup {
                     sync_id: step.sync_id.to_owned(),

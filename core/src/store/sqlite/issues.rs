@@ -111,7 +111,7 @@ impl SqliteStore {
     pub(super) fn create_in(
         &self,
         tx: &Connection,
-        issue: &NewIssue,
+        issue: NewIssue,
         author: &str,
     ) -> Result<(Issue, Vec<HistoryEntry>, Arc<ProjectDef>), StoreError> {
         let project = self.project_in(tx, &issue.project)?;
@@ -147,19 +147,19 @@ impl SqliteStore {
             .map_err(self.err())?;
         let key = format!("{}-{number}", issue.project);
         let now = Timestamp::now();
-        let fields: BTreeMap<String, Value> = issue
-            .fields
-            .iter()
-            .filter(|(_, value)| !value.is_null())
-            .map(|(field, value)| (field.clone(), value.clone()))
-            .collect();
+        let NewIssue {
+            project: project_key,
+            issue_type,
+            mut fields,
+        } = issue;
+        fields.retain(|_, value| !value.is_null());
         // Creation itself is history, so an issue created without any field value
         // is still seen as changed.
-        let issue_type = Value::String(issue.issue_type.clone());
+        let type_value = Value::String(issue_type.clone());
         let mut created = vec![Change {
             field: CREATED_FIELD,
             old: &Value::Null,
-            new: &issue_type,
+            new: &type_value,
         }];
         created.extend(fields.iter().map(|(field, value)| Change {
             field,
@@ -174,9 +174,9 @@ impl SqliteStore {
         .and_then(|mut stmt| {
             stmt.execute(params![
                 key,
-                issue.project,
+                project_key,
                 number,
-                issue.issue_type,
+                issue_type,
                 to_json(&fields),
                 now.0
             ])
@@ -184,8 +184,8 @@ impl SqliteStore {
         .map_err(self.err())?;
         let issue = Issue {
             key,
-            project: issue.project.clone(),
-            issue_type: issue.issue_type.clone(),
+            project: project_key,
+            issue_type,
             fields,
             created: now,
             updated: now,
@@ -422,7 +422,7 @@ impl Tracker for SqliteStore {
     }
 
     fn create(&self, issue: &NewIssue, author: &str) -> Result<Issue, StoreError> {
-        self.write(|tx| Ok(self.create_in(tx, issue, author)?.0))
+        self.write(|tx| Ok(self.create_in(tx, issue.clone(), author)?.0))
     }
 
     fn update(
