@@ -26,6 +26,11 @@ macro_rules! eprintln {
     };
 }
 
+/// A sync allocates and frees small strings and JSON values by the million; with
+/// glibc's malloc that took a sixth of an initial sync (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod demo;
 mod errors;
 mod exit;

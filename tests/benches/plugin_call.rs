@@ -4,6 +4,10 @@
 //!
 //! Run: `cargo bench -p fieldsync-tests --bench plugin_call`
 
+/// The allocator the `fieldsync` program runs on.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -5,6 +5,10 @@
 //!
 //! `cargo bench -p fieldsync-tests --bench scale` (`-- 100000` runs one size)
 
+/// The allocator the `fieldsync` program runs on.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use fieldsync_tests::throughput::{check_round, engine, Template};

@@ -10,6 +10,10 @@
 //!
 //! `cargo bench -p fieldsync-tests --bench sync`
 
+/// The allocator the `fieldsync` program runs on.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;

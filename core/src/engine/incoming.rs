@@ -39,6 +39,39 @@ struct GroupOutcome {
     unavailable: Option<String>,
     /// Outbox rows to mark delivered.
     delivered: Vec<i64>,
+    /// Links the source records once for the chunk (see [`SourceLinks`]).
+    links: Vec<(String, String)>,
+}
+
+/// Links of source issues to the partners made for them. Where the chunk has a write
+/// group on the source, they are recorded once for the whole chunk before the group
+/// ends (nothing reads them sooner, and they commit with the group as before);
+/// otherwise at once.
+enum SourceLinks {
+    Now,
+    ForTheChunk(Vec<(String, String)>),
+}
+
+impl SourceLinks {
+    fn record(
+        &mut self,
+        sync: &SyncRuntime,
+        source: Side,
+        source_key: &str,
+        partner_key: &str,
+    ) -> Result<(), StoreError> {
+        match self {
+            SourceLinks::Now => {
+                sync.side(source)
+                    .ledger()
+                    .record_link(&sync.id, source_key, partner_key)
+            }
+            SourceLinks::ForTheChunk(links) => {
+                links.push((source_key.to_owned(), partner_key.to_owned()));
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Messages read from the outbox at a time: a queue of any length (the initial sync
@@ -222,9 +255,19 @@ fn apply_chunk(
     let mut mode = GroupMode::Fast;
     loop {
         let groups = WriteGroups::begin(sync, source, chunk.len() > 1, mode)?;
-        let outcomes = map_parallel(chunk.iter().collect(), workers, |group| {
-            apply_group(sync, source, group, pass, target_down)
+        let links_for_the_chunk = groups.source.is_some();
+        let mut outcomes = map_parallel(chunk.iter().collect(), workers, |group| {
+            apply_group(sync, source, group, pass, target_down, links_for_the_chunk)
         });
+        let links: Vec<(String, String)> = outcomes
+            .iter_mut()
+            .flat_map(|outcome| std::mem::take(&mut outcome.links))
+            .collect();
+        if let Err(error) = sync.side(source).ledger().record_links(&sync.id, &links) {
+            // As if the round had stopped between the two commits: the next round's
+            // duplicate check writes them again (see `heal_link`).
+            log::warn!("{error} (recording the links of the partners just made)");
+        }
         match groups.end() {
             Err(StoreError::GroupUndone { store }) if mode == GroupMode::Fast => {
                 log::debug!("{store}: a step failed in a fast write group; applying its messages again step by step");
@@ -303,8 +346,14 @@ fn apply_group(
     group: &[PendingMessage],
     pass: &Pass<'_>,
     target_down: &AtomicBool,
+    links_for_the_chunk: bool,
 ) -> GroupOutcome {
     let source_ledger = sync.side(source).ledger();
+    let mut links = if links_for_the_chunk {
+        SourceLinks::ForTheChunk(Vec::new())
+    } else {
+        SourceLinks::Now
+    };
     let target_ledger = sync.side(source.other()).ledger();
     let messages = group.len();
     let mut outcome = GroupOutcome {
@@ -335,7 +384,14 @@ fn apply_group(
                     return Ok(None);
                 }
             }
-            apply_message(sync, source, &message, pass, &mut outcome.mappings_called)
+            apply_message(
+                sync,
+                source,
+                message,
+                pass,
+                &mut outcome.mappings_called,
+                &mut links,
+            )
         });
         match result {
             Ok(applied) => {
@@ -377,6 +433,9 @@ fn apply_group(
         }
     }
     outcome.all_delivered = outcome.delivered.len() == messages;
+    if let SourceLinks::ForTheChunk(links) = links {
+        outcome.links = links;
+    }
     outcome
 }
 
@@ -454,6 +513,7 @@ fn apply_message(
     message: &IssueSyncMessage,
     pass: &Pass<'_>,
     mappings_called: &mut usize,
+    links: &mut SourceLinks,
 ) -> Result<Option<AppliedIssue>, Failure> {
     let applying = Applying {
         sync,
@@ -507,9 +567,8 @@ fn apply_message(
                 // written as to an existing partner (only what differs).
                 on_create.clear();
             }
-            sync.side(source)
-                .ledger()
-                .record_link(&sync.id, &message.source_key, &step.key)
+            links
+                .record(sync, source, &message.source_key, &step.key)
                 .map_err(store_error)?;
             collect(&mut changes, step.changes);
             (step.key, step.created, step.issue)
@@ -578,9 +637,8 @@ fn apply_message(
         // The link written after creation may have been lost (a crash, a busy store):
         // without it the source would take the next message from this issue for a
         // new one and create a duplicate.
-        sync.side(source)
-            .ledger()
-            .record_link(&sync.id, &message.source_key, &key)
+        links
+            .record(sync, source, &message.source_key, &key)
             .map_err(store_error)?;
     }
     Ok(Some(AppliedIssue {

@@ -582,6 +582,12 @@ pub trait SyncLedger: Send + Sync {
         local_key: &str,
         partner_key: &str,
     ) -> Result<(), StoreError>;
+    /// Records several links, `(local key, partner key)`, in one write.
+    fn record_links(&self, sync_id: &str, links: &[(String, String)]) -> Result<(), StoreError> {
+        links
+            .iter()
+            .try_for_each(|(local, partner)| self.record_link(sync_id, local, partner))
+    }
     /// Issues whose outgoing step failed earlier, or whose failure a person skipped.
     fn held_sends(&self, sync_id: &str, side: Side) -> Result<Vec<HeldSend>, StoreError>;
     /// Asks for some relationships of an issue to be sent again.

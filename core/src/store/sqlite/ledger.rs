@@ -89,6 +89,25 @@ impl SqliteStore {
         Ok(inserted == 1)
     }
 
+    fn link_in(
+        &self,
+        tx: &Connection,
+        sync_id: &str,
+        local_key: &str,
+        partner_key: &str,
+    ) -> Result<(), StoreError> {
+        // The issue has its state row already when it sent the message the partner
+        // was made for: updating it is cheaper than an upsert.
+        let updated = tx
+            .prepare_cached("UPDATE sync_issues SET partner = ?3 WHERE sync_id = ?1 AND key = ?2")
+            .and_then(|mut stmt| stmt.execute(params![sync_id, local_key, partner_key]))
+            .map_err(self.err())?;
+        if updated == 0 {
+            self.upsert_state(tx, sync_id, local_key, Some(partner_key), None)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn upsert_state(
         &self,
         tx: &Connection,
@@ -200,19 +219,17 @@ impl SyncLedger for SqliteStore {
         local_key: &str,
         partner_key: &str,
     ) -> Result<(), StoreError> {
+        self.write(|tx| self.link_in(tx, sync_id, local_key, partner_key))
+    }
+
+    fn record_links(&self, sync_id: &str, links: &[(String, String)]) -> Result<(), StoreError> {
+        if links.is_empty() {
+            return Ok(());
+        }
         self.write(|tx| {
-            // The issue has its state row already when it sent the message the partner
-            // was made for: updating it is cheaper than an upsert.
-            let updated = tx
-                .prepare_cached(
-                    "UPDATE sync_issues SET partner = ?3 WHERE sync_id = ?1 AND key = ?2",
-                )
-                .and_then(|mut stmt| stmt.execute(params![sync_id, local_key, partner_key]))
-                .map_err(self.err())?;
-            if updated == 0 {
-                self.upsert_state(tx, sync_id, local_key, Some(partner_key), None)?;
-            }
-            Ok(())
+            links
+                .iter()
+                .try_for_each(|(local, partner)| self.link_in(tx, sync_id, local, partner))
         })
     }
 
