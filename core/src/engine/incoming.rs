@@ -374,12 +374,12 @@ fn apply_group(
             .messages_handled
             .fetch_add(1, Ordering::Relaxed);
         let result = message.and_then(|message| {
-            if !checked_by_apply(sync, source, &message) {
+            if !checked_by_apply(sync, source, message) {
                 let applied_seq = target_ledger
                     .applied_seq(&sync.id, &message.source_key)
                     .map_err(|error| Failure::of_store(&error, ""))?;
                 if message.seq <= applied_seq {
-                    heal_link(sync, source, &message)
+                    heal_link(sync, source, message)
                         .map_err(|error| Failure::of_store(&error, ""))?;
                     return Ok(None);
                 }
