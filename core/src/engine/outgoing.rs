@@ -492,7 +492,7 @@ fn try_build_message(
             Ok(data) => {
                 let origin = changes
                     .get(end.field.as_str())
-                    .and_then(|change| change.origin.clone());
+                    .and_then(|change| change.origin.map(str::to_owned));
                 entries.insert(
                     relationship.id.clone(),
                     Entry {
@@ -559,12 +559,13 @@ fn try_build_message(
     })
 }
 
-struct FieldChangeSpan {
-    old: Value,
-    new: Value,
+/// Borrowed from the history read: most spans are only asked when they changed.
+struct FieldChangeSpan<'a> {
+    old: &'a Value,
+    new: &'a Value,
     time: Timestamp,
     /// The project the last change was first made in, when passed on.
-    origin: Option<String>,
+    origin: Option<&'a str>,
 }
 
 /// Sets the fields of `issue` (read now) back to their values at history position
@@ -639,7 +640,7 @@ fn changes_to_send(
 
 /// When the latest change among `fields` was made, if any of them changed.
 fn latest_change(
-    changes: &BTreeMap<&str, FieldChangeSpan>,
+    changes: &BTreeMap<&str, FieldChangeSpan<'_>>,
     fields: &[String],
 ) -> Option<Timestamp> {
     fields
@@ -651,22 +652,22 @@ fn latest_change(
 
 /// Per field: the value before the first change and after the last, and when and
 /// where the last was first made.
-fn field_changes(history: &[ChangeToSend]) -> BTreeMap<&str, FieldChangeSpan> {
-    let mut changes: BTreeMap<&str, FieldChangeSpan> = BTreeMap::new();
+fn field_changes(history: &[ChangeToSend]) -> BTreeMap<&str, FieldChangeSpan<'_>> {
+    let mut changes: BTreeMap<&str, FieldChangeSpan<'_>> = BTreeMap::new();
     for change in history {
         let entry = &change.entry;
         changes
             .entry(entry.field.as_str())
             .and_modify(|span| {
-                span.new = entry.new.clone();
+                span.new = &entry.new;
                 span.time = change.time;
-                span.origin = change.origin.clone();
+                span.origin = change.origin.as_deref();
             })
             .or_insert_with(|| FieldChangeSpan {
-                old: entry.old.clone(),
-                new: entry.new.clone(),
+                old: &entry.old,
+                new: &entry.new,
                 time: change.time,
-                origin: change.origin.clone(),
+                origin: change.origin.as_deref(),
             });
     }
     changes

@@ -84,6 +84,38 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_value_in_the_history_is_an_error_naming_the_entry_and_issue() {
+        use crate::store::Tracker;
+        let store = SqliteStore::in_memory().unwrap();
+        let seq: i64 = {
+            let connection = store.connection.lock();
+            connection
+                .execute(
+                    "INSERT INTO history (issue_key, time, author, field, old, new) \
+                     VALUES ('A-1', 1, 'alice', 'title', 'null', '\"fine\"'), \
+                            ('A-1', 2, 'alice', 'title', '\"fine\"', '{broken')",
+                    [],
+                )
+                .unwrap();
+            connection.last_insert_rowid()
+        };
+        let error = store.history_since("A-1", 0).unwrap_err();
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+        let said = error.to_string();
+        assert!(
+            said.contains(&format!("history entry {seq} of `A-1`")),
+            "{said}"
+        );
+        let read = store.history_since("A-1", seq - 2).unwrap_err();
+        assert_eq!(
+            read.to_string(),
+            said,
+            "the same entry, read from before it"
+        );
+        assert_eq!(store.history_since("A-1", seq).unwrap(), vec![]);
+    }
+
+    #[test]
     fn changes_are_stored_in_order_with_the_positions_they_are_reported_with() {
         let store = SqliteStore::in_memory().unwrap();
         let olds: Vec<Value> = (0..40).map(|n| json!(n)).collect();

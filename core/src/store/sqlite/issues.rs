@@ -341,13 +341,17 @@ impl Tracker for SqliteStore {
                 c.query_row("SELECT coalesce(max(seq), 0) FROM history", [], |row| {
                     row.get(0)
                 })?;
-            // History first (CROSS JOIN keeps SQLite from walking the project's issues
-            // instead): an idle scan costs one index probe however large the project.
+            // History after the cursor, by position: an idle scan costs one index probe
+            // however large the project. An issue's key is its project's key, a dash
+            // and its number (`create_in`), so the project is told by the key's prefix
+            // (between "<project>-" and "<project>.", the next character) instead of
+            // a look-up of the issue per history row. (The `+` keeps SQLite from taking
+            // the key range for an index range: the position range is the narrow one.)
             let mut last_change: HashMap<String, i64> = HashMap::new();
             let mut stmt = c.prepare_cached(
-                "SELECT h.issue_key, h.seq FROM history h \
-                 CROSS JOIN issues i ON i.key = h.issue_key \
-                 WHERE h.seq > ?2 AND i.project = ?1 AND h.author <> ?3 ORDER BY h.seq",
+                "SELECT issue_key, seq FROM history \
+                 WHERE seq > ?2 AND +issue_key > ?1 || '-' AND +issue_key < ?1 || '.' \
+                   AND author <> ?3 ORDER BY seq",
             )?;
             let mut rows = stmt.query(params![project, after, except_author])?;
             while let Some(row) = rows.next()? {
@@ -386,21 +390,17 @@ impl Tracker for SqliteStore {
         })?;
         rows.into_iter()
             .map(|row| {
-                // Most values are plain strings, numbers or null: read without serde.
-                let parse = |text: &str| {
-                    canonical::read_value(text).map_err(|error| {
-                        self.corrupt(format!("history entry {} of `{key}`: {error}", row.seq))
+                let seq = row.entry.seq;
+                row.values
+                    .map(|(old, new)| HistoryEntry {
+                        issue_key: key.to_owned(),
+                        old,
+                        new,
+                        ..row.entry
                     })
-                };
-                Ok(HistoryEntry {
-                    seq: row.seq,
-                    issue_key: key.to_owned(),
-                    time: Timestamp(row.time),
-                    old: parse(&row.old)?,
-                    new: parse(&row.new)?,
-                    author: row.author,
-                    field: row.field,
-                })
+                    .map_err(|error| {
+                        self.corrupt(format!("history entry {seq} of `{key}`: {error}"))
+                    })
             })
             .collect()
     }
@@ -471,24 +471,79 @@ fn position_of(cursor: &TrackerCursor) -> Result<i64, String> {
         .map_err(|_| format!("sync cursor `{}` is not a history position", cursor.0))
 }
 
-/// A history row as stored; values are JSON text, parsed by the caller (which names
-/// the entry when one is damaged).
+/// A history row as read: its values parsed straight from the row's text (most are
+/// plain strings, numbers or null, read without serde), or why they cannot be, for the
+/// caller to name the entry.
 struct HistoryRow {
-    seq: i64,
-    time: i64,
-    author: String,
-    field: String,
-    old: String,
-    new: String,
+    /// Without the issue key and values, filled in by the caller.
+    entry: HistoryEntry,
+    values: Result<(Value, Value), String>,
 }
 
 fn history_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+    let value = |index: usize| -> rusqlite::Result<Result<Value, String>> {
+        let text = row.get_ref(index)?.as_str()?;
+        Ok(canonical::read_value(text).map_err(|error| error.to_string()))
+    };
+    let values = match (value(4)?, value(5)?) {
+        (Ok(old), Ok(new)) => Ok((old, new)),
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
     Ok(HistoryRow {
-        seq: row.get(0)?,
-        time: row.get(1)?,
-        author: row.get(2)?,
-        field: row.get(3)?,
-        old: row.get(4)?,
-        new: row.get(5)?,
+        entry: HistoryEntry {
+            seq: row.get(0)?,
+            issue_key: String::new(),
+            time: Timestamp(row.get(1)?),
+            author: row.get(2)?,
+            field: row.get(3)?,
+            old: Value::Null,
+            new: Value::Null,
+        },
+        values,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_scan_finds_the_changed_issues_of_its_project_only() {
+        let store = SqliteStore::in_memory().unwrap();
+        for key in ["A", "AB", "B"] {
+            let project: ProjectDef = serde_json::from_value(json!({
+                "key": key, "issue_types": ["Task"],
+                "fields": [{"id": "title", "type": "text"}], "create_screen": ["title"]
+            }))
+            .unwrap();
+            store.add_project(&project).unwrap();
+        }
+        let create = |project: &str| {
+            let issue = NewIssue {
+                project: project.to_owned(),
+                issue_type: "Task".to_owned(),
+                fields: BTreeMap::from([("title".to_owned(), json!("t"))]),
+            };
+            store.create(&issue, "alice").unwrap().key
+        };
+        let keys: Vec<String> = ["AB", "A", "B", "A", "AB"].map(create).to_vec();
+        let edit = |key: &str, author: &str| {
+            let changes = BTreeMap::from([("title".to_owned(), json!(format!("by {author}")))]);
+            store.update(key, &changes, author).unwrap();
+        };
+        let start = TrackerCursor(String::new());
+        let scanned = |cursor: &TrackerCursor, except: &str| -> Vec<String> {
+            let scan = store.scan_changes("A", cursor, except).unwrap();
+            scan.issues.into_iter().map(|issue| issue.key).collect()
+        };
+        assert_eq!(scanned(&start, "sync"), vec!["A-1", "A-2"]);
+        let cursor = store.scan_changes("A", &start, "sync").unwrap().next;
+        assert_eq!(scanned(&cursor, "sync"), Vec::<String>::new());
+        edit(&keys[0], "bob"); // AB-1
+        edit(&keys[3], "sync"); // A-2, by the sync user
+        edit(&keys[1], "bob"); // A-1
+        assert_eq!(scanned(&cursor, "sync"), vec!["A-1"]);
+        assert_eq!(scanned(&cursor, ""), vec!["A-2", "A-1"]);
+    }
 }
