@@ -167,6 +167,9 @@ fn try_run(
 /// Issues read, mapped and stored as one outgoing batch.
 const SEND_CHUNK: usize = 1_000;
 
+/// Candidates of a chunk from which it is read in a read session.
+const READ_SESSION_FROM: usize = 200;
+
 /// What every chunk of a side's outgoing step shares.
 struct Sending<'a> {
     sync: &'a SyncRuntime,
@@ -199,8 +202,18 @@ fn send_chunk(
     // Once the tracker does not answer, the candidates still waiting are not read:
     // the whole batch is dropped anyway, and each read would wait out its retries.
     let tracker_down = AtomicBool::new(false);
-    let workers = pass.workers.for_reads(&sync.side(source).stores);
-    let reads = ReadSession::begin(ledger);
+    // A large chunk is read in a read session, on several threads where the side
+    // lives in a local database; opening the read connections would cost a small
+    // round more than they save.
+    let stores = &sync.side(source).stores;
+    let (reads, workers) = if candidates.len() >= READ_SESSION_FROM {
+        (
+            Some(ReadSession::begin(ledger)),
+            pass.workers.for_reads(stores),
+        )
+    } else {
+        (None, pass.workers.for_side(stores))
+    };
     let outcomes = map_parallel(candidates, workers, |candidate| {
         if tracker_down.load(Ordering::SeqCst) {
             return (candidate, Outcome::Skipped);

@@ -533,8 +533,8 @@ pub trait SyncLedger: Send + Sync {
     /// Until the matching [`end_reads`](Self::end_reads), the store's reads (its
     /// tracker's too, where the store is both) may see it as it was when each
     /// reading thread first read: the engine asks for this while it only reads (it
-    /// builds a chunk's messages), and a store that keeps one read transaction open
-    /// for them saves starting one per read. Calls nest. By default, nothing changes.
+    /// builds a large chunk's messages), and a store may then read on several threads
+    /// at once, each in one read transaction. Calls nest. By default, nothing changes.
     fn begin_reads(&self) {}
     /// Ends what [`begin_reads`](Self::begin_reads) began: later reads see every
     /// commit made before them.

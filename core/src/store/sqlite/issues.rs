@@ -346,14 +346,20 @@ impl Tracker for SqliteStore {
             // and its number (`create_in`), so the project is told by the key's prefix
             // (between "<project>-" and "<project>.", the next character) instead of
             // a look-up of the issue per history row. (The `+` keeps SQLite from taking
-            // the key range for an index range: the position range is the narrow one.)
+            // the key range for an index range: the position range is the narrow one.
+            // The author goes first: after a first sync most rows are the sync's own.)
             let mut last_change: HashMap<String, i64> = HashMap::new();
             let mut stmt = c.prepare_cached(
                 "SELECT issue_key, seq FROM history \
-                 WHERE seq > ?2 AND +issue_key > ?1 || '-' AND +issue_key < ?1 || '.' \
-                   AND author <> ?3 ORDER BY seq",
+                 WHERE seq > ?2 AND author <> ?3 AND +issue_key > ?1 AND +issue_key < ?4 \
+                 ORDER BY seq",
             )?;
-            let mut rows = stmt.query(params![project, after, except_author])?;
+            let mut rows = stmt.query(params![
+                format!("{project}-"),
+                after,
+                except_author,
+                format!("{project}.")
+            ])?;
             while let Some(row) = rows.next()? {
                 let seq: i64 = row.get(1)?;
                 let key = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;

@@ -55,8 +55,8 @@ impl SqliteStore {
         self.read_with(|connection| work(connection).map_err(|error| self.failed(error)))
     }
 
-    /// Runs `work` on a read connection, or on the writing one inside a write group
-    /// (whose writes only it sees) and where the store has no other.
+    /// Runs `work` on a read connection during a read session, else (and inside a
+    /// write group, whose writes only it sees) on the writing one.
     fn read_with<T>(
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError>,

@@ -95,12 +95,6 @@ impl SqliteStore {
             connection
                 .pragma_update(None, "temp_store", "MEMORY")
                 .map_err(sqlite(&store.location))?;
-            // A round walks the issues, their history and the sync state of a whole
-            // project: with SQLite's default 2 MiB of page cache, it reads the same
-            // index pages from the file again and again.
-            connection
-                .pragma_update(None, "cache_size", PAGE_CACHE_KIB)
-                .map_err(sqlite(&store.location))?;
             if crate::failpoint::armed("store-full") {
                 // The file may not grow: SQLite answers SQLITE_FULL as on a full disk.
                 connection
@@ -205,9 +199,6 @@ impl SqliteStore {
         })
     }
 }
-
-/// Page cache per connection, in KiB (SQLite takes a negative size as KiB).
-const PAGE_CACHE_KIB: i64 = -16_384;
 
 /// Prepared statements kept per connection.
 pub(super) const STATEMENT_CACHE: usize = 64;

@@ -1,15 +1,15 @@
-//! Read connections: reads outside a write group go through connections of their
-//! own, so that threads building messages read side by side instead of queueing for
-//! the store's one connection (SQLite in WAL mode lets any number of readers work
-//! beside the writer, each on the last committed state).
+//! Read connections for read sessions: between `begin_session` and `end_session`,
+//! reads outside a write group go through connections of their own, so that threads
+//! building messages read side by side instead of queueing for the store's one
+//! connection (SQLite in WAL mode lets any number of readers work beside the
+//! writer). Each keeps the read transaction its first read began until the session
+//! ends: SQLite then takes its locks and checks for newer commits once, not for
+//! every statement (a fifth of the reads of a chunk of messages), and the reads of a
+//! thread see one state of the store.
 //!
-//! Inside a write group every read goes through the writing connection: it must see
-//! the group's writes, which no other connection sees before the commit.
-//!
-//! Between `begin_session` and `end_session` a read connection keeps the read
-//! transaction its first read began: SQLite then takes its locks and checks for
-//! newer commits once, not for every statement (a fifth of the reads of a chunk of
-//! messages), and the reads of a thread see one state of the store.
+//! Outside sessions, and inside a write group (whose writes only the writing
+//! connection sees before the commit), reads go through the writing connection: a
+//! small round opens no other.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -45,10 +45,11 @@ impl Readers {
         }
     }
 
-    /// An idle connection, or a new one; `None` when the store has none to give.
+    /// An idle connection, or a new one, while a session is on; `None` when the
+    /// store has none to give.
     pub(super) fn take(&self) -> Option<Connection> {
         let path = self.path.as_ref()?;
-        if self.unavailable.load(Ordering::Relaxed) {
+        if self.sessions.load(Ordering::SeqCst) == 0 || self.unavailable.load(Ordering::Relaxed) {
             return None;
         }
         if let Some(connection) = self.idle.lock().pop() {
