@@ -44,8 +44,10 @@ use crate::message::Side;
 pub struct SyncConfig {
     /// The synchronizations to run.
     pub synchronizations: Vec<Synchronization>,
-    /// Worker threads per queue. Default: one for a side in the local database (its
-    /// one connection serialises the work), the number of CPUs for a remote tracker.
+    /// Worker threads per queue. Default: for a side in the local database one
+    /// applying messages (its one connection serialises the writes) and up to four
+    /// reading a large batch of changed issues; the number of CPUs for a remote
+    /// tracker.
     #[serde(default)]
     pub workers: Option<usize>,
     /// What happens to a message that fails: automatic retries, then parked.

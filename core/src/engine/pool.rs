@@ -90,7 +90,7 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn a_local_side_gets_one_thread_a_remote_one_a_thread_per_cpu_unless_configured() {
+    fn a_local_side_gets_one_writing_thread_a_remote_one_a_thread_per_cpu_unless_configured() {
         let store: Arc<dyn SyncStore> = Arc::new(SqliteStore::in_memory().unwrap());
         let local = SideStores::of_store(store);
         let remote = SideStores {
@@ -103,12 +103,24 @@ mod tests {
         };
         assert_eq!(default.for_side(&local), 1);
         assert_eq!(default.for_side(&remote), 8);
+        assert_eq!(
+            default.for_reads(&local),
+            4,
+            "at most four read a local store"
+        );
+        assert_eq!(default.for_reads(&remote), 8);
+        let two = Workers {
+            configured: None,
+            cpus: 2,
+        };
+        assert_eq!(two.for_reads(&local), 2);
         let configured = Workers {
             configured: Some(3),
             cpus: 8,
         };
         assert_eq!(configured.for_side(&local), 3);
         assert_eq!(configured.for_side(&remote), 3);
+        assert_eq!(configured.for_reads(&local), 3);
     }
 
     #[test]
