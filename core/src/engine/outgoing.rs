@@ -139,29 +139,49 @@ fn try_run(
     // Built and stored a chunk at a time, so that a project of any size is sent
     // without holding all its messages in memory. The cursor moves with the last
     // chunk: should the round stop before, the issues already sent are scanned again
-    // and find nothing new after what their messages covered.
+    // and find nothing new after what their messages covered. While a chunk is
+    // stored (on a thread of its own), the next one is built: the chunks hold
+    // different issues, and building only reads. The last is stored in turn.
+    let sending = Sending {
+        sync,
+        source,
+        pass,
+        upper,
+        per_issue_positions,
+    };
     let mut candidates = candidates.into_values().peekable();
-    loop {
-        let chunk: Vec<Candidate> = candidates.by_ref().take(SEND_CHUNK).collect();
-        let chunk_cursor = if candidates.peek().is_none() {
-            scan.next.clone()
-        } else {
-            cursor.clone()
-        };
-        let sending = Sending {
-            sync,
-            source,
-            pass,
-            upper,
-            per_issue_positions,
-            cursor: &cursor,
-        };
-        send_chunk(&sending, chunk, chunk_cursor, report)?;
-        if candidates.peek().is_none() || pass.stop.load(Ordering::SeqCst) {
-            break;
+    std::thread::scope(|scope| {
+        let mut storing = None;
+        loop {
+            let chunk: Vec<Candidate> = candidates.by_ref().take(SEND_CHUNK).collect();
+            let last = candidates.peek().is_none();
+            let chunk_cursor = if last {
+                scan.next.clone()
+            } else {
+                cursor.clone()
+            };
+            let built = build_chunk(&sending, chunk, chunk_cursor);
+            if let Some(stored) = storing.take() {
+                stored_chunk(stored)?.report_to(report);
+            }
+            let built = built?;
+            if last || pass.stop.load(Ordering::SeqCst) {
+                return built
+                    .store(ledger, &cursor)
+                    .map(|built| built.report_to(report));
+            }
+            storing = Some(scope.spawn(|| built.store(ledger, &cursor)));
         }
-    }
-    Ok(())
+    })
+}
+
+/// What storing a chunk on its own thread came to.
+fn stored_chunk(
+    storing: std::thread::ScopedJoinHandle<'_, Result<BuiltChunk, StoreError>>,
+) -> Result<BuiltChunk, StoreError> {
+    storing
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Issues read, mapped and stored as one outgoing batch.
@@ -179,24 +199,47 @@ struct Sending<'a> {
     upper: i64,
     /// The tracker keeps history positions per issue, not one cursor.
     per_issue_positions: bool,
-    /// The cursor the round started from.
-    cursor: &'a TrackerCursor,
 }
 
-/// Builds the messages of `candidates` and stores them with `next_cursor`.
-fn send_chunk(
+/// A chunk's messages, built, with what the round report says of them once they
+/// are stored.
+struct BuiltChunk {
+    batch: OutgoingBatch,
+    failures: Vec<IssueFailure>,
+    mappings_called: usize,
+}
+
+impl BuiltChunk {
+    /// Stores the batch (not when it holds nothing, not even a new cursor: an idle
+    /// round writes nothing, so a sync running for months does not grow its store's
+    /// write-ahead log while nothing changes).
+    fn store(self, ledger: &dyn SyncLedger, cursor: &TrackerCursor) -> Result<Self, StoreError> {
+        if !self.batch.is_empty() || self.batch.cursor != *cursor {
+            ledger.record_outgoing(&self.batch)?;
+        }
+        Ok(self)
+    }
+
+    /// Counted once stored: a round whose batch could not be written sent nothing.
+    fn report_to(self, report: &mut DirectionReport) {
+        report.failures.extend(self.failures);
+        report.mappings_called += self.mappings_called;
+        report.messages_sent += self.batch.messages.len();
+    }
+}
+
+/// Builds the messages of `candidates`, to be stored with `next_cursor`.
+fn build_chunk(
     sending: &Sending<'_>,
     candidates: Vec<Candidate>,
     next_cursor: TrackerCursor,
-    report: &mut DirectionReport,
-) -> Result<(), StoreError> {
+) -> Result<BuiltChunk, StoreError> {
     let Sending {
         sync,
         source,
         pass,
         upper,
         per_issue_positions,
-        cursor,
     } = *sending;
     let ledger = sync.side(source).ledger();
     // Once the tracker does not answer, the candidates still waiting are not read:
@@ -254,6 +297,8 @@ fn send_chunk(
         recovered: Vec::new(),
         resyncs_done: Vec::new(),
     };
+    let mut failures = Vec::new();
+    let mut mappings_called_in_chunk = 0;
     for (candidate, outcome) in outcomes {
         match outcome {
             Outcome::Failed {
@@ -263,7 +308,7 @@ fn send_chunk(
             } => {
                 let attempts = candidate.failed_before + 1;
                 let next_attempt_at = pass.next_attempt(attempts, failure.cause);
-                report.failures.push(IssueFailure {
+                failures.push(IssueFailure {
                     step: FailedStep::Send,
                     subject: FailedSubject::Issue {
                         key: candidate.key.clone(),
@@ -285,7 +330,7 @@ fn send_chunk(
                 message,
                 mappings_called,
             } => {
-                report.mappings_called += mappings_called;
+                mappings_called_in_chunk += mappings_called;
                 batch.messages.push(*message);
             }
             Outcome::NothingNew { read_to } => {
@@ -302,14 +347,11 @@ fn send_chunk(
         }
         batch.resyncs_done.extend(candidate.resync_requests);
     }
-    // An idle round writes nothing: a sync running for months must not grow its
-    // store's write-ahead log while nothing changes.
-    if !batch.is_empty() || batch.cursor != *cursor {
-        ledger.record_outgoing(&batch)?;
-    }
-    // Counted once stored: a round whose batch could not be written sent nothing.
-    report.messages_sent += batch.messages.len();
-    Ok(())
+    Ok(BuiltChunk {
+        batch,
+        failures,
+        mappings_called: mappings_called_in_chunk,
+    })
 }
 
 /// The ledger's read session while a chunk's messages are built (they only read),
