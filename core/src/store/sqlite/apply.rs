@@ -12,9 +12,10 @@ use super::*;
 use crate::model::{Issue, NewIssue, Timestamp};
 
 /// The partner a message's create step made in the open write group, kept until the
-/// store's next write (see `SqliteStore::write_after_creation`): the message's next step (the fields off the create screen) finds it as
-/// the group's transaction holds it, and need not check again what the create step
-/// checked (nothing else wrote in between) nor read the issue back.
+/// store's next write (see `SqliteStore::write_after_creation`): the message's next
+/// step (the fields off the create screen) finds it as the group's transaction holds
+/// it, and need not check again what the create step checked (nothing else wrote in
+/// between) nor read the issue back.
 pub(super) struct CreatedInGroup {
     sync_id: String,
     source_key: String,

@@ -30,7 +30,7 @@ mod readers;
 /// runs mapping calls — the slow part — outside the lock.
 pub struct SqliteStore {
     location: String,
-    /// Connections for reads outside write groups (see [`readers`]). Declared before
+    /// Connections for the reads of read sessions (see [`readers`]). Declared before
     /// the writing connection so that they close first: the last connection to close
     /// folds the write-ahead log into the file and removes it, which a read-only one
     /// cannot do.
