@@ -536,8 +536,8 @@ pub trait SyncLedger: Send + Sync {
     /// builds a large chunk's messages), and a store may then read on several threads
     /// at once, each in one read transaction. Calls nest. By default, nothing changes.
     fn begin_reads(&self) {}
-    /// Ends what [`begin_reads`](Self::begin_reads) began: later reads see every
-    /// commit made before them.
+    /// Ends what [`begin_reads`](Self::begin_reads) began, once its reads are done:
+    /// later reads see every commit made before them.
     fn end_reads(&self) {}
     /// The file a process running rounds on this ledger locks (see
     /// [`crate::runner`]); `None` for a ledger no other process can reach (in memory).

@@ -79,11 +79,13 @@ impl Readers {
 
     pub(super) fn give_back(&self, connection: Connection) {
         // Outside a session no read transaction stays open: the next read must see
-        // every commit made before it.
+        // every commit made before it. Checked under the lock `end_session` ends the
+        // idle connections' transactions under, so that none is put back with its
+        // transaction open just after that.
+        let mut idle = self.idle.lock();
         if self.sessions.load(Ordering::SeqCst) == 0 && !end_snapshot(&connection) {
             return;
         }
-        let mut idle = self.idle.lock();
         if idle.len() < KEPT {
             idle.push(connection);
         }
@@ -93,12 +95,14 @@ impl Readers {
         self.sessions.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Ends a session, once its reads are done; the last to end ends the idle
+    /// connections' read transactions.
     pub(super) fn end_session(&self) {
+        let mut idle = self.idle.lock();
         if self.sessions.fetch_sub(1, Ordering::SeqCst) != 1 {
             return;
         }
-        // Connections in use now end theirs when given back.
-        self.idle.lock().retain(end_snapshot);
+        idle.retain(end_snapshot);
     }
 }
 
