@@ -325,6 +325,27 @@ mod tests {
         documents
     }
 
+    fn assert_outgoing_read_as_the_reference_reads(text: &str) {
+        let reference: OutgoingCall = serde_json::from_str(text).unwrap();
+        let read = OutgoingCallIn::read(text).unwrap();
+        assert_eq!(*read.issue(), reference.issue, "{text}");
+        assert_eq!(read.field, reference.field, "{text}");
+        assert_eq!(read.value, reference.value, "{text}");
+        assert_eq!(read.trigger, reference.trigger, "{text}");
+    }
+
+    fn assert_incoming_read_as_the_reference_reads(text: &str) {
+        let reference: IncomingCall = serde_json::from_str(text).unwrap();
+        let read = IncomingCallIn::read(text).unwrap();
+        assert_eq!(
+            read.target().as_deref(),
+            reference.target.as_ref(),
+            "{text}"
+        );
+        assert_eq!(read.field, reference.field, "{text}");
+        assert_eq!(read.data, reference.data, "{text}");
+    }
+
     #[test]
     fn host_written_calls_without_escapes_are_read_in_one_pass_and_all_read_right() {
         for (text, plain) in host_documents() {
@@ -334,27 +355,14 @@ mod tests {
                     plain,
                     "{text}"
                 );
-                let reference: OutgoingCall = serde_json::from_str(&text).unwrap();
-                let read = OutgoingCallIn::read(&text).unwrap();
-                assert_eq!(*read.issue(), reference.issue, "{text}");
-                assert_eq!(read.field, reference.field, "{text}");
-                assert_eq!(read.value, reference.value, "{text}");
-                assert_eq!(read.trigger, reference.trigger, "{text}");
+                assert_outgoing_read_as_the_reference_reads(&text);
             } else {
                 assert_eq!(
                     IncomingCallIn::read_canonical(&mut Cursor::new(&text)).is_some(),
                     plain,
                     "{text}"
                 );
-                let reference: IncomingCall = serde_json::from_str(&text).unwrap();
-                let read = IncomingCallIn::read(&text).unwrap();
-                assert_eq!(
-                    read.target().as_deref(),
-                    reference.target.as_ref(),
-                    "{text}"
-                );
-                assert_eq!(read.field, reference.field, "{text}");
-                assert_eq!(read.data, reference.data, "{text}");
+                assert_incoming_read_as_the_reference_reads(&text);
             }
         }
     }
@@ -362,13 +370,7 @@ mod tests {
     #[test]
     fn outgoing_calls_read_as_the_reference_reader_reads_them() {
         for document in outgoing_documents() {
-            let text = document.to_string();
-            let reference: OutgoingCall = serde_json::from_str(&text).unwrap();
-            let read = OutgoingCallIn::read(&text).unwrap();
-            assert_eq!(*read.issue(), reference.issue, "{text}");
-            assert_eq!(read.field, reference.field, "{text}");
-            assert_eq!(read.value, reference.value, "{text}");
-            assert_eq!(read.trigger, reference.trigger, "{text}");
+            assert_outgoing_read_as_the_reference_reads(&document.to_string());
         }
     }
 
@@ -381,16 +383,7 @@ mod tests {
             json!({"field": "size"}),
             json!({"data": 1, "field": "s\u{1F600}", "target": {"key": "B-\\2"}, "new": 0}),
         ] {
-            let text = document.to_string();
-            let reference: IncomingCall = serde_json::from_str(&text).unwrap();
-            let read = IncomingCallIn::read(&text).unwrap();
-            assert_eq!(
-                read.target().as_deref(),
-                reference.target.as_ref(),
-                "{text}"
-            );
-            assert_eq!(read.field, reference.field, "{text}");
-            assert_eq!(read.data, reference.data, "{text}");
+            assert_incoming_read_as_the_reference_reads(&document.to_string());
         }
     }
 

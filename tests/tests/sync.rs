@@ -174,6 +174,20 @@ fn edits_on_both_sides_converge_on_the_newer_one_without_echo() {
     }
 }
 
+/// The failures the support side records for messages from `source_key`.
+fn recorded_failures(
+    setup: &fieldsync_tests::scenario::Setup,
+    source_key: &str,
+) -> Vec<fieldsync_core::store::FailureRecord> {
+    setup
+        .support
+        .failures(&FailureQuery {
+            source_key: Some(source_key),
+            ..FailureQuery::default()
+        })
+        .unwrap()
+}
+
 /// Sets the time of the newest history entry of `field` of `key`, as a store whose
 /// clock runs differently would have written it.
 fn set_change_time(store_file: &Path, key: &str, field: &str, micros: i64) {
@@ -378,13 +392,7 @@ fn a_mapping_error_fails_one_issue_and_the_others_keep_syncing() {
         assert!(error.contains(part), "`{part}` in: {error}");
     }
     assert_eq!(report.created(), 3, "the other issues went through");
-    let failed = setup
-        .support
-        .failures(&FailureQuery {
-            source_key: Some("SUP-2"),
-            ..FailureQuery::default()
-        })
-        .unwrap();
+    let failed = recorded_failures(&setup, "SUP-2");
     assert_eq!(failed.len(), 1, "the failure is recorded with the message");
     assert_eq!(failed[0].context.relationship.as_deref(), Some("priority"));
     assert_eq!(
@@ -639,13 +647,7 @@ fn a_write_the_target_store_refuses_mid_group_fails_only_its_issue_once() {
         &json!("second fine")
     );
     assert_eq!(partner(&setup, "SUP-2").value("title"), &title_before);
-    let failed = setup
-        .support
-        .failures(&FailureQuery {
-            source_key: Some("SUP-2"),
-            ..FailureQuery::default()
-        })
-        .unwrap();
+    let failed = recorded_failures(&setup, "SUP-2");
     assert_eq!(failed.len(), 1);
     assert_eq!(
         failed[0].attempts, 1,
